@@ -1,0 +1,208 @@
+/*
+ * norma.h: normalization layers for deep learning, forward and backward, on the CPU.
+ *
+ * Every normalization layer computes statistics over a set of elements and then applies an affine
+ * map; only the set changes (Wu & He, Group Normalization, §3). norma implements each layer as a
+ * thin plan over one shared reduction core, with PyTorch's semantics.
+ *
+ * Conventions (they hold for every function below)
+ * ------------------------------------------------
+ * - Status.   Every call returns a norma_status. On failure nothing has been written to any output
+ *             or state buffer, and norma_last_error() describes the problem (per calling thread).
+ * - dtype.    Activation-shaped tensors (x, y, dy, dx, modulation vectors and their gradients) and
+ *             per-feature parameters (weight, bias) are all of the call's `dtype`.
+ *             Statistics (mean, rstd) and parameter gradients (dweight, dbias) are always float:
+ *             they are reductions, and a float keeps gradient accumulation lossless for bf16/f16.
+ *             Internally every statistic is accumulated in double; f32 results are computed in
+ *             double and rounded once, bf16/f16 results are computed in float and rounded once.
+ * - Memory.   The caller owns every buffer; all tensors are dense and row-major. Sizes are int64_t
+ *             element counts. Outputs may alias inputs only where a function says so; otherwise
+ *             they must not overlap.
+ * - Gradients. Backward functions overwrite their outputs (dx, dweight, ...); they never
+ *             accumulate into them. Pass NULL for a gradient you do not need.
+ * - Threads.  Work is split into blocks that depend only on the problem size, and partial sums are
+ *             combined in a fixed order, so results are bitwise identical for any thread count.
+ * - Empty batches. A batch or row count of 0 is valid: nothing is read, parameter gradients are
+ *             set to zero. Data pointers may then be NULL.
+ * - NaN/Inf in the data are not errors: they propagate into the outputs of their own row (their own
+ *             statistic set) and nowhere else.
+ */
+#ifndef NORMA_H
+#define NORMA_H
+
+#include <float.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Marks the library's exported symbols (everything else is hidden). */
+#if defined(_WIN32)
+#define NORMA_API
+#else
+#define NORMA_API __attribute__((visibility("default")))
+#endif
+
+#define NORMA_VERSION_MAJOR 0
+#define NORMA_VERSION_MINOR 1
+#define NORMA_VERSION_PATCH 0
+
+/* ---------------------------------------------------------------------------------------------
+ * Status, errors, data types
+ * ------------------------------------------------------------------------------------------- */
+
+typedef enum norma_status {
+    NORMA_OK = 0,
+    NORMA_ENULL = 1,        /* a required pointer is NULL */
+    NORMA_EINVAL = 2,       /* an argument is out of range: a size, a stride, eps, ... */
+    NORMA_EUNSUPPORTED = 3, /* a valid request this build cannot serve (unknown dtype, ...) */
+    NORMA_ENOMEM = 4        /* internal scratch memory could not be allocated */
+} norma_status;
+
+/* Message describing the last failure of a norma call on the calling thread, e.g.
+ * "norma_layer_norm_fwd: eps must be a finite number >= 0 (got -1)". "" if none. */
+NORMA_API const char *norma_last_error(void);
+
+/* Name of a status: "NORMA_OK", "NORMA_EINVAL", ... */
+NORMA_API const char *norma_status_name(norma_status status);
+
+/* "major.minor.patch" of the library actually linked. */
+NORMA_API const char *norma_version(void);
+
+typedef enum norma_dtype {
+    NORMA_F32 = 0,  /* IEEE binary32 */
+    NORMA_BF16 = 1, /* bfloat16: the upper half of a binary32, rounded to nearest even */
+    NORMA_F16 = 2   /* IEEE binary16 */
+} norma_dtype;
+
+/* Bytes per element of a dtype; 0 for an unknown value. */
+NORMA_API size_t norma_dtype_size(norma_dtype dtype);
+
+/* ---------------------------------------------------------------------------------------------
+ * Threads and kernels
+ * ------------------------------------------------------------------------------------------- */
+
+/* Number of threads norma uses for one call (including the calling thread). n >= 1.
+ * The default is the number of online CPUs, or the environment variable NORMA_NUM_THREADS.
+ * Small problems always run on the calling thread. Results do not depend on this setting. */
+NORMA_API norma_status norma_set_num_threads(int n);
+NORMA_API int norma_get_num_threads(void);
+
+/* Name of the kernel variant in use: "reference" (portable scalar C), "avx2" or "avx512".
+ * It is chosen once from the CPU's features; the environment variable NORMA_KERNELS
+ * ("reference", "avx2", "avx512") forces one the CPU supports. */
+NORMA_API const char *norma_kernels(void);
+
+/* ---------------------------------------------------------------------------------------------
+ * LayerNorm (torch.nn.LayerNorm, torch.nn.functional.layer_norm)
+ *
+ * x is `rows` rows of `cols` elements; each row is normalized over its `cols` elements:
+ *     mean = Σx / cols,   var = Σ(x - mean)² / cols   (biased),   rstd = 1 / sqrt(var + eps)
+ *     y = (x - mean) · rstd · weight + bias
+ * weight, bias: `cols` elements each, or NULL (weight 1, bias 0; PyTorch's elementwise_affine=False,
+ *     or bias=False).
+ * mean, rstd: `rows` floats saved for the backward pass, or NULL (inference).
+ * y may alias x. eps must be finite and >= 0 (PyTorch's default is 1e-5; eps = 0 on a constant row
+ * gives NaN, as in PyTorch).
+ * Fails with NORMA_ENULL (x or y NULL while rows > 0), NORMA_EINVAL (rows < 0, cols < 1,
+ * rows·cols too large, eps negative, NaN or infinite) or NORMA_EUNSUPPORTED (unknown dtype).
+ * ------------------------------------------------------------------------------------------- */
+NORMA_API norma_status norma_layer_norm_fwd(norma_dtype dtype, int64_t rows, int64_t cols,
+                                  const void *x, const void *weight, const void *bias, float eps,
+                                  void *y, float *mean, float *rstd);
+
+/* LayerNorm backward, from the upstream gradient dy and the forward's x, mean and rstd:
+ *     xhat = (x - mean) · rstd,   g = dy · weight
+ *     dx = rstd · (g - mean(g) - xhat · mean(g · xhat))          (means over the row)
+ *     dweight = Σ_rows dy · xhat,   dbias = Σ_rows dy
+ * weight: as given to the forward (NULL for none). dx (rows·cols), dweight, dbias (cols floats)
+ * may each be NULL when not needed. dx may alias dy or x. With rows = 0, dweight and dbias are
+ * zeroed. The mean is re-centred on the data (mean + Σ(x - mean)/cols, in double), so gradients stay
+ * accurate for rows whose mean is large against their spread.
+ * Fails like norma_layer_norm_fwd; also NORMA_ENULL if dy, x, mean or rstd is NULL while needed. */
+NORMA_API norma_status norma_layer_norm_bwd(norma_dtype dtype, int64_t rows, int64_t cols,
+                                  const void *dy, const void *x, const void *weight,
+                                  const float *mean, const float *rstd,
+                                  void *dx, float *dweight, float *dbias);
+
+/* ---------------------------------------------------------------------------------------------
+ * RMSNorm (torch.nn.RMSNorm, torch.nn.functional.rms_norm)
+ *
+ *     rstd = 1 / sqrt(Σx² / cols + eps),   y = x · rstd · weight
+ * weight: `cols` elements or NULL. rstd: `rows` floats for the backward pass, or NULL.
+ * PyTorch (>= 2.7) uses eps = FLT_EPSILON when eps is None: pass NORMA_RMS_NORM_DEFAULT_EPS.
+ * (FLUX and Qwen-Image use 1e-6; LLaMA 1e-5.) y may alias x. Errors as for LayerNorm.
+ * ------------------------------------------------------------------------------------------- */
+#define NORMA_RMS_NORM_DEFAULT_EPS FLT_EPSILON
+
+NORMA_API norma_status norma_rms_norm_fwd(norma_dtype dtype, int64_t rows, int64_t cols,
+                                const void *x, const void *weight, float eps,
+                                void *y, float *rstd);
+
+/* RMSNorm backward:   xhat = x · rstd,   g = dy · weight
+ *     dx = rstd · (g - xhat · mean(g · xhat)),   dweight = Σ_rows dy · xhat
+ * dx (may alias dy or x) and dweight may each be NULL. */
+NORMA_API norma_status norma_rms_norm_bwd(norma_dtype dtype, int64_t rows, int64_t cols,
+                                const void *dy, const void *x, const void *weight,
+                                const float *rstd, void *dx, float *dweight);
+
+/* ---------------------------------------------------------------------------------------------
+ * Adaptive LayerNorm modulation (DiT `modulate`, FLUX `Modulation`, Qwen-Image `_modulate`,
+ * diffusers AdaLayerNormZero / AdaLayerNormContinuous)
+ *
+ * x has shape (batch, tokens, dim). Each token row is normalized without affine parameters, by
+ * LayerNorm or RMSNorm, and modulated:
+ *     y = norm(x) · (1 + scale) + shift
+ * shift and scale are vectors of `dim` elements, either one per sample, broadcast over the tokens
+ * (FLUX, DiT, Qwen-Image: shapes (B, D) or (B, 1, D)), or one per token ((B, L, D)). Where sample b's
+ * token l reads its vectors is given by two strides, in elements:
+ *     shift + b · mod_sample_stride + l · mod_token_stride        (the same for scale)
+ *   per sample, contiguous (B, D):           mod_sample_stride = dim,        mod_token_stride = 0
+ *   per token, contiguous (B, L, D):         mod_sample_stride = tokens·dim, mod_token_stride = dim
+ *   chunks of a FLUX modulation (B, 1, 6·D): mod_sample_stride = 6·dim,      mod_token_stride = 0,
+ *     with shift = mod + 0·dim, scale = mod + 1·dim (and gate = mod + 2·dim for the residual).
+ * shift or scale may be NULL (no shift, or scale 0).
+ *
+ * The chunk-order trap: FLUX, DiT and Qwen-Image split the modulation output as (shift, scale, gate);
+ * diffusers' AdaLayerNormContinuous (the final layer of its FLUX/SD3 ports) splits it as
+ * (scale, shift), and checkpoint converters swap the halves. norma names both pointers, so the
+ * order is the caller's to get right: pass the chunk that multiplies as `scale`.
+ *
+ * norm: NORMA_LAYER_NORM (mean and rstd saved) or NORMA_RMS_NORM (rstd saved; mean may be NULL).
+ * eps: FLUX/Qwen-Image/DiT use 1e-6. mean, rstd: batch·tokens floats, or NULL. y may alias x.
+ * Strides must be >= 0. Fails with NORMA_EINVAL also when a stride is negative or dim < 1.
+ * ------------------------------------------------------------------------------------------- */
+typedef enum norma_norm_kind {
+    NORMA_LAYER_NORM = 0, /* centred: (x - mean) · rstd, rstd over the variance */
+    NORMA_RMS_NORM = 1    /* not centred: x · rstd, rstd over the mean square */
+} norma_norm_kind;
+
+NORMA_API norma_status norma_ada_layer_norm_fwd(norma_dtype dtype, norma_norm_kind norm,
+                                      int64_t batch, int64_t tokens, int64_t dim,
+                                      const void *x, const void *shift, const void *scale,
+                                      int64_t mod_sample_stride, int64_t mod_token_stride,
+                                      float eps, void *y, float *mean, float *rstd);
+
+/* Backward of the modulation:
+ *     g = dy · (1 + scale),   dx = the LayerNorm/RMSNorm backward of g (no affine),
+ *     dscale = dy · norm(x),   dshift = dy,
+ * summed over the tokens when the vectors are per sample (mod_token_stride = 0).
+ * dshift and dscale are written with the same strides as shift and scale (of the call's dtype), so
+ * they can land directly in the chunks of a modulation gradient; the vectors written must not
+ * overlap: with mod_token_stride = 0, mod_sample_stride >= dim (or batch = 1); otherwise
+ * mod_token_stride >= dim and mod_sample_stride >= tokens · mod_token_stride (or batch = 1).
+ * dx (may alias dy or x), dshift and dscale may each be NULL. */
+NORMA_API norma_status norma_ada_layer_norm_bwd(norma_dtype dtype, norma_norm_kind norm,
+                                      int64_t batch, int64_t tokens, int64_t dim,
+                                      const void *dy, const void *x, const void *scale,
+                                      int64_t mod_sample_stride, int64_t mod_token_stride,
+                                      const float *mean, const float *rstd,
+                                      void *dx, void *dshift, void *dscale);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* NORMA_H */

@@ -1,0 +1,73 @@
+/* internal.h: what every plan in src/ shares: error reporting, argument checks, the thread pool
+ * and per-thread scratch. Nothing here is public. */
+#ifndef NORMA_INTERNAL_H
+#define NORMA_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "norma.h"
+
+#if defined(__GNUC__)
+#define NORMA_PRINTF(fmt, args) __attribute__((format(printf, fmt, args)))
+#else
+#define NORMA_PRINTF(fmt, args)
+#endif
+
+/* ----- errors ------------------------------------------------------------------------------- */
+
+/* Records "<fn>: <message>" as the calling thread's last error and returns `status`. */
+norma_status norma_fail(norma_status status, const char *fn, const char *fmt, ...) NORMA_PRINTF(3, 4);
+
+/* Argument checks. Each returns NORMA_OK or records an error naming `fn` and the argument. */
+norma_status norma_check_dtype(const char *fn, norma_dtype dtype);
+norma_status norma_check_count(const char *fn, const char *name, int64_t value, int64_t min);
+norma_status norma_check_eps(const char *fn, float eps);
+norma_status norma_check_ptr(const char *fn, const char *name, const void *ptr);
+/* *product = a · b (· c ...), failing with NORMA_EINVAL when it exceeds the largest tensor norma
+ * accepts: one whose size in bytes, for elements of `dtype`, fits in a ptrdiff_t. */
+norma_status norma_check_numel(const char *fn, norma_dtype dtype, int64_t *numel, int count, const int64_t *sizes,
+                         const char *const *names);
+
+/* The first non-OK status of a sequence of checks: `TRY(check_x(...));` */
+#define TRY(expr)                                                                                  \
+    do {                                                                                           \
+        norma_status try_status_ = (expr);                                                         \
+        if (try_status_ != NORMA_OK) return try_status_;                                           \
+    } while (0)
+
+/* ----- threads ------------------------------------------------------------------------------ */
+
+/* Runs fn(ctx, t) for every task t in [0, ntasks), on up to norma_get_num_threads() threads (the
+ * caller included), and returns when all are done. Tasks must be independent; which thread runs
+ * which task is unspecified, so results must not depend on it. Runs serially when `serial` is true
+ * (small problems), when one thread is configured, or when the pool is busy with another call. */
+typedef void (*norma_task_fn)(void *ctx, int64_t task);
+void norma_parallel_for(int64_t ntasks, bool serial, norma_task_fn fn, void *ctx);
+
+/* Problems smaller than this many bytes of traffic stay on the calling thread: waking the pool
+ * costs more than it saves. */
+#define NORMA_SERIAL_BYTES ((int64_t)1 << 18)
+
+/* ----- scratch ------------------------------------------------------------------------------ */
+
+/* A buffer of at least `bytes` bytes, 64-byte aligned, owned by the calling thread and reused by
+ * its later calls (it only grows; it is freed when the thread exits). NULL if allocation fails.
+ * Worker threads write into the caller's scratch; never keep the pointer across calls. */
+void *norma_scratch(size_t bytes);
+
+/* ----- small helpers ------------------------------------------------------------------------ */
+
+static inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+static inline int64_t min_i64(int64_t a, int64_t b) { return a < b ? a : b; }
+static inline int64_t max_i64(int64_t a, int64_t b) { return a > b ? a : b; }
+
+/* Splits `n` items into `blocks` nearly equal, contiguous blocks; the begin of block `i`
+ * (block i is [block_begin(n, blocks, i), block_begin(n, blocks, i + 1)). */
+static inline int64_t block_begin(int64_t n, int64_t blocks, int64_t i) {
+    int64_t base = n / blocks, extra = n % blocks;
+    return i * base + min_i64(i, extra);
+}
+
+#endif /* NORMA_INTERNAL_H */

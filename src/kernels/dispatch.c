@@ -1,0 +1,47 @@
+/* dispatch.c: picks the kernel table once, from the CPU's features or NORMA_KERNELS. */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernels.h"
+
+typedef struct {
+    const norma_kernel_table *table;
+    int (*supported)(void);
+} variant;
+
+static int always(void) { return 1; }
+
+/* Best first. */
+static const variant variants[] = {
+    {&norma_kernels_reference, always},
+};
+
+static const norma_kernel_table *chosen;
+static pthread_once_t chosen_once = PTHREAD_ONCE_INIT;
+
+static void choose(void) {
+    size_t count = sizeof variants / sizeof variants[0];
+    const char *forced = getenv("NORMA_KERNELS");
+    if (forced && *forced) {
+        size_t i = 0;
+        while (i < count && strcmp(forced, variants[i].table->name) != 0) i++;
+        if (i == count)
+            fprintf(stderr, "norma: ignoring unknown NORMA_KERNELS=%s\n", forced);
+        else if (!variants[i].supported())
+            fprintf(stderr, "norma: NORMA_KERNELS=%s is not supported by this CPU; choosing automatically\n",
+                    forced);
+        else
+            chosen = variants[i].table;
+    }
+    for (size_t i = 0; i < count && !chosen; i++)
+        if (variants[i].supported()) chosen = variants[i].table;
+}
+
+const norma_kernel_table *norma_kernel(void) {
+    pthread_once(&chosen_once, choose);
+    return chosen;
+}
+
+const char *norma_kernels(void) { return norma_kernel()->name; }

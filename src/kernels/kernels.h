@@ -1,0 +1,76 @@
+/* kernels.h: the reduction core, the only code that reads or writes activation memory.
+ *
+ * Every norm is a plan over the same few primitives on a contiguous run of n elements:
+ *   moments:   mean and Σ(x - mean)² of the run
+ *   sum_sq:    Σ x² of the run
+ *   apply:     y = (x - mean) · rstd · gain + bias            (the forward of every norm)
+ *   bwd_sums:  Σg, Σg·(x - c), Σ(x - c)   with g = dy · gain   (what every backward reduces)
+ *   bwd_apply: dx = kg·g + kx·(x - c) + k0, and the per-element parameter-gradient terms
+ * where gain and bias are a scalar plus an optional per-element vector, so the same primitive serves
+ * a LayerNorm row (vector weight and bias), a BatchNorm plane (scalar weight and bias of its channel)
+ * and an AdaLN row (gain 1 + scale[j], bias shift[j]).
+ *
+ * Numerics, identical in every variant:
+ * - Sums run in 16 double lanes, element i of each 16-element step going to lane i % 16, and the
+ *   lanes are added by one fixed tree. moments() works on fixed 2048-element chunks (two passes, the
+ *   second from L1) merged in order with Chan's formula. So every variant (reference, AVX2, AVX-512)
+ *   performs the same operations in the same order and their results are bitwise identical.
+ * - No fused multiply-add anywhere (the build uses -ffp-contract=off): a mul and an add round twice
+ *   in every variant alike.
+ * - f32 data is computed in double and rounded once; bf16/f16 data in float (mean split into a high
+ *   and a low float so that x - mean stays exact) and rounded once.
+ *
+ * The variants live in <isa>.c: each includes its shim (vec_<isa>.h) and core.inc, which defines the
+ * primitives once against the shim. dispatch.c picks one table at startup.
+ */
+#ifndef NORMA_KERNELS_H
+#define NORMA_KERNELS_H
+
+#include <stdint.h>
+
+#include "norma.h"
+
+/* y = (x - mean) · rstd · (g0 + gain[j]) + (b0 + bias[j]); a NULL vector contributes 0. */
+typedef struct norma_affine {
+    double mean, rstd;
+    double g0;
+    const void *gain; /* n elements of the data's dtype, or NULL */
+    double b0;
+    const void *bias; /* n elements of the data's dtype, or NULL */
+} norma_affine;
+
+/* dx = kg · g + kx · (x - centre) + k0, with g = dy · (g0 + gain[j]). */
+typedef struct norma_bwd_coef {
+    double centre; /* the precise mean (0 for RMSNorm) */
+    double kg, kx, k0;
+} norma_bwd_coef;
+
+/* Length of the chunks moments() works on: two passes over a chunk stay in L1. */
+#define NORMA_CHUNK 2048
+
+typedef struct norma_kernel_table {
+    const char *name;
+    /* n >= 1. *mean = Σx/n, *m2 = Σ(x - mean)². */
+    void (*moments)(norma_dtype dtype, int64_t n, const void *x, double *mean, double *m2);
+    /* Σ x². */
+    double (*sum_sq)(norma_dtype dtype, int64_t n, const void *x);
+    /* y[j] for j < n as above; y may alias x. */
+    void (*apply)(norma_dtype dtype, int64_t n, const void *x, void *y, const norma_affine *a);
+    /* With g = dy · (a->g0 + a->gain[j]) and c = centre:
+     * sums[0] = Σ g, sums[1] = Σ g · (x - c), sums[2] = Σ (x - c). a->mean, rstd, bias are unused. */
+    void (*bwd_sums)(norma_dtype dtype, int64_t n, const void *dy, const void *x, const norma_affine *a,
+                     double centre, double sums[3]);
+    /* dx[j] (if dx) as above; dgain[j] += dy·(x - centre)·rstd (if dgain); dbias[j] += dy (if dbias).
+     * dx may alias dy or x. */
+    void (*bwd_apply)(norma_dtype dtype, int64_t n, const void *dy, const void *x, void *dx,
+                      const norma_affine *a, const norma_bwd_coef *k, double rstd, double *dgain,
+                      double *dbias);
+} norma_kernel_table;
+
+/* The table in use (chosen once; NORMA_KERNELS may force one). */
+const norma_kernel_table *norma_kernel(void);
+
+/* Every table compiled in, whether or not this CPU can run it, and whether it can. */
+extern const norma_kernel_table norma_kernels_reference;
+
+#endif /* NORMA_KERNELS_H */

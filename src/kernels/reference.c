@@ -1,0 +1,7 @@
+/* reference.c: the portable variant, plain C on the scalar shim. It runs on any CPU and defines
+ * the results every other variant must reproduce bit for bit. */
+#include "vec_scalar.h"
+
+#define NORMA_KERNEL_TABLE norma_kernels_reference
+#define NORMA_KERNEL_NAME "reference"
+#include "core.inc"

@@ -1,0 +1,408 @@
+/* row_norm.c: the row norms: LayerNorm, RMSNorm and adaptive LayerNorm modulation (AdaLN).
+ *
+ * Every row of `cols` contiguous elements is one statistic set:
+ *   LayerNorm:  mean, var = M2/cols,  rstd = 1/sqrt(var + eps),  y = (x - mean)·rstd·gain + bias
+ *   RMSNorm:    rstd = 1/sqrt(Σx²/cols + eps),                   y = x·rstd·gain
+ * with per-element gain = g0 + gain_vec[j] and bias = bias_vec[j]. The gain and bias vectors of row
+ * r = b·tokens + l (sample b, token l) sit at  vec + b·stride_b + l·stride_l: both strides are 0 for
+ * LayerNorm/RMSNorm weights (one vector for every row), and AdaLN's (1 + scale, shift) vectors are per
+ * sample (stride_l = 0) or per token. So all three layers are one plan.
+ *
+ * Backward (per row, n = cols, g = dy·gain, xc = x - mean, xhat = xc·rstd):
+ *   LayerNorm:  dx = rstd·(g - mean(g) - xhat·mean(g·xhat))
+ *   RMSNorm:    dx = rstd·(g - xhat·mean(g·xhat))
+ *   dgain = Σ dy·xhat,  dbias = Σ dy   over the rows that share the vector.
+ * The saved mean is a float; the backward re-centres on the data: with d = x - mean_saved,
+ * mean = mean_saved + Σd/n, computed in double in the same pass as Σg and Σg·d. The derivation is in
+ * docs/row_norms.md.
+ *
+ * Determinism: forward rows are independent. The backward's column sums (dgain, dbias) are
+ * accumulated per block of rows into partial sums, blocks fixed by the problem size alone, and the
+ * partials are added in block order, so the result does not depend on the thread count. */
+#include <math.h>
+#include <string.h>
+
+#include "internal.h"
+#include "kernels/convert.h"
+#include "kernels/kernels.h"
+
+/* ----- addressing ---------------------------------------------------------------------------- */
+
+/* The rows of a problem and where each row finds its per-row vectors. */
+typedef struct row_layout {
+    norma_dtype dtype;
+    size_t esize;
+    int64_t rows, cols;
+    int64_t tokens;             /* rows per sample, for the vector strides (1 if unused) */
+    int64_t stride_b, stride_l; /* in elements */
+} row_layout;
+
+static const void *row_ptr(const row_layout *L, const void *base, int64_t r) {
+    return (const char *)base + (size_t)(r * L->cols) * L->esize;
+}
+
+static int64_t vector_offset(const row_layout *L, int64_t r) {
+    return (r / L->tokens) * L->stride_b + (r % L->tokens) * L->stride_l;
+}
+
+static const void *row_vector(const row_layout *L, const void *base, int64_t r) {
+    return base ? (const char *)base + (size_t)vector_offset(L, r) * L->esize : NULL;
+}
+
+/* Rows per task for work whose partition does not matter: ~128 KiB of data per task. */
+static int64_t rows_per_task(const row_layout *L) {
+    int64_t row_bytes = L->cols * (int64_t)L->esize;
+    return max_i64(1, ((int64_t)1 << 17) / row_bytes);
+}
+
+static bool run_serial(const row_layout *L, int streams) {
+    return L->rows * L->cols * (int64_t)L->esize * streams < NORMA_SERIAL_BYTES;
+}
+
+/* ----- forward ------------------------------------------------------------------------------- */
+
+typedef struct row_fwd {
+    row_layout L;
+    const norma_kernel_table *k;
+    bool rms;
+    double eps;
+    const void *x;
+    void *y;
+    double g0;
+    const void *gain, *bias;
+    float *mean, *rstd;
+    int64_t rows_per_task;
+} row_fwd;
+
+static void forward_row(const row_fwd *p, int64_t r) {
+    const row_layout *L = &p->L;
+    const void *x = row_ptr(L, p->x, r);
+    norma_affine a = {.g0 = p->g0, .gain = row_vector(L, p->gain, r), .bias = row_vector(L, p->bias, r)};
+    if (p->rms) {
+        a.mean = 0.0;
+        a.rstd = 1.0 / sqrt(p->k->sum_sq(L->dtype, L->cols, x) / (double)L->cols + p->eps);
+    } else {
+        double m2;
+        p->k->moments(L->dtype, L->cols, x, &a.mean, &m2);
+        a.rstd = 1.0 / sqrt(m2 / (double)L->cols + p->eps);
+    }
+    p->k->apply(L->dtype, L->cols, x, (void *)row_ptr(L, p->y, r), &a);
+    if (p->mean) p->mean[r] = (float)a.mean;
+    if (p->rstd) p->rstd[r] = (float)a.rstd;
+}
+
+static void forward_task(void *ctx, int64_t task) {
+    const row_fwd *p = ctx;
+    int64_t r1 = min_i64(p->L.rows, (task + 1) * p->rows_per_task);
+    for (int64_t r = task * p->rows_per_task; r < r1; r++) forward_row(p, r);
+}
+
+static void row_forward(row_fwd *p) {
+    p->k = norma_kernel();
+    p->rows_per_task = rows_per_task(&p->L);
+    norma_parallel_for(ceil_div(p->L.rows, p->rows_per_task), run_serial(&p->L, 2), forward_task, p);
+}
+
+/* ----- backward ------------------------------------------------------------------------------ */
+
+/* Where the parameter gradients go. Rows are grouped into segments of `seg_rows` consecutive rows
+ * that share one gain/bias vector (all rows for LayerNorm weights, one sample's tokens for per-sample
+ * modulation); a segment's gradients are the sum over its rows. Per-token modulation (per_row) writes
+ * each row's gradient terms directly instead. */
+typedef struct row_grads {
+    void *dgain, *dbias;   /* NULL if not wanted */
+    norma_dtype dtype;     /* of dgain/dbias: F32 for weights, the data dtype for modulation */
+    int64_t segments;      /* segment s writes its sums at offset s·stride_b of dgain/dbias */
+    int64_t seg_rows;      /* rows per segment */
+    int64_t blocks_per_seg; /* fixed by the problem size only */
+    bool per_row;
+    double *partials;      /* per task: 2·cols doubles (dgain, then dbias) */
+} row_grads;
+
+typedef struct row_bwd {
+    row_layout L;
+    const norma_kernel_table *k;
+    bool rms;
+    const void *dy, *x;
+    void *dx;
+    double g0;
+    const void *gain;
+    const float *mean, *rstd;
+    row_grads G;
+    int64_t rows_per_task; /* when the partition is free (no summed gradients) */
+} row_bwd;
+
+static bool wants_grads(const row_grads *G) { return G->dgain || G->dbias; }
+static bool sums_grads(const row_grads *G) { return wants_grads(G) && !G->per_row; }
+
+static void backward_row(const row_bwd *p, int64_t r, double *dgain, double *dbias) {
+    const row_layout *L = &p->L;
+    const void *x = row_ptr(L, p->x, r), *dy = row_ptr(L, p->dy, r);
+    norma_affine a = {.g0 = p->g0, .gain = row_vector(L, p->gain, r)};
+    double n = (double)L->cols, rstd = (double)p->rstd[r];
+    double shift = p->rms ? 0.0 : (double)p->mean[r];
+    double s[3]; /* Σg, Σg·d, Σd with d = x - shift */
+    p->k->bwd_sums(L->dtype, L->cols, dy, x, &a, shift, s);
+    norma_bwd_coef c;
+    if (p->rms) {
+        double mean_gxhat = rstd * s[1] / n;
+        c = (norma_bwd_coef){.centre = 0.0, .kg = rstd, .kx = -rstd * rstd * mean_gxhat, .k0 = 0.0};
+    } else {
+        double delta = s[2] / n; /* the saved mean's rounding error */
+        double mean_g = s[0] / n, mean_gxhat = rstd * (s[1] - delta * s[0]) / n;
+        c = (norma_bwd_coef){.centre = shift + delta, .kg = rstd, .kx = -rstd * rstd * mean_gxhat,
+                             .k0 = -rstd * mean_g};
+    }
+    p->k->bwd_apply(L->dtype, L->cols, dy, x, p->dx ? (void *)row_ptr(L, p->dx, r) : NULL, &a, &c, rstd, dgain,
+                    dbias);
+}
+
+/* Stores one vector of gradient sums as the gradient's dtype. */
+static void store_grad(norma_dtype dtype, void *out, int64_t offset, const double *sums, int64_t n) {
+    if (!out) return;
+    for (int64_t j = 0; j < n; j++) store_elem(dtype, out, offset + j, (float)sums[j]);
+}
+
+static void backward_task(void *ctx, int64_t task) {
+    const row_bwd *p = ctx;
+    const row_grads *G = &p->G;
+    int64_t cols = p->L.cols;
+    double *dgain = NULL, *dbias = NULL;
+    if (wants_grads(G)) {
+        dgain = G->dgain ? G->partials + (size_t)task * 2 * (size_t)cols : NULL;
+        dbias = G->dbias ? G->partials + ((size_t)task * 2 + 1) * (size_t)cols : NULL;
+    }
+    int64_t r0, r1;
+    if (sums_grads(G)) {
+        int64_t seg = task / G->blocks_per_seg, blk = task % G->blocks_per_seg, base = seg * G->seg_rows;
+        r0 = base + block_begin(G->seg_rows, G->blocks_per_seg, blk);
+        r1 = base + block_begin(G->seg_rows, G->blocks_per_seg, blk + 1);
+        if (dgain) memset(dgain, 0, (size_t)cols * sizeof(double));
+        if (dbias) memset(dbias, 0, (size_t)cols * sizeof(double));
+    } else {
+        r0 = task * p->rows_per_task;
+        r1 = min_i64(p->L.rows, r0 + p->rows_per_task);
+    }
+    for (int64_t r = r0; r < r1; r++) {
+        if (G->per_row) {
+            if (dgain) memset(dgain, 0, (size_t)cols * sizeof(double));
+            if (dbias) memset(dbias, 0, (size_t)cols * sizeof(double));
+        }
+        backward_row(p, r, dgain, dbias);
+        if (G->per_row) {
+            int64_t off = vector_offset(&p->L, r);
+            store_grad(G->dtype, G->dgain, off, dgain, cols);
+            store_grad(G->dtype, G->dbias, off, dbias, cols);
+        }
+    }
+}
+
+/* Adds each segment's block partials in block order and stores the sums. Task = one segment and one
+ * block of columns. */
+#define REDUCE_COLS 1024
+static void reduce_task(void *ctx, int64_t task) {
+    const row_bwd *p = ctx;
+    const row_grads *G = &p->G;
+    int64_t cols = p->L.cols, col_blocks = ceil_div(cols, REDUCE_COLS);
+    int64_t seg = task / col_blocks, j0 = (task % col_blocks) * REDUCE_COLS, j1 = min_i64(cols, j0 + REDUCE_COLS);
+    double sum[REDUCE_COLS];
+    int64_t offset = seg * p->L.stride_b + j0;
+    for (int which = 0; which < 2; which++) {
+        void *out = which == 0 ? G->dgain : G->dbias;
+        if (!out) continue;
+        for (int64_t j = j0; j < j1; j++) sum[j - j0] = 0.0;
+        for (int64_t b = 0; b < G->blocks_per_seg; b++) {
+            const double *part = G->partials + ((size_t)(seg * G->blocks_per_seg + b) * 2 + (size_t)which) * (size_t)cols;
+            for (int64_t j = j0; j < j1; j++) sum[j - j0] += part[j];
+        }
+        store_grad(G->dtype, out, offset, sum, j1 - j0);
+    }
+}
+
+#define MAX_GRAD_BLOCKS 64 /* partial-sum blocks per problem, split among the segments */
+#define MIN_BLOCK_ROWS 8
+
+static norma_status row_backward(row_bwd *p, const char *fn) {
+    row_layout *L = &p->L;
+    row_grads *G = &p->G;
+    p->k = norma_kernel();
+    if (!p->dx && !wants_grads(G)) return NORMA_OK;
+    int64_t tasks;
+    if (sums_grads(G)) {
+        G->blocks_per_seg = G->seg_rows == 0 ? 0
+                                             : max_i64(1, min_i64(ceil_div(G->seg_rows, MIN_BLOCK_ROWS),
+                                                                  MAX_GRAD_BLOCKS / max_i64(1, G->segments)));
+        tasks = G->segments * G->blocks_per_seg;
+    } else {
+        p->rows_per_task = rows_per_task(L);
+        tasks = ceil_div(L->rows, p->rows_per_task);
+    }
+    if (wants_grads(G) && tasks > 0) {
+        G->partials = norma_scratch((size_t)tasks * 2 * (size_t)L->cols * sizeof(double));
+        if (!G->partials) return norma_fail(NORMA_ENOMEM, fn, "cannot allocate %lld bytes of scratch",
+                                            (long long)tasks * 2 * L->cols * 8);
+    }
+    norma_parallel_for(tasks, run_serial(L, 3), backward_task, p);
+    if (sums_grads(G)) norma_parallel_for(G->segments * ceil_div(L->cols, REDUCE_COLS), run_serial(L, 1), reduce_task, p);
+    return NORMA_OK;
+}
+
+/* ----- validation ---------------------------------------------------------------------------- */
+
+static norma_status check_rows(const char *fn, norma_dtype dtype, int64_t rows, int64_t cols) {
+    TRY(norma_check_dtype(fn, dtype));
+    TRY(norma_check_count(fn, "rows", rows, 0));
+    TRY(norma_check_count(fn, "cols", cols, 1));
+    int64_t numel, sizes[2] = {rows, cols};
+    const char *const names[2] = {"rows", "cols"};
+    return norma_check_numel(fn, dtype, &numel, 2, sizes, names);
+}
+
+static row_layout plain_layout(norma_dtype dtype, int64_t rows, int64_t cols) {
+    return (row_layout){.dtype = dtype, .esize = norma_dtype_size(dtype), .rows = rows, .cols = cols,
+                        .tokens = 1, .stride_b = 0, .stride_l = 0};
+}
+
+/* ----- LayerNorm ----------------------------------------------------------------------------- */
+
+norma_status norma_layer_norm_fwd(norma_dtype dtype, int64_t rows, int64_t cols, const void *x,
+                                  const void *weight, const void *bias, float eps, void *y, float *mean,
+                                  float *rstd) {
+    static const char fn[] = "norma_layer_norm_fwd";
+    TRY(check_rows(fn, dtype, rows, cols));
+    TRY(norma_check_eps(fn, eps));
+    if (rows == 0) return NORMA_OK;
+    TRY(norma_check_ptr(fn, "x", x));
+    TRY(norma_check_ptr(fn, "y", y));
+    row_fwd p = {.L = plain_layout(dtype, rows, cols), .rms = false, .eps = eps, .x = x, .y = y,
+                 .g0 = weight ? 0.0 : 1.0, .gain = weight, .bias = bias, .mean = mean, .rstd = rstd};
+    row_forward(&p);
+    return NORMA_OK;
+}
+
+/* The checks shared by the LayerNorm and RMSNorm backward passes. */
+static norma_status check_row_bwd(const char *fn, norma_dtype dtype, int64_t rows, int64_t cols, const void *dy,
+                                  const void *x, const float *mean, const float *rstd, bool needs_mean) {
+    TRY(check_rows(fn, dtype, rows, cols));
+    if (rows == 0) return NORMA_OK;
+    TRY(norma_check_ptr(fn, "dy", dy));
+    TRY(norma_check_ptr(fn, "x", x));
+    if (needs_mean) TRY(norma_check_ptr(fn, "mean", mean));
+    return norma_check_ptr(fn, "rstd", rstd);
+}
+
+norma_status norma_layer_norm_bwd(norma_dtype dtype, int64_t rows, int64_t cols, const void *dy, const void *x,
+                                  const void *weight, const float *mean, const float *rstd, void *dx,
+                                  float *dweight, float *dbias) {
+    static const char fn[] = "norma_layer_norm_bwd";
+    TRY(check_row_bwd(fn, dtype, rows, cols, dy, x, mean, rstd, true));
+    row_bwd p = {.L = plain_layout(dtype, rows, cols), .rms = false, .dy = dy, .x = x, .dx = dx,
+                 .g0 = weight ? 0.0 : 1.0, .gain = weight, .mean = mean, .rstd = rstd,
+                 .G = {.dgain = dweight, .dbias = dbias, .dtype = NORMA_F32, .segments = 1, .seg_rows = rows}};
+    return row_backward(&p, fn);
+}
+
+/* ----- RMSNorm ------------------------------------------------------------------------------- */
+
+norma_status norma_rms_norm_fwd(norma_dtype dtype, int64_t rows, int64_t cols, const void *x, const void *weight,
+                                float eps, void *y, float *rstd) {
+    static const char fn[] = "norma_rms_norm_fwd";
+    TRY(check_rows(fn, dtype, rows, cols));
+    TRY(norma_check_eps(fn, eps));
+    if (rows == 0) return NORMA_OK;
+    TRY(norma_check_ptr(fn, "x", x));
+    TRY(norma_check_ptr(fn, "y", y));
+    row_fwd p = {.L = plain_layout(dtype, rows, cols), .rms = true, .eps = eps, .x = x, .y = y,
+                 .g0 = weight ? 0.0 : 1.0, .gain = weight, .rstd = rstd};
+    row_forward(&p);
+    return NORMA_OK;
+}
+
+norma_status norma_rms_norm_bwd(norma_dtype dtype, int64_t rows, int64_t cols, const void *dy, const void *x,
+                                const void *weight, const float *rstd, void *dx, float *dweight) {
+    static const char fn[] = "norma_rms_norm_bwd";
+    TRY(check_row_bwd(fn, dtype, rows, cols, dy, x, NULL, rstd, false));
+    row_bwd p = {.L = plain_layout(dtype, rows, cols), .rms = true, .dy = dy, .x = x, .dx = dx,
+                 .g0 = weight ? 0.0 : 1.0, .gain = weight, .rstd = rstd,
+                 .G = {.dgain = dweight, .dtype = NORMA_F32, .segments = 1, .seg_rows = rows}};
+    return row_backward(&p, fn);
+}
+
+/* ----- AdaLN modulation ---------------------------------------------------------------------- */
+
+static norma_status check_ada(const char *fn, norma_dtype dtype, norma_norm_kind norm, int64_t batch,
+                              int64_t tokens, int64_t dim, int64_t sb, int64_t sl) {
+    TRY(norma_check_dtype(fn, dtype));
+    if (norm != NORMA_LAYER_NORM && norm != NORMA_RMS_NORM)
+        return norma_fail(NORMA_EINVAL, fn, "norm must be NORMA_LAYER_NORM or NORMA_RMS_NORM (got %d)", (int)norm);
+    TRY(norma_check_count(fn, "batch", batch, 0));
+    TRY(norma_check_count(fn, "tokens", tokens, 0));
+    TRY(norma_check_count(fn, "dim", dim, 1));
+    TRY(norma_check_count(fn, "mod_sample_stride", sb, 0));
+    TRY(norma_check_count(fn, "mod_token_stride", sl, 0));
+    int64_t numel, sizes[3] = {batch, tokens, dim};
+    const char *const names[3] = {"batch", "tokens", "dim"};
+    TRY(norma_check_numel(fn, dtype, &numel, 3, sizes, names));
+    if (batch == 0 || tokens == 0) return NORMA_OK;
+    /* the last element read: (batch-1)·sb + (tokens-1)·sl + dim - 1 must be addressable */
+    int64_t limit = PTRDIFF_MAX / (int64_t)norma_dtype_size(dtype), last = dim - 1;
+    if ((sb && batch - 1 > (limit - last) / sb) || (last += (batch - 1) * sb, sl && tokens - 1 > (limit - last) / sl))
+        return norma_fail(NORMA_EINVAL, fn, "the modulation strides (%lld, %lld) reach beyond the address space",
+                          (long long)sb, (long long)sl);
+    return NORMA_OK;
+}
+
+static row_layout ada_layout(norma_dtype dtype, int64_t batch, int64_t tokens, int64_t dim, int64_t sb,
+                             int64_t sl) {
+    return (row_layout){.dtype = dtype, .esize = norma_dtype_size(dtype), .rows = batch * tokens, .cols = dim,
+                        .tokens = tokens > 0 ? tokens : 1, .stride_b = sb, .stride_l = sl};
+}
+
+norma_status norma_ada_layer_norm_fwd(norma_dtype dtype, norma_norm_kind norm, int64_t batch, int64_t tokens,
+                                      int64_t dim, const void *x, const void *shift, const void *scale,
+                                      int64_t mod_sample_stride, int64_t mod_token_stride, float eps, void *y,
+                                      float *mean, float *rstd) {
+    static const char fn[] = "norma_ada_layer_norm_fwd";
+    TRY(check_ada(fn, dtype, norm, batch, tokens, dim, mod_sample_stride, mod_token_stride));
+    TRY(norma_check_eps(fn, eps));
+    if (batch == 0 || tokens == 0) return NORMA_OK;
+    TRY(norma_check_ptr(fn, "x", x));
+    TRY(norma_check_ptr(fn, "y", y));
+    bool rms = norm == NORMA_RMS_NORM;
+    row_fwd p = {.L = ada_layout(dtype, batch, tokens, dim, mod_sample_stride, mod_token_stride), .rms = rms,
+                 .eps = eps, .x = x, .y = y, .g0 = 1.0, .gain = scale, .bias = shift, .mean = rms ? NULL : mean,
+                 .rstd = rstd};
+    row_forward(&p);
+    return NORMA_OK;
+}
+
+norma_status norma_ada_layer_norm_bwd(norma_dtype dtype, norma_norm_kind norm, int64_t batch, int64_t tokens,
+                                      int64_t dim, const void *dy, const void *x, const void *scale,
+                                      int64_t mod_sample_stride, int64_t mod_token_stride, const float *mean,
+                                      const float *rstd, void *dx, void *dshift, void *dscale) {
+    static const char fn[] = "norma_ada_layer_norm_bwd";
+    int64_t sb = mod_sample_stride, sl = mod_token_stride;
+    TRY(check_ada(fn, dtype, norm, batch, tokens, dim, sb, sl));
+    /* With one token per sample the two layouts coincide; treat it as per sample. */
+    bool rms = norm == NORMA_RMS_NORM, per_token = sl != 0 && tokens != 1;
+    if ((dshift || dscale) && batch > 0 && tokens > 0) { /* the gradient vectors written must not overlap */
+        if (per_token && sl < dim)
+            return norma_fail(NORMA_EINVAL, fn, "mod_token_stride (%lld) < dim (%lld): the per-token gradients "
+                                                "would overlap", (long long)sl, (long long)dim);
+        int64_t extent = per_token ? (tokens - 1) * sl + dim : dim;
+        if (batch > 1 && sb < extent)
+            return norma_fail(NORMA_EINVAL, fn, "mod_sample_stride (%lld) < %lld: the gradients of consecutive "
+                                                "samples would overlap", (long long)sb, (long long)extent);
+    }
+    if (batch > 0 && tokens > 0) {
+        TRY(norma_check_ptr(fn, "dy", dy));
+        TRY(norma_check_ptr(fn, "x", x));
+        if (!rms) TRY(norma_check_ptr(fn, "mean", mean));
+        TRY(norma_check_ptr(fn, "rstd", rstd));
+    }
+    row_bwd p = {.L = ada_layout(dtype, batch, tokens, dim, sb, sl), .rms = rms, .dy = dy, .x = x, .dx = dx,
+                 .g0 = 1.0, .gain = scale, .mean = mean, .rstd = rstd,
+                 .G = {.dgain = dscale, .dbias = dshift, .dtype = dtype, .segments = batch, .seg_rows = tokens,
+                       .per_row = per_token}};
+    return row_backward(&p, fn);
+}

@@ -1,0 +1,34 @@
+#!/bin/sh
+# Installs what norma's build, tests and demo need, when it is missing:
+#   Debian packages (apt-get, when run as root): compiler, CMake, pkg-config, Python 3 and pip
+#   Python packages (pip, for the python3 first on PATH), unless NORMA_SETUP_PYTHON=0: torch numpy pytest
+# It changes nothing that is already there. Sourced or run by scripts/test.sh and scripts/demo.sh.
+set -eu
+
+need_pkgs=""
+have() { command -v "$1" >/dev/null 2>&1; }
+have cc || need_pkgs="$need_pkgs build-essential"
+have cmake || need_pkgs="$need_pkgs cmake"
+have pkg-config || need_pkgs="$need_pkgs pkg-config"
+have python3 || need_pkgs="$need_pkgs python3"
+if [ "${NORMA_SETUP_PYTHON:-1}" = 1 ] && have python3 && ! python3 -m pip --version >/dev/null 2>&1; then
+  need_pkgs="$need_pkgs python3-pip"
+fi
+
+if [ -n "$need_pkgs" ]; then
+  if [ "$(id -u)" = 0 ] && have apt-get; then
+    echo "setup: apt-get install$need_pkgs"
+    apt-get update -q >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q $need_pkgs >/dev/null
+  else
+    echo "setup: missing packages:$need_pkgs (install them, or run this as root on Debian)" >&2
+    exit 1
+  fi
+fi
+
+if [ "${NORMA_SETUP_PYTHON:-1}" = 1 ] && ! python3 -c "import torch, numpy, pytest" >/dev/null 2>&1; then
+  echo "setup: pip install torch numpy pytest (for $(command -v python3))"
+  # Debian's own python3 refuses pip installs unless told it may ("externally managed").
+  python3 -m pip install -q torch numpy pytest 2>/dev/null ||
+    python3 -m pip install -q --break-system-packages torch numpy pytest
+fi

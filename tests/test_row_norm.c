@@ -1,0 +1,578 @@
+/* test_row_norm.c: LayerNorm, RMSNorm and AdaLN modulation against the long-double oracle,
+ * finite differences, and every documented behaviour: in-place use, extreme values, NaN containment,
+ * empty batches, thread-count independence, and every error path.
+ *
+ * Run under each kernel variant the CPU supports (ctest sets NORMA_KERNELS). */
+#include <float.h>
+
+#include "oracle.h"
+
+static const norma_dtype dtypes[] = {NORMA_F32, NORMA_BF16, NORMA_F16};
+static const char *dtype_name(norma_dtype t) { return t == NORMA_F32 ? "f32" : t == NORMA_BF16 ? "bf16" : "f16"; }
+
+/* ----- one problem of any of the three layers ---------------------------------------------- */
+
+typedef enum { OP_LN, OP_RMS, OP_ADA_LN, OP_ADA_RMS } op_t;
+static const char *op_name(op_t op) {
+    static const char *names[] = {"layer_norm", "rms_norm", "ada_layer_norm", "ada_rms_norm"};
+    return names[op];
+}
+static int is_ada(op_t op) { return op >= OP_ADA_LN; }
+static int is_rms(op_t op) { return op == OP_RMS || op == OP_ADA_RMS; }
+
+typedef struct {
+    op_t op;
+    norma_dtype dtype;
+    int64_t batch, tokens, dim; /* LayerNorm/RMSNorm: rows = batch, tokens = 1 */
+    int has_gain, has_bias;     /* weight/bias, or scale/shift */
+    int per_token;              /* AdaLN: one modulation vector per token */
+    int64_t gap;                /* AdaLN: extra elements between modulation vectors */
+    double eps, x_mean, x_std;
+} row_case;
+
+typedef struct {
+    row_case c;
+    int64_t rows, sb, sl, vec_len; /* vec_len: elements of the weight/bias or modulation storage */
+    tensor x, gain, bias;          /* gain: weight or scale; bias: bias or shift */
+    double *G, *B;                 /* each row's effective gain and bias (rows x dim), for the oracle */
+} row_problem;
+
+static int64_t vec_off(const row_problem *P, int64_t r) {
+    return is_ada(P->c.op) ? (r / P->c.tokens) * P->sb + (r % P->c.tokens) * P->sl : 0;
+}
+
+/* 1 where some row reads the weight/bias or modulation storage; 0 in the gaps between vectors. */
+static char *used_mask(const row_problem *P) {
+    char *used = calloc((size_t)P->vec_len + 1, 1);
+    for (int64_t r = 0; r < P->rows; r++)
+        for (int64_t j = 0; j < P->c.dim; j++) used[vec_off(P, r) + j] = 1;
+    return used;
+}
+
+static void expand_vectors(row_problem *P) {
+    int64_t d = P->c.dim;
+    for (int64_t r = 0; r < P->rows; r++)
+        for (int64_t j = 0; j < d; j++) {
+            int64_t o = vec_off(P, r) + j;
+            double g = P->c.has_gain ? P->gain.v[o] : 0.0;
+            P->G[r * d + j] = is_ada(P->c.op) ? 1.0 + g : P->c.has_gain ? g : 1.0;
+            P->B[r * d + j] = P->c.has_bias && P->c.op != OP_RMS ? P->bias.v[o] : 0.0; /* RMSNorm has no bias */
+        }
+}
+
+static row_problem make_problem(row_case c) {
+    row_problem P = {.c = c};
+    if (!is_ada(c.op)) c.tokens = 1, P.c.tokens = 1;
+    P.rows = c.batch * c.tokens;
+    if (is_ada(c.op)) {
+        P.sl = c.per_token ? c.dim + c.gap : 0;
+        P.sb = c.per_token ? c.tokens * P.sl + c.gap : c.dim + c.gap;
+        P.vec_len = c.batch == 0 || c.tokens == 0 ? 0 : (c.batch - 1) * P.sb + (c.tokens - 1) * P.sl + c.dim;
+    } else {
+        P.vec_len = c.dim;
+    }
+    P.x = t_new(c.dtype, P.rows * c.dim);
+    t_fill_normal(&P.x, c.x_mean, c.x_std);
+    P.gain = t_new(c.dtype, P.vec_len);
+    P.bias = t_new(c.dtype, P.vec_len);
+    t_fill_normal(&P.gain, is_ada(c.op) ? 0.0 : 1.0, 0.5);
+    t_fill_normal(&P.bias, 0.0, 0.5);
+    P.G = xmalloc((size_t)(P.rows * c.dim) * sizeof(double));
+    P.B = xmalloc((size_t)(P.rows * c.dim) * sizeof(double));
+    expand_vectors(&P);
+    return P;
+}
+
+static void free_problem(row_problem *P) {
+    t_free(&P->x), t_free(&P->gain), t_free(&P->bias);
+    free(P->G), free(P->B);
+}
+
+static norma_status run_forward(const row_problem *P, const void *x, void *y, float *mean, float *rstd) {
+    const row_case *c = &P->c;
+    const void *g = c->has_gain ? P->gain.p : NULL, *b = c->has_bias ? P->bias.p : NULL;
+    switch (c->op) {
+    case OP_LN: return norma_layer_norm_fwd(c->dtype, P->rows, c->dim, x, g, b, (float)c->eps, y, mean, rstd);
+    case OP_RMS: return norma_rms_norm_fwd(c->dtype, P->rows, c->dim, x, g, (float)c->eps, y, rstd);
+    default:
+        return norma_ada_layer_norm_fwd(c->dtype, c->op == OP_ADA_LN ? NORMA_LAYER_NORM : NORMA_RMS_NORM, c->batch,
+                                        c->tokens, c->dim, x, b, g, P->sb, P->sl, (float)c->eps, y, mean, rstd);
+    }
+}
+
+/* dgain/dbias: float arrays (weights) or dtype storage (modulation). */
+static norma_status run_backward(const row_problem *P, const void *dy, const void *x, const float *mean,
+                                 const float *rstd, void *dx, void *dgain, void *dbias) {
+    const row_case *c = &P->c;
+    const void *g = c->has_gain ? P->gain.p : NULL;
+    switch (c->op) {
+    case OP_LN: return norma_layer_norm_bwd(c->dtype, P->rows, c->dim, dy, x, g, mean, rstd, dx, dgain, dbias);
+    case OP_RMS: return norma_rms_norm_bwd(c->dtype, P->rows, c->dim, dy, x, g, rstd, dx, dgain);
+    default:
+        return norma_ada_layer_norm_bwd(c->dtype, c->op == OP_ADA_LN ? NORMA_LAYER_NORM : NORMA_RMS_NORM, c->batch,
+                                        c->tokens, c->dim, dy, x, g, P->sb, P->sl, mean, rstd, dx, dbias, dgain);
+    }
+}
+
+static char *describe(const row_case *c) {
+    static char buf[256];
+    snprintf(buf, sizeof buf, "%s %s batch=%lld tokens=%lld dim=%lld gain=%d bias=%d per_token=%d eps=%g mean=%g",
+             op_name(c->op), dtype_name(c->dtype), (long long)c->batch, (long long)c->tokens, (long long)c->dim,
+             c->has_gain, c->has_bias, c->per_token, c->eps, c->x_mean);
+    return buf;
+}
+
+/* ----- forward and backward against the oracle ---------------------------------------------- */
+
+/* Output tolerance: one unit in the last place of the dtype, plus the compute precision (double for
+ * f32, float for bf16/f16) times the size of the terms that were added: |xhat·gain|, |bias| and
+ * |mean·rstd·gain| (the mean itself is only known to the compute precision). */
+static double out_tol(norma_dtype t, double ref, double terms) {
+    return ulp_of(t, ref) + terms * (t == NORMA_F32 ? 0x1p-50 : 0x1p-21);
+}
+
+static void check_case(row_case c) {
+    row_problem P = make_problem(c);
+    int64_t rows = P.rows, d = c.dim, n = rows * d;
+    tensor y = t_new(c.dtype, n), dy = t_new(c.dtype, n), dx = t_new(c.dtype, n);
+    float *mean = xmalloc((size_t)rows * sizeof(float) + 1), *rstd = xmalloc((size_t)rows * sizeof(float) + 1);
+    double *ry = xmalloc((size_t)n * sizeof(double) + 1), *rmean = xmalloc((size_t)rows * sizeof(double) + 1);
+    double *rrstd = xmalloc((size_t)rows * sizeof(double) + 1), *rdx = xmalloc((size_t)n * sizeof(double) + 1);
+    double *rdg = xmalloc((size_t)n * sizeof(double) + 1);
+
+    /* forward */
+    CHECK_OK(run_forward(&P, P.x.p, y.p, mean, rstd));
+    t_sync(&y);
+    oracle_row_forward(is_rms(c.op), rows, d, P.x.v, P.G, P.B, (double)(float)c.eps, ry, rmean, rrstd);
+    double worst = 0.0;
+    for (int64_t i = 0; i < n; i++) {
+        int64_t r = i / d;
+        double xhat = (P.x.v[i] - (is_rms(c.op) ? 0.0 : rmean[r])) * rrstd[r];
+        double centring = is_rms(c.op) ? 0.0 : fabs(rmean[r] * rrstd[r] * P.G[i]);
+        double err = fabs(y.v[i] - ry[i]) / out_tol(c.dtype, ry[i], fabs(xhat * P.G[i]) + fabs(P.B[i]) + centring);
+        if (err > worst) worst = err;
+    }
+    CHECK(worst <= 1.0, "%s: forward error %.3g tolerances", describe(&c), worst);
+    for (int64_t r = 0; r < rows; r++) {
+        if (!is_rms(c.op))
+            CHECK(fabs(mean[r] - rmean[r]) <= ulp_of(NORMA_F32, rmean[r]) + 1e-300, "%s: mean[%lld] %.9g vs %.9g",
+                  describe(&c), (long long)r, (double)mean[r], rmean[r]);
+        CHECK(fabs(rstd[r] - rrstd[r]) <= ulp_of(NORMA_F32, rrstd[r]), "%s: rstd[%lld] %.9g vs %.9g", describe(&c),
+              (long long)r, (double)rstd[r], rrstd[r]);
+    }
+
+    /* backward */
+    t_fill_normal(&dy, 0.0, 1.0);
+    int ada = is_ada(c.op);
+    int64_t glen = ada ? P.vec_len : d;
+    size_t gbytes = (size_t)glen * (ada ? norma_dtype_size(c.dtype) : sizeof(float)) + 1;
+    void *dgain = xmalloc(gbytes), *dbias = xmalloc(gbytes);
+    memset(dgain, 0x7f, gbytes), memset(dbias, 0x7f, gbytes); /* overwritten, or left alone in gaps */
+    void *dgain_arg = c.has_gain || ada ? dgain : NULL, *dbias_arg = c.op == OP_RMS ? NULL : dbias;
+    CHECK_OK(run_backward(&P, dy.p, P.x.p, mean, rstd, dx.p, dgain_arg, dbias_arg));
+    t_sync(&dx);
+    oracle_row_backward(is_rms(c.op), rows, d, dy.v, P.x.v, P.G, (double)(float)c.eps, rdx, rdg);
+    /* dx = rstd·(g - mean(g) - xhat·mean(g·xhat)) cancels (completely for one-element rows): its error
+     * is relative to the terms, of size T_r = rstd·max|g| in row r. The saved float rstd alone puts
+     * ~3·2^-24 of T_r into dx, in norma as in PyTorch. */
+    worst = 0.0;
+    double T = 0.0;
+    for (int64_t i = 0; i < n; i++) {
+        int64_t r = i / d;
+        if (i % d == 0) { /* a new row */
+            T = 0.0;
+            for (int64_t j = 0; j < d; j++) T = fmax(T, fabs(dy.v[r * d + j] * P.G[r * d + j]));
+            T *= rrstd[r];
+        }
+        double tol = ulp_of(c.dtype, rdx[i]) + T * (c.dtype == NORMA_F32 ? 8e-7 : 2e-5);
+        double err = fabs(dx.v[i] - rdx[i]) / tol;
+        if (err > worst) worst = err;
+    }
+    CHECK(worst <= 1.0, "%s: dx error %.3g tolerances", describe(&c), worst);
+
+    /* parameter gradients: sum the per-element terms the way the layer shares its vectors */
+    double *sg = calloc((size_t)glen + 1, sizeof(double)), *sb = calloc((size_t)glen + 1, sizeof(double));
+    double *ag = calloc((size_t)glen + 1, sizeof(double)), *ab = calloc((size_t)glen + 1, sizeof(double));
+    char *written = ada ? used_mask(&P) : memset(xmalloc((size_t)glen + 1), 1, (size_t)glen + 1);
+    for (int64_t i = 0; i < n; i++) {
+        int64_t o = vec_off(&P, i / d) + i % d;
+        sg[o] += rdg[i], ag[o] += fabs(rdg[i]);
+        sb[o] += dy.v[i], ab[o] += fabs(dy.v[i]);
+    }
+    norma_dtype gt = ada ? c.dtype : NORMA_F32;
+    for (int which = 0; which < 2; which++) {
+        void *out = which == 0 ? dgain_arg : dbias_arg;
+        const double *ref = which == 0 ? sg : sb, *abs_sum = which == 0 ? ag : ab;
+        if (!out) continue;
+        worst = 0.0;
+        int64_t bad_gap = -1;
+        for (int64_t o = 0; o < glen; o++) {
+            if (!written[o] && rows > 0) { /* a gap between vectors: must be untouched */
+                unsigned char *bytes = (unsigned char *)out + (size_t)o * norma_dtype_size(gt);
+                for (size_t b = 0; b < norma_dtype_size(gt); b++)
+                    if (bytes[b] != 0x7f) bad_gap = o;
+                continue;
+            }
+            double got = load_elem(gt, out, o);
+            double tol = ulp_of(gt, ref[o]) + abs_sum[o] * (gt == NORMA_F32 ? 1e-6 : 1e-5);
+            double err = fabs(got - ref[o]) / tol;
+            if (err > worst) worst = err;
+        }
+        CHECK(worst <= 1.0, "%s: %s error %.3g tolerances", describe(&c), which ? "dbias" : "dgain", worst);
+        CHECK(bad_gap < 0, "%s: wrote between the modulation vectors at %lld", describe(&c), (long long)bad_gap);
+    }
+    free(sg), free(sb), free(ag), free(ab), free(written), free(dgain), free(dbias);
+    free(mean), free(rstd), free(ry), free(rmean), free(rrstd), free(rdx), free(rdg);
+    t_free(&y), t_free(&dy), t_free(&dx);
+    free_problem(&P);
+}
+
+/* Every row length 1..67 (each tail of a 16-lane step, the 2048-chunk boundary) and odd large ones,
+ * for every layer and dtype, with and without parameters. */
+static void test_against_oracle(void) {
+    static const int64_t large[] = {127, 128, 129, 1000, 2047, 2048, 2049, 3072, 4097, 6151};
+    for (size_t ti = 0; ti < 3; ti++)
+        for (int op = OP_LN; op <= OP_ADA_RMS; op++) {
+            for (int64_t dim = 1; dim <= 67 + 10; dim++) {
+                int64_t d = dim <= 67 ? dim : large[dim - 68];
+                row_case c = {.op = op, .dtype = dtypes[ti], .batch = 3, .tokens = 2, .dim = d,
+                              .has_gain = (int)(d % 3 != 0), .has_bias = (int)(d % 4 != 1), .per_token = (int)(d % 2),
+                              .gap = d % 5, .eps = 1e-5, .x_mean = (d % 7) * 0.5, .x_std = 1.0 + (double)(d % 3)};
+                check_case(c);
+            }
+        }
+}
+
+/* Large means (1e4 .. 1e6 with a spread of 1e-2) and huge values (|x| ~ 1e30, where x² overflows a
+ * float): PyTorch loses these rows; norma must match float64 to 1e-4. */
+static void test_extreme_rows(void) {
+    static const double means[] = {1e4, 1e5, 1e6, -1e4, 0.0};
+    static const double spreads[] = {1e-2, 1e-2, 1e-1, 1e-2, 1e30};
+    for (int op = OP_LN; op <= OP_ADA_RMS; op++)
+        for (int k = 0; k < 5; k++) {
+            row_case c = {.op = op, .dtype = NORMA_F32, .batch = 4, .tokens = 3, .dim = 3072, .has_gain = 1,
+                          .has_bias = 1, .eps = 1e-5, .x_mean = means[k], .x_std = spreads[k]};
+            if (is_rms(op) && k < 4) c.x_std = means[k]; /* RMSNorm: huge values too */
+            row_problem P = make_problem(c);
+            int64_t n = P.rows * c.dim;
+            tensor y = t_new(NORMA_F32, n);
+            double *ry = xmalloc((size_t)n * sizeof(double));
+            CHECK_OK(run_forward(&P, P.x.p, y.p, NULL, NULL));
+            t_sync(&y);
+            oracle_row_forward(is_rms(op), P.rows, c.dim, P.x.v, P.G, P.B, (double)(float)c.eps, ry, NULL, NULL);
+            double worst = 0.0, scale = max_abs(ry, n);
+            for (int64_t i = 0; i < n; i++) worst = fmax(worst, fabs(y.v[i] - ry[i]) / scale);
+            CHECK(worst <= 1e-4 && isfinite(worst), "%s std=%g: relative error %.3g", describe(&c), c.x_std, worst);
+            free(ry), t_free(&y);
+            free_problem(&P);
+        }
+    /* the same rows through the backward (the oracle recomputes exact statistics) */
+    for (int k = 0; k < 5; k++) {
+        row_case c = {.op = OP_LN, .dtype = NORMA_F32, .batch = 5, .dim = 1000, .has_gain = 1, .has_bias = 1,
+                      .eps = 1e-5, .x_mean = means[k], .x_std = spreads[k]};
+        check_case(c);
+    }
+}
+
+/* ----- finite differences in double ---------------------------------------------------------- */
+
+/* L = Σ r·y. The oracle forward is exact enough (long double) that central differences with a
+ * relative step of 1e-6 give the gradient to ~1e-9. */
+static double loss(const row_problem *P, const double *x, const double *r) {
+    int64_t n = P->rows * P->c.dim;
+    double *y = xmalloc((size_t)n * sizeof(double)), l = 0.0;
+    oracle_row_forward(is_rms(P->c.op), P->rows, P->c.dim, x, P->G, P->B, P->c.eps, y, NULL, NULL);
+    for (int64_t i = 0; i < n; i++) l += r[i] * y[i];
+    free(y);
+    return l;
+}
+
+static double fd(row_problem *P, double *value, const double *x, const double *r) {
+    double v = *value, h = 1e-6 * fmax(1.0, fabs(v));
+    *value = v + h;
+    expand_vectors(P);
+    double lp = loss(P, x, r);
+    *value = v - h;
+    expand_vectors(P);
+    double lm = loss(P, x, r);
+    *value = v;
+    expand_vectors(P);
+    return (lp - lm) / (2.0 * h);
+}
+
+static void test_finite_differences(void) {
+    for (int op = OP_LN; op <= OP_ADA_RMS; op++)
+        for (int per_token = 0; per_token <= (is_ada(op) ? 1 : 0); per_token++) {
+            row_case c = {.op = op, .dtype = NORMA_F32, .batch = 2, .tokens = 3, .dim = 13, .has_gain = 1,
+                          .has_bias = 1, .per_token = per_token, .gap = 2, .eps = 1e-3, .x_mean = 0.3, .x_std = 1.5};
+            row_problem P = make_problem(c);
+            int64_t n = P.rows * c.dim;
+            tensor dy = t_new(NORMA_F32, n), dx = t_new(NORMA_F32, n), y = t_new(NORMA_F32, n);
+            t_fill_normal(&dy, 0.0, 1.0);
+            float mean[6], rstd[6];
+            int ada = is_ada(op);
+            tensor dg = t_new(NORMA_F32, ada ? P.vec_len : c.dim), db = t_new(NORMA_F32, ada ? P.vec_len : c.dim);
+            CHECK_OK(run_forward(&P, P.x.p, y.p, mean, rstd));
+            CHECK_OK(run_backward(&P, dy.p, P.x.p, mean, rstd, dx.p, dg.p, op == OP_RMS ? NULL : db.p));
+            t_sync(&dx), t_sync(&dg), t_sync(&db);
+            double *xv = P.x.v, worst = 0.0;
+            for (int64_t i = 0; i < n; i++) {
+                double g = fd(&P, &xv[i], xv, dy.v);
+                worst = fmax(worst, fabs(dx.v[i] - g) / (1e-5 + 1e-5 * fabs(g)));
+            }
+            CHECK(worst <= 1.0, "%s: dx vs finite differences: %.3g tolerances", describe(&c), worst);
+            worst = 0.0;
+            char *used = used_mask(&P);
+            for (int64_t o = 0; o < P.vec_len; o++) {
+                if (!used[o]) continue; /* a gap */
+                double gg = fd(&P, &P.gain.v[o], xv, dy.v), gb = fd(&P, &P.bias.v[o], xv, dy.v);
+                worst = fmax(worst, fabs(dg.v[o] - gg) / (1e-5 + 1e-5 * fabs(gg)));
+                if (op != OP_RMS) worst = fmax(worst, fabs(db.v[o] - gb) / (1e-5 + 1e-5 * fabs(gb)));
+            }
+            CHECK(worst <= 1.0, "%s: parameter gradients vs finite differences: %.3g tolerances", describe(&c),
+                  worst);
+            free(used);
+            t_free(&dy), t_free(&dx), t_free(&y), t_free(&dg), t_free(&db);
+            free_problem(&P);
+        }
+}
+
+/* ----- aliasing ------------------------------------------------------------------------------ */
+
+static void test_in_place(void) {
+    for (size_t ti = 0; ti < 3; ti++)
+        for (int op = OP_LN; op <= OP_ADA_RMS; op++) {
+            row_case c = {.op = op, .dtype = dtypes[ti], .batch = 3, .tokens = 5, .dim = 37, .has_gain = 1,
+                          .has_bias = 1, .eps = 1e-5, .x_mean = 1.0, .x_std = 2.0};
+            row_problem P = make_problem(c);
+            int64_t n = P.rows * c.dim;
+            size_t bytes = (size_t)n * norma_dtype_size(c.dtype);
+            tensor y = t_new(c.dtype, n), dy = t_new(c.dtype, n), dx = t_new(c.dtype, n), inplace = t_copy(&P.x);
+            float mean[15], rstd[15];
+            CHECK_OK(run_forward(&P, P.x.p, y.p, mean, rstd));
+            CHECK_OK(run_forward(&P, inplace.p, inplace.p, NULL, NULL));
+            CHECK(memcmp(y.p, inplace.p, bytes) == 0, "%s: y = x in place differs", describe(&c));
+            t_fill_normal(&dy, 0.0, 1.0);
+            CHECK_OK(run_backward(&P, dy.p, P.x.p, mean, rstd, dx.p, NULL, NULL));
+            tensor dx_in_dy = t_copy(&dy), dx_in_x = t_copy(&P.x);
+            CHECK_OK(run_backward(&P, dx_in_dy.p, P.x.p, mean, rstd, dx_in_dy.p, NULL, NULL));
+            CHECK_OK(run_backward(&P, dy.p, dx_in_x.p, mean, rstd, dx_in_x.p, NULL, NULL));
+            CHECK(memcmp(dx.p, dx_in_dy.p, bytes) == 0, "%s: dx = dy in place differs", describe(&c));
+            CHECK(memcmp(dx.p, dx_in_x.p, bytes) == 0, "%s: dx = x in place differs", describe(&c));
+            t_free(&y), t_free(&dy), t_free(&dx), t_free(&inplace), t_free(&dx_in_dy), t_free(&dx_in_x);
+            free_problem(&P);
+        }
+}
+
+/* ----- NaN stays in its row; empty batches ----------------------------------------------------- */
+
+static void test_nan_rows(void) {
+    for (int op = OP_LN; op <= OP_ADA_RMS; op++) {
+        row_case c = {.op = op, .dtype = NORMA_F32, .batch = 3, .tokens = 1, .dim = 40, .has_gain = 1,
+                      .has_bias = 1, .eps = 1e-5, .x_std = 1.0};
+        row_problem P = make_problem(c);
+        int64_t n = P.rows * c.dim;
+        tensor clean = t_new(NORMA_F32, n), dirty = t_copy(&P.x), ydirty = t_new(NORMA_F32, n);
+        CHECK_OK(run_forward(&P, P.x.p, clean.p, NULL, NULL));
+        ((float *)dirty.p)[c.dim + 7] = NAN; /* row 1 */
+        CHECK_OK(run_forward(&P, dirty.p, ydirty.p, NULL, NULL));
+        int ok = 1;
+        for (int64_t i = 0; i < n; i++) {
+            float a = ((float *)clean.p)[i], b = ((float *)ydirty.p)[i];
+            if (i / c.dim == 1 ? !isnan(b) : a != b) ok = 0;
+        }
+        CHECK(ok, "%s: a NaN in row 1 must make row 1 NaN and leave rows 0 and 2 alone", op_name(op));
+        t_free(&clean), t_free(&dirty), t_free(&ydirty);
+        free_problem(&P);
+    }
+}
+
+static void test_empty(void) {
+    float dw[5] = {1, 2, 3, 4, 5}, db[5] = {1, 2, 3, 4, 5};
+    CHECK_OK(norma_layer_norm_fwd(NORMA_F32, 0, 5, NULL, NULL, NULL, 1e-5f, NULL, NULL, NULL));
+    CHECK_OK(norma_layer_norm_bwd(NORMA_F32, 0, 5, NULL, NULL, NULL, NULL, NULL, NULL, dw, db));
+    int zero = 1;
+    for (int j = 0; j < 5; j++) zero &= dw[j] == 0.0f && db[j] == 0.0f;
+    CHECK(zero, "an empty LayerNorm batch must give zero parameter gradients");
+    dw[0] = 9;
+    CHECK_OK(norma_rms_norm_bwd(NORMA_F32, 0, 5, NULL, NULL, NULL, NULL, NULL, dw));
+    CHECK(dw[0] == 0.0f, "an empty RMSNorm batch must give a zero weight gradient");
+    /* AdaLN with samples but no tokens: per-sample gradients are zero sums */
+    float dshift[2 * 5], dscale[2 * 5];
+    for (int j = 0; j < 10; j++) dshift[j] = dscale[j] = 7;
+    CHECK_OK(norma_ada_layer_norm_fwd(NORMA_F32, NORMA_LAYER_NORM, 2, 0, 5, NULL, NULL, NULL, 5, 0, 1e-6f, NULL,
+                                      NULL, NULL));
+    CHECK_OK(norma_ada_layer_norm_bwd(NORMA_F32, NORMA_LAYER_NORM, 2, 0, 5, NULL, NULL, NULL, 5, 0, NULL, NULL,
+                                      NULL, dshift, dscale));
+    zero = 1;
+    for (int j = 0; j < 10; j++) zero &= dshift[j] == 0.0f && dscale[j] == 0.0f;
+    CHECK(zero, "AdaLN with zero tokens must give zero per-sample gradients");
+    CHECK_OK(norma_ada_layer_norm_bwd(NORMA_F32, NORMA_RMS_NORM, 0, 4, 5, NULL, NULL, NULL, 20, 5, NULL, NULL, NULL,
+                                      dshift, dscale));
+}
+
+/* Single-element rows: LayerNorm gives bias (x - mean = 0), RMSNorm x/sqrt(x² + eps)·w. eps = 0 on a
+ * constant row gives NaN, as PyTorch. */
+static void test_degenerate_rows(void) {
+    float x[3] = {2.0f, -3.0f, 0.5f}, w[1] = {3.0f}, b[1] = {0.25f}, y[3], rstd[3];
+    CHECK_OK(norma_layer_norm_fwd(NORMA_F32, 3, 1, x, w, b, 1e-5f, y, NULL, rstd));
+    CHECK(y[0] == 0.25f && y[1] == 0.25f && y[2] == 0.25f, "LayerNorm of one element must be the bias (%g)",
+          (double)y[0]);
+    CHECK(fabs(rstd[0] - 1.0 / sqrt((double)1e-5f)) <= 1e-3, "rstd of one element %g", (double)rstd[0]);
+    CHECK_OK(norma_rms_norm_fwd(NORMA_F32, 3, 1, x, w, 0.0f, y, NULL));
+    CHECK(y[0] == 3.0f && y[1] == -3.0f && y[2] == 3.0f, "RMSNorm of one element, eps 0: sign(x)·w (%g %g %g)",
+          (double)y[0], (double)y[1], (double)y[2]);
+    float c[4] = {1.5f, 1.5f, 1.5f, 1.5f}, yc[4];
+    CHECK_OK(norma_layer_norm_fwd(NORMA_F32, 1, 4, c, NULL, NULL, 0.0f, yc, NULL, NULL));
+    CHECK(isnan(yc[0]), "LayerNorm of a constant row with eps 0 is NaN (PyTorch), got %g", (double)yc[0]);
+    CHECK_OK(norma_layer_norm_fwd(NORMA_F32, 1, 4, c, NULL, NULL, 1e-5f, yc, NULL, NULL));
+    CHECK(yc[0] == 0.0f, "LayerNorm of a constant row with eps > 0 is 0, got %g", (double)yc[0]);
+    CHECK(NORMA_RMS_NORM_DEFAULT_EPS == FLT_EPSILON, "the RMSNorm default eps is FLT_EPSILON");
+}
+
+/* ----- thread-count independence ------------------------------------------------------------- */
+
+static void test_threads(void) {
+    static const int counts[] = {1, 2, 3, 7};
+    for (int op = OP_LN; op <= OP_ADA_RMS; op++) {
+        row_case c = {.op = op, .dtype = NORMA_F32, .batch = 3, .tokens = 211, .dim = 301, .has_gain = 1,
+                      .has_bias = 1, .eps = 1e-5, .x_mean = 0.5, .x_std = 1.0};
+        row_problem P = make_problem(c);
+        int64_t n = P.rows * c.dim, glen = is_ada(op) ? P.vec_len : c.dim;
+        size_t gbytes = (size_t)glen * 4;
+        tensor dy = t_new(NORMA_F32, n);
+        t_fill_normal(&dy, 0.0, 1.0);
+        float *y0 = xmalloc((size_t)n * 4), *dx0 = xmalloc((size_t)n * 4), *g0 = xmalloc(gbytes), *b0 = xmalloc(gbytes);
+        float *y1 = xmalloc((size_t)n * 4), *dx1 = xmalloc((size_t)n * 4), *g1 = xmalloc(gbytes), *b1 = xmalloc(gbytes);
+        float *mean = xmalloc((size_t)P.rows * 4), *rstd = xmalloc((size_t)P.rows * 4);
+        memset(g0, 0, gbytes), memset(b0, 0, gbytes), memset(g1, 0, gbytes), memset(b1, 0, gbytes);
+        for (size_t k = 0; k < 4; k++) {
+            CHECK_OK(norma_set_num_threads(counts[k]));
+            float *y = k ? y1 : y0, *dx = k ? dx1 : dx0, *g = k ? g1 : g0, *b = k ? b1 : b0;
+            CHECK_OK(run_forward(&P, P.x.p, y, mean, rstd));
+            CHECK_OK(run_backward(&P, dy.p, P.x.p, mean, rstd, dx, g, op == OP_RMS ? NULL : b));
+            if (k)
+                CHECK(!memcmp(y0, y1, (size_t)n * 4) && !memcmp(dx0, dx1, (size_t)n * 4) && !memcmp(g0, g1, gbytes) &&
+                          !memcmp(b0, b1, gbytes),
+                      "%s: %d threads differ from 1 thread", op_name(op), counts[k]);
+        }
+        CHECK_OK(norma_set_num_threads(2));
+        free(y0), free(dx0), free(g0), free(b0), free(y1), free(dx1), free(g1), free(b1), free(mean), free(rstd);
+        t_free(&dy);
+        free_problem(&P);
+    }
+}
+
+/* ----- bad arguments --------------------------------------------------------------------------- */
+
+/* Expect `call` to fail with `status` and a message naming `what`, writing nothing to out[]. */
+#define EXPECT_FAIL(status, what, call)                                                            \
+    do {                                                                                           \
+        for (int i_ = 0; i_ < 64; i_++) out[i_] = 123.0f, out2[i_] = 123.0f;                       \
+        for (int i_ = 0; i_ < 8; i_++) st1[i_] = 5.0f, st2[i_] = 5.0f;                             \
+        norma_status s_ = (call);                                                                  \
+        int untouched_ = 1;                                                                        \
+        for (int i_ = 0; i_ < 64; i_++) untouched_ &= out[i_] == 123.0f && out2[i_] == 123.0f;     \
+        for (int i_ = 0; i_ < 8; i_++) untouched_ &= st1[i_] == 5.0f && st2[i_] == 5.0f;           \
+        CHECK(s_ == (status), "%s: expected %s, got %s (%s)", #call, norma_status_name(status),     \
+              norma_status_name(s_), norma_last_error());                                          \
+        CHECK(strstr(norma_last_error(), what) != NULL, "%s: message \"%s\" should name \"%s\"",   \
+              #call, norma_last_error(), what);                                                    \
+        CHECK(untouched_, "%s: wrote to an output although it failed", #call);                     \
+    } while (0)
+
+static void test_errors(void) {
+    float x[64] = {0}, w[16] = {0}, out[64], out2[64], st1[8], st2[8];
+    const float *cst1 = st1, *cst2 = st2;
+    for (int i = 0; i < 64; i++) x[i] = (float)i;
+    const int64_t huge = INT64_MAX / 2;
+
+    /* LayerNorm forward */
+    EXPECT_FAIL(NORMA_EUNSUPPORTED, "dtype", norma_layer_norm_fwd((norma_dtype)7, 4, 16, x, w, w, 1e-5f, out, st1, st2));
+    EXPECT_FAIL(NORMA_EINVAL, "rows", norma_layer_norm_fwd(NORMA_F32, -1, 16, x, w, w, 1e-5f, out, st1, st2));
+    EXPECT_FAIL(NORMA_EINVAL, "cols", norma_layer_norm_fwd(NORMA_F32, 4, 0, x, w, w, 1e-5f, out, st1, st2));
+    EXPECT_FAIL(NORMA_EINVAL, "cols", norma_layer_norm_fwd(NORMA_F32, 4, -3, x, w, w, 1e-5f, out, st1, st2));
+    EXPECT_FAIL(NORMA_EINVAL, "too large", norma_layer_norm_fwd(NORMA_F32, huge, 16, x, w, w, 1e-5f, out, st1, st2));
+    EXPECT_FAIL(NORMA_EINVAL, "too large", norma_layer_norm_fwd(NORMA_BF16, 1, INT64_MAX, x, w, w, 1e-5f, out, st1, st2));
+    EXPECT_FAIL(NORMA_EINVAL, "eps", norma_layer_norm_fwd(NORMA_F32, 4, 16, x, w, w, -1e-5f, out, st1, st2));
+    EXPECT_FAIL(NORMA_EINVAL, "eps", norma_layer_norm_fwd(NORMA_F32, 4, 16, x, w, w, NAN, out, st1, st2));
+    EXPECT_FAIL(NORMA_EINVAL, "eps", norma_layer_norm_fwd(NORMA_F32, 4, 16, x, w, w, INFINITY, out, st1, st2));
+    EXPECT_FAIL(NORMA_ENULL, "x is NULL", norma_layer_norm_fwd(NORMA_F32, 4, 16, NULL, w, w, 1e-5f, out, st1, st2));
+    EXPECT_FAIL(NORMA_ENULL, "y is NULL", norma_layer_norm_fwd(NORMA_F32, 4, 16, x, w, w, 1e-5f, NULL, st1, st2));
+
+    /* LayerNorm backward */
+    EXPECT_FAIL(NORMA_EINVAL, "rows", norma_layer_norm_bwd(NORMA_F32, -2, 16, x, x, w, cst1, cst2, out, out2, out2));
+    EXPECT_FAIL(NORMA_EINVAL, "cols", norma_layer_norm_bwd(NORMA_F32, 4, 0, x, x, w, cst1, cst2, out, out2, out2));
+    EXPECT_FAIL(NORMA_EUNSUPPORTED, "dtype", norma_layer_norm_bwd((norma_dtype)-1, 4, 16, x, x, w, cst1, cst2, out, out2, NULL));
+    EXPECT_FAIL(NORMA_ENULL, "dy is NULL", norma_layer_norm_bwd(NORMA_F32, 4, 16, NULL, x, w, cst1, cst2, out, out2, NULL));
+    EXPECT_FAIL(NORMA_ENULL, "x is NULL", norma_layer_norm_bwd(NORMA_F32, 4, 16, x, NULL, w, cst1, cst2, out, out2, NULL));
+    EXPECT_FAIL(NORMA_ENULL, "mean is NULL", norma_layer_norm_bwd(NORMA_F32, 4, 16, x, x, w, NULL, cst2, out, out2, NULL));
+    EXPECT_FAIL(NORMA_ENULL, "rstd is NULL", norma_layer_norm_bwd(NORMA_F32, 4, 16, x, x, w, cst1, NULL, out, out2, NULL));
+    EXPECT_FAIL(NORMA_EINVAL, "too large", norma_layer_norm_bwd(NORMA_F32, huge, huge, x, x, w, cst1, cst2, out, out2, NULL));
+
+    /* RMSNorm */
+    EXPECT_FAIL(NORMA_EINVAL, "cols", norma_rms_norm_fwd(NORMA_F32, 4, 0, x, w, 1e-6f, out, st1));
+    EXPECT_FAIL(NORMA_EINVAL, "eps", norma_rms_norm_fwd(NORMA_F16, 4, 16, x, w, -0.5f, out, st1));
+    EXPECT_FAIL(NORMA_ENULL, "x is NULL", norma_rms_norm_fwd(NORMA_F32, 4, 16, NULL, w, 1e-6f, out, st1));
+    EXPECT_FAIL(NORMA_ENULL, "y is NULL", norma_rms_norm_fwd(NORMA_F32, 4, 16, x, w, 1e-6f, NULL, st1));
+    EXPECT_FAIL(NORMA_EUNSUPPORTED, "dtype", norma_rms_norm_fwd((norma_dtype)3, 4, 16, x, w, 1e-6f, out, st1));
+    EXPECT_FAIL(NORMA_ENULL, "rstd is NULL", norma_rms_norm_bwd(NORMA_F32, 4, 16, x, x, w, NULL, out, out2));
+    EXPECT_FAIL(NORMA_ENULL, "dy is NULL", norma_rms_norm_bwd(NORMA_F32, 4, 16, NULL, x, w, cst1, out, out2));
+    EXPECT_FAIL(NORMA_EINVAL, "rows", norma_rms_norm_bwd(NORMA_F32, -4, 16, x, x, w, cst1, out, out2));
+
+    /* AdaLN */
+    EXPECT_FAIL(NORMA_EINVAL, "norm", norma_ada_layer_norm_fwd(NORMA_F32, (norma_norm_kind)5, 2, 2, 16, x, w, w, 16, 0, 1e-6f, out, st1, st2));
+    EXPECT_FAIL(NORMA_EINVAL, "batch", norma_ada_layer_norm_fwd(NORMA_F32, NORMA_LAYER_NORM, -1, 2, 16, x, w, w, 16, 0, 1e-6f, out, st1, st2));
+    EXPECT_FAIL(NORMA_EINVAL, "tokens", norma_ada_layer_norm_fwd(NORMA_F32, NORMA_LAYER_NORM, 2, -2, 16, x, w, w, 16, 0, 1e-6f, out, st1, st2));
+    EXPECT_FAIL(NORMA_EINVAL, "dim", norma_ada_layer_norm_fwd(NORMA_F32, NORMA_LAYER_NORM, 2, 2, 0, x, w, w, 16, 0, 1e-6f, out, st1, st2));
+    EXPECT_FAIL(NORMA_EINVAL, "mod_sample_stride", norma_ada_layer_norm_fwd(NORMA_F32, NORMA_LAYER_NORM, 2, 2, 16, x, w, w, -16, 0, 1e-6f, out, st1, st2));
+    EXPECT_FAIL(NORMA_EINVAL, "mod_token_stride", norma_ada_layer_norm_fwd(NORMA_F32, NORMA_RMS_NORM, 2, 2, 16, x, w, w, 16, -1, 1e-6f, out, st1, st2));
+    EXPECT_FAIL(NORMA_EINVAL, "address space", norma_ada_layer_norm_fwd(NORMA_F32, NORMA_LAYER_NORM, 2, 2, 16, x, w, w, huge, 0, 1e-6f, out, st1, st2));
+    EXPECT_FAIL(NORMA_EINVAL, "address space", norma_ada_layer_norm_fwd(NORMA_F32, NORMA_LAYER_NORM, 2, 3, 16, x, w, w, 16, huge, 1e-6f, out, st1, st2));
+    EXPECT_FAIL(NORMA_EINVAL, "too large", norma_ada_layer_norm_fwd(NORMA_F32, NORMA_LAYER_NORM, huge, huge, 16, x, w, w, 16, 0, 1e-6f, out, st1, st2));
+    EXPECT_FAIL(NORMA_EINVAL, "eps", norma_ada_layer_norm_fwd(NORMA_F32, NORMA_LAYER_NORM, 2, 2, 16, x, w, w, 16, 0, NAN, out, st1, st2));
+    EXPECT_FAIL(NORMA_ENULL, "x is NULL", norma_ada_layer_norm_fwd(NORMA_F32, NORMA_LAYER_NORM, 2, 2, 16, NULL, w, w, 16, 0, 1e-6f, out, st1, st2));
+    EXPECT_FAIL(NORMA_ENULL, "y is NULL", norma_ada_layer_norm_fwd(NORMA_F32, NORMA_LAYER_NORM, 2, 2, 16, x, w, w, 16, 0, 1e-6f, NULL, st1, st2));
+    EXPECT_FAIL(NORMA_EINVAL, "overlap", norma_ada_layer_norm_bwd(NORMA_F32, NORMA_LAYER_NORM, 2, 2, 16, x, x, w, 8, 0, cst1, cst2, out, out2, out2 + 32));
+    EXPECT_FAIL(NORMA_EINVAL, "overlap", norma_ada_layer_norm_bwd(NORMA_F32, NORMA_LAYER_NORM, 1, 2, 16, x, x, w, 64, 8, cst1, cst2, out, out2, NULL));
+    EXPECT_FAIL(NORMA_EINVAL, "overlap", norma_ada_layer_norm_bwd(NORMA_F32, NORMA_LAYER_NORM, 2, 2, 16, x, x, w, 20, 16, cst1, cst2, out, out2, NULL));
+    EXPECT_FAIL(NORMA_ENULL, "mean is NULL", norma_ada_layer_norm_bwd(NORMA_F32, NORMA_LAYER_NORM, 2, 2, 16, x, x, w, 16, 0, NULL, cst2, out, out2, NULL));
+    EXPECT_FAIL(NORMA_ENULL, "rstd is NULL", norma_ada_layer_norm_bwd(NORMA_F32, NORMA_RMS_NORM, 2, 2, 16, x, x, w, 16, 0, NULL, NULL, out, out2, NULL));
+    EXPECT_FAIL(NORMA_ENULL, "dy is NULL", norma_ada_layer_norm_bwd(NORMA_F32, NORMA_RMS_NORM, 2, 2, 16, NULL, x, w, 16, 0, NULL, cst2, out, out2, NULL));
+
+    /* threads */
+    CHECK(norma_set_num_threads(0) == NORMA_EINVAL && strstr(norma_last_error(), "n must be"),
+          "norma_set_num_threads(0) must fail: %s", norma_last_error());
+    CHECK(norma_set_num_threads(100000) == NORMA_EINVAL, "norma_set_num_threads(100000) must fail");
+    CHECK(norma_get_num_threads() >= 1, "a thread count");
+
+    /* names */
+    CHECK(!strcmp(norma_status_name(NORMA_EINVAL), "NORMA_EINVAL"), "status names");
+    CHECK(!strcmp(norma_status_name((norma_status)99), "unknown norma_status"), "unknown status name");
+    CHECK(norma_dtype_size(NORMA_BF16) == 2 && norma_dtype_size((norma_dtype)9) == 0, "dtype sizes");
+    char version[32];
+    snprintf(version, sizeof version, "%d.%d.%d", NORMA_VERSION_MAJOR, NORMA_VERSION_MINOR, NORMA_VERSION_PATCH);
+    CHECK(!strcmp(norma_version(), version), "version %s vs header %s", norma_version(), version);
+    const char *k = norma_kernels();
+    CHECK(!strcmp(k, "reference") || !strcmp(k, "avx2") || !strcmp(k, "avx512"), "kernel name %s", k);
+}
+
+int main(void) {
+    const char *forced = getenv("NORMA_KERNELS");
+    if (forced && *forced && strcmp(forced, norma_kernels()) != 0) {
+        printf("skipped: this CPU cannot run the %s kernels\n", forced);
+        return 77;
+    }
+    rng_seed(12345);
+    printf("kernels: %s\n", norma_kernels());
+    test_errors();
+    test_against_oracle();
+    test_extreme_rows();
+    test_finite_differences();
+    test_in_place();
+    test_nan_rows();
+    test_empty();
+    test_degenerate_rows();
+    test_threads();
+    return check_summary("test_row_norm");
+}

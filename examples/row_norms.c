@@ -68,16 +68,16 @@ static double time_op(op_kind op, int backward, long rows, long cols, const floa
         double t0 = now();
         switch (op) {
         case LAYER:
-            check(backward ? norma_layer_norm_bwd(NORMA_F32, rows, cols, dy, x, NULL, mean, rstd, dx, dw, db)
+            check(backward ? norma_layer_norm_bwd(NORMA_F32, rows, cols, dy, x, NULL, mean, 1e-5f, dx, dw, db)
                            : norma_layer_norm_fwd(NORMA_F32, rows, cols, x, NULL, NULL, 1e-5f, y, mean, rstd));
             break;
         case RMS:
-            check(backward ? norma_rms_norm_bwd(NORMA_F32, rows, cols, dy, x, NULL, rstd, dx, dw)
+            check(backward ? norma_rms_norm_bwd(NORMA_F32, rows, cols, dy, x, NULL, 1e-6f, dx, dw)
                            : norma_rms_norm_fwd(NORMA_F32, rows, cols, x, NULL, 1e-6f, y, rstd));
             break;
         case ADA: /* one sample of `rows` tokens, FLUX's (shift, scale) chunks of a (1, 1, 6·dim) vector */
             check(backward ? norma_ada_layer_norm_bwd(NORMA_F32, NORMA_LAYER_NORM, 1, rows, cols, dy, x, mod + cols,
-                                                      6 * cols, 0, mean, rstd, dx, dw, db)
+                                                      6 * cols, 0, mean, 1e-6f, dx, dw, db)
                            : norma_ada_layer_norm_fwd(NORMA_F32, NORMA_LAYER_NORM, 1, rows, cols, x, mod,
                                                       mod + cols, 6 * cols, 0, 1e-6f, y, mean, rstd));
             break;

@@ -103,7 +103,7 @@ NORMA_API const char *norma_kernels(void);
  *     y = (x - mean) · rstd · weight + bias
  * weight, bias: `cols` elements each, or NULL (weight 1, bias 0; PyTorch's elementwise_affine=False,
  *     or bias=False).
- * mean, rstd: `rows` floats saved for the backward pass, or NULL (inference).
+ * mean, rstd: `rows` floats, or NULL. The backward pass needs the mean; rstd is for callers who want it.
  * y may alias x. eps must be finite and >= 0 (PyTorch's default is 1e-5; eps = 0 on a constant row
  * gives NaN, as in PyTorch).
  * Fails with NORMA_ENULL (x or y NULL while rows > 0), NORMA_EINVAL (rows < 0, cols < 1,
@@ -113,25 +113,28 @@ NORMA_API norma_status norma_layer_norm_fwd(norma_dtype dtype, int64_t rows, int
                                   const void *x, const void *weight, const void *bias, float eps,
                                   void *y, float *mean, float *rstd);
 
-/* LayerNorm backward, from the upstream gradient dy and the forward's x, mean and rstd:
+/* LayerNorm backward, from the upstream gradient dy, the forward's input x, its saved mean, and eps:
  *     xhat = (x - mean) · rstd,   g = dy · weight
  *     dx = rstd · (g - mean(g) - xhat · mean(g · xhat))          (means over the row)
  *     dweight = Σ_rows dy · xhat,   dbias = Σ_rows dy
+ * The statistics are recomputed exactly, in double, in the pass that reduces dy: the saved mean (a
+ * float) serves as the centre d = x - mean, and mean + Σd/cols, var = Σd²/cols - (Σd/cols)² and
+ * rstd = 1/sqrt(var + eps) follow. So the gradients do not inherit the rounding of the saved float
+ * statistics (PyTorch's do), and stay accurate for rows whose mean is large against their spread.
+ * Pass the forward's eps and the mean it saved.
  * weight: as given to the forward (NULL for none). dx (rows·cols), dweight, dbias (cols floats)
  * may each be NULL when not needed. dx may alias dy or x. With rows = 0, dweight and dbias are
- * zeroed. The mean is re-centred on the data (mean + Σ(x - mean)/cols, in double), so gradients stay
- * accurate for rows whose mean is large against their spread.
- * Fails like norma_layer_norm_fwd; also NORMA_ENULL if dy, x, mean or rstd is NULL while needed. */
+ * zeroed. Fails like norma_layer_norm_fwd; also NORMA_ENULL if dy, x or mean is NULL (rows > 0). */
 NORMA_API norma_status norma_layer_norm_bwd(norma_dtype dtype, int64_t rows, int64_t cols,
-                                  const void *dy, const void *x, const void *weight,
-                                  const float *mean, const float *rstd,
-                                  void *dx, float *dweight, float *dbias);
+                                            const void *dy, const void *x, const void *weight,
+                                            const float *mean, float eps,
+                                            void *dx, float *dweight, float *dbias);
 
 /* ---------------------------------------------------------------------------------------------
  * RMSNorm (torch.nn.RMSNorm, torch.nn.functional.rms_norm)
  *
  *     rstd = 1 / sqrt(Σx² / cols + eps),   y = x · rstd · weight
- * weight: `cols` elements or NULL. rstd: `rows` floats for the backward pass, or NULL.
+ * weight: `cols` elements or NULL. rstd: `rows` floats, or NULL (the backward does not need it).
  * PyTorch (>= 2.7) uses eps = FLT_EPSILON when eps is None: pass NORMA_RMS_NORM_DEFAULT_EPS.
  * (FLUX and Qwen-Image use 1e-6; LLaMA 1e-5.) y may alias x. Errors as for LayerNorm.
  * ------------------------------------------------------------------------------------------- */
@@ -143,10 +146,11 @@ NORMA_API norma_status norma_rms_norm_fwd(norma_dtype dtype, int64_t rows, int64
 
 /* RMSNorm backward:   xhat = x · rstd,   g = dy · weight
  *     dx = rstd · (g - xhat · mean(g · xhat)),   dweight = Σ_rows dy · xhat
+ * rstd is recomputed exactly from x and eps (pass the forward's eps) in the pass that reduces dy.
  * dx (may alias dy or x) and dweight may each be NULL. */
 NORMA_API norma_status norma_rms_norm_bwd(norma_dtype dtype, int64_t rows, int64_t cols,
-                                const void *dy, const void *x, const void *weight,
-                                const float *rstd, void *dx, float *dweight);
+                                          const void *dy, const void *x, const void *weight,
+                                          float eps, void *dx, float *dweight);
 
 /* ---------------------------------------------------------------------------------------------
  * Adaptive LayerNorm modulation (DiT `modulate`, FLUX `Modulation`, Qwen-Image `_modulate`,
@@ -170,8 +174,9 @@ NORMA_API norma_status norma_rms_norm_bwd(norma_dtype dtype, int64_t rows, int64
  * (scale, shift), and checkpoint converters swap the halves. norma names both pointers, so the
  * order is the caller's to get right: pass the chunk that multiplies as `scale`.
  *
- * norm: NORMA_LAYER_NORM (mean and rstd saved) or NORMA_RMS_NORM (rstd saved; mean may be NULL).
- * eps: FLUX/Qwen-Image/DiT use 1e-6. mean, rstd: batch·tokens floats, or NULL. y may alias x.
+ * norm: NORMA_LAYER_NORM or NORMA_RMS_NORM (then mean is not written and may be NULL).
+ * eps: FLUX/Qwen-Image/DiT use 1e-6. mean, rstd: batch·tokens floats, or NULL; the backward of
+ * NORMA_LAYER_NORM needs the mean. y may alias x.
  * Strides must be >= 0. Fails with NORMA_EINVAL also when a stride is negative or dim < 1.
  * ------------------------------------------------------------------------------------------- */
 typedef enum norma_norm_kind {
@@ -188,7 +193,9 @@ NORMA_API norma_status norma_ada_layer_norm_fwd(norma_dtype dtype, norma_norm_ki
 /* Backward of the modulation:
  *     g = dy · (1 + scale),   dx = the LayerNorm/RMSNorm backward of g (no affine),
  *     dscale = dy · norm(x),   dshift = dy,
- * summed over the tokens when the vectors are per sample (mod_token_stride = 0).
+ * summed over the tokens when the vectors are per sample (mod_token_stride = 0). As for LayerNorm,
+ * the statistics are recomputed exactly from x, the saved mean (NORMA_LAYER_NORM; ignored for
+ * NORMA_RMS_NORM, may be NULL) and eps.
  * dshift and dscale are written with the same strides as shift and scale (of the call's dtype), so
  * they can land directly in the chunks of a modulation gradient; the vectors written must not
  * overlap: with mod_token_stride = 0, mod_sample_stride >= dim (or batch = 1); otherwise
@@ -198,7 +205,7 @@ NORMA_API norma_status norma_ada_layer_norm_bwd(norma_dtype dtype, norma_norm_ki
                                       int64_t batch, int64_t tokens, int64_t dim,
                                       const void *dy, const void *x, const void *scale,
                                       int64_t mod_sample_stride, int64_t mod_token_stride,
-                                      const float *mean, const float *rstd,
+                                      const float *mean, float eps,
                                       void *dx, void *dshift, void *dscale);
 
 #ifdef __cplusplus

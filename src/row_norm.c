@@ -12,9 +12,10 @@
  *   LayerNorm:  dx = rstd·(g - mean(g) - xhat·mean(g·xhat))
  *   RMSNorm:    dx = rstd·(g - xhat·mean(g·xhat))
  *   dgain = Σ dy·xhat,  dbias = Σ dy   over the rows that share the vector.
- * The saved mean is a float; the backward re-centres on the data: with d = x - mean_saved,
- * mean = mean_saved + Σd/n, computed in double in the same pass as Σg and Σg·d. The derivation is in
- * docs/row_norms.md.
+ * The backward recomputes the statistics exactly, in double, in the same pass as Σg and Σg·d: with
+ * d = x - mean_saved (the saved float mean is only a shift), mean = mean_saved + Σd/n and
+ * var = Σd²/n - (Σd/n)². So it does not inherit the rounding of a saved float rstd or mean. The
+ * derivation is in docs/row_norms.md.
  *
  * Determinism: forward rows are independent. The backward's column sums (dgain, dbias) are
  * accumulated per block of rows into partial sums, blocks fixed by the problem size alone, and the
@@ -125,9 +126,9 @@ typedef struct row_bwd {
     bool rms;
     const void *dy, *x;
     void *dx;
-    double g0;
+    double g0, eps;
     const void *gain;
-    const float *mean, *rstd;
+    const float *mean;
     row_grads G;
     int64_t rows_per_task; /* when the partition is free (no summed gradients) */
 } row_bwd;
@@ -139,20 +140,16 @@ static void backward_row(const row_bwd *p, int64_t r, double *dgain, double *dbi
     const row_layout *L = &p->L;
     const void *x = row_ptr(L, p->x, r), *dy = row_ptr(L, p->dy, r);
     norma_affine a = {.g0 = p->g0, .gain = row_vector(L, p->gain, r)};
-    double n = (double)L->cols, rstd = (double)p->rstd[r];
-    double shift = p->rms ? 0.0 : (double)p->mean[r];
-    double s[3]; /* Σg, Σg·d, Σd with d = x - shift */
+    double n = (double)L->cols, shift = p->rms ? 0.0 : (double)p->mean[r];
+    double s[4]; /* Σg, Σg·d, Σd, Σd² with d = x - shift */
     p->k->bwd_sums(L->dtype, L->cols, dy, x, &a, shift, s);
-    norma_bwd_coef c;
-    if (p->rms) {
-        double mean_gxhat = rstd * s[1] / n;
-        c = (norma_bwd_coef){.centre = 0.0, .kg = rstd, .kx = -rstd * rstd * mean_gxhat, .k0 = 0.0};
-    } else {
-        double delta = s[2] / n; /* the saved mean's rounding error */
-        double mean_g = s[0] / n, mean_gxhat = rstd * (s[1] - delta * s[0]) / n;
-        c = (norma_bwd_coef){.centre = shift + delta, .kg = rstd, .kx = -rstd * rstd * mean_gxhat,
-                             .k0 = -rstd * mean_g};
-    }
+    /* The exact statistics, in double: the saved float mean is only the shift. */
+    double delta = p->rms ? 0.0 : s[2] / n, var = s[3] / n - delta * delta;
+    if (var < 0.0) var = 0.0;
+    double rstd = 1.0 / sqrt(var + p->eps);
+    double mean_gxhat = rstd * (s[1] - delta * s[0]) / n; /* mean(g·x̂), x̂ = (d - delta)·rstd */
+    norma_bwd_coef c = {.centre = shift + delta, .kg = rstd, .kx = -rstd * rstd * mean_gxhat,
+                        .k0 = p->rms ? 0.0 : -rstd * s[0] / n};
     p->k->bwd_apply(L->dtype, L->cols, dy, x, p->dx ? (void *)row_ptr(L, p->dx, r) : NULL, &a, &c, rstd, dgain,
                     dbias);
 }
@@ -282,22 +279,22 @@ norma_status norma_layer_norm_fwd(norma_dtype dtype, int64_t rows, int64_t cols,
 
 /* The checks shared by the LayerNorm and RMSNorm backward passes. */
 static norma_status check_row_bwd(const char *fn, norma_dtype dtype, int64_t rows, int64_t cols, const void *dy,
-                                  const void *x, const float *mean, const float *rstd, bool needs_mean) {
+                                  const void *x, const float *mean, bool needs_mean, float eps) {
     TRY(check_rows(fn, dtype, rows, cols));
+    TRY(norma_check_eps(fn, eps));
     if (rows == 0) return NORMA_OK;
     TRY(norma_check_ptr(fn, "dy", dy));
     TRY(norma_check_ptr(fn, "x", x));
-    if (needs_mean) TRY(norma_check_ptr(fn, "mean", mean));
-    return norma_check_ptr(fn, "rstd", rstd);
+    return needs_mean ? norma_check_ptr(fn, "mean", mean) : NORMA_OK;
 }
 
 norma_status norma_layer_norm_bwd(norma_dtype dtype, int64_t rows, int64_t cols, const void *dy, const void *x,
-                                  const void *weight, const float *mean, const float *rstd, void *dx,
-                                  float *dweight, float *dbias) {
+                                  const void *weight, const float *mean, float eps, void *dx, float *dweight,
+                                  float *dbias) {
     static const char fn[] = "norma_layer_norm_bwd";
-    TRY(check_row_bwd(fn, dtype, rows, cols, dy, x, mean, rstd, true));
+    TRY(check_row_bwd(fn, dtype, rows, cols, dy, x, mean, true, eps));
     row_bwd p = {.L = plain_layout(dtype, rows, cols), .rms = false, .dy = dy, .x = x, .dx = dx,
-                 .g0 = weight ? 0.0 : 1.0, .gain = weight, .mean = mean, .rstd = rstd,
+                 .g0 = weight ? 0.0 : 1.0, .eps = eps, .gain = weight, .mean = mean,
                  .G = {.dgain = dweight, .dbias = dbias, .dtype = NORMA_F32, .segments = 1, .seg_rows = rows}};
     return row_backward(&p, fn);
 }
@@ -319,11 +316,11 @@ norma_status norma_rms_norm_fwd(norma_dtype dtype, int64_t rows, int64_t cols, c
 }
 
 norma_status norma_rms_norm_bwd(norma_dtype dtype, int64_t rows, int64_t cols, const void *dy, const void *x,
-                                const void *weight, const float *rstd, void *dx, float *dweight) {
+                                const void *weight, float eps, void *dx, float *dweight) {
     static const char fn[] = "norma_rms_norm_bwd";
-    TRY(check_row_bwd(fn, dtype, rows, cols, dy, x, NULL, rstd, false));
+    TRY(check_row_bwd(fn, dtype, rows, cols, dy, x, NULL, false, eps));
     row_bwd p = {.L = plain_layout(dtype, rows, cols), .rms = true, .dy = dy, .x = x, .dx = dx,
-                 .g0 = weight ? 0.0 : 1.0, .gain = weight, .rstd = rstd,
+                 .g0 = weight ? 0.0 : 1.0, .eps = eps, .gain = weight,
                  .G = {.dgain = dweight, .dtype = NORMA_F32, .segments = 1, .seg_rows = rows}};
     return row_backward(&p, fn);
 }
@@ -379,10 +376,11 @@ norma_status norma_ada_layer_norm_fwd(norma_dtype dtype, norma_norm_kind norm, i
 norma_status norma_ada_layer_norm_bwd(norma_dtype dtype, norma_norm_kind norm, int64_t batch, int64_t tokens,
                                       int64_t dim, const void *dy, const void *x, const void *scale,
                                       int64_t mod_sample_stride, int64_t mod_token_stride, const float *mean,
-                                      const float *rstd, void *dx, void *dshift, void *dscale) {
+                                      float eps, void *dx, void *dshift, void *dscale) {
     static const char fn[] = "norma_ada_layer_norm_bwd";
     int64_t sb = mod_sample_stride, sl = mod_token_stride;
     TRY(check_ada(fn, dtype, norm, batch, tokens, dim, sb, sl));
+    TRY(norma_check_eps(fn, eps));
     /* With one token per sample the two layouts coincide; treat it as per sample. */
     bool rms = norm == NORMA_RMS_NORM, per_token = sl != 0 && tokens != 1;
     if ((dshift || dscale) && batch > 0 && tokens > 0) { /* the gradient vectors written must not overlap */
@@ -398,10 +396,9 @@ norma_status norma_ada_layer_norm_bwd(norma_dtype dtype, norma_norm_kind norm, i
         TRY(norma_check_ptr(fn, "dy", dy));
         TRY(norma_check_ptr(fn, "x", x));
         if (!rms) TRY(norma_check_ptr(fn, "mean", mean));
-        TRY(norma_check_ptr(fn, "rstd", rstd));
     }
     row_bwd p = {.L = ada_layout(dtype, batch, tokens, dim, sb, sl), .rms = rms, .dy = dy, .x = x, .dx = dx,
-                 .g0 = 1.0, .gain = scale, .mean = mean, .rstd = rstd,
+                 .g0 = 1.0, .eps = eps, .gain = scale, .mean = mean,
                  .G = {.dgain = dscale, .dbias = dshift, .dtype = dtype, .segments = batch, .seg_rows = tokens,
                        .per_row = per_token}};
     return row_backward(&p, fn);

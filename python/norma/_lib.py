@@ -55,13 +55,13 @@ _SIGNATURES = {
     "norma_set_num_threads": ([_int], _int),
     "norma_get_num_threads": ([], _int),
     "norma_layer_norm_fwd": ([_int, _i64, _i64, _ptr, _ptr, _ptr, _f32, _ptr, _ptr, _ptr], _int),
-    "norma_layer_norm_bwd": ([_int, _i64, _i64, _ptr, _ptr, _ptr, _ptr, _ptr, _ptr, _ptr, _ptr], _int),
+    "norma_layer_norm_bwd": ([_int, _i64, _i64, _ptr, _ptr, _ptr, _ptr, _f32, _ptr, _ptr, _ptr], _int),
     "norma_rms_norm_fwd": ([_int, _i64, _i64, _ptr, _ptr, _f32, _ptr, _ptr], _int),
-    "norma_rms_norm_bwd": ([_int, _i64, _i64, _ptr, _ptr, _ptr, _ptr, _ptr, _ptr], _int),
+    "norma_rms_norm_bwd": ([_int, _i64, _i64, _ptr, _ptr, _ptr, _f32, _ptr, _ptr], _int),
     "norma_ada_layer_norm_fwd": (
         [_int, _int, _i64, _i64, _i64, _ptr, _ptr, _ptr, _i64, _i64, _f32, _ptr, _ptr, _ptr], _int),
     "norma_ada_layer_norm_bwd": (
-        [_int, _int, _i64, _i64, _i64, _ptr, _ptr, _ptr, _i64, _i64, _ptr, _ptr, _ptr, _ptr, _ptr], _int),
+        [_int, _int, _i64, _i64, _i64, _ptr, _ptr, _ptr, _i64, _i64, _ptr, _f32, _ptr, _ptr, _ptr], _int),
 }
 
 for _name, (_args, _res) in _SIGNATURES.items():

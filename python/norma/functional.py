@@ -84,35 +84,34 @@ def _empty_result(input, *params):
 
 # ----- LayerNorm ---------------------------------------------------------------------------------
 
-def _layer_norm_fwd(x, weight, bias, rows, cols, eps, want_stats):
+def _layer_norm_fwd(x, weight, bias, rows, cols, eps, want_mean):
     y = torch.empty_like(x)
-    mean = torch.empty(rows, dtype=torch.float32) if want_stats else None
-    rstd = torch.empty(rows, dtype=torch.float32) if want_stats else None
+    mean = torch.empty(rows, dtype=torch.float32) if want_mean else None
     call("norma_layer_norm_fwd", _DTYPES[x.dtype], rows, cols, x.data_ptr(), _ptr(weight), _ptr(bias), eps,
-         y.data_ptr(), _ptr(mean), _ptr(rstd))
-    return y, mean, rstd
+         y.data_ptr(), _ptr(mean), None)
+    return y, mean
 
 
 class _LayerNorm(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, weight, bias, rows, cols, eps):
-        y, mean, rstd = _layer_norm_fwd(x, weight, bias, rows, cols, eps, True)
-        ctx.save_for_backward(x, weight, mean, rstd)
-        ctx.dims = (rows, cols)
+        y, mean = _layer_norm_fwd(x, weight, bias, rows, cols, eps, True)
+        ctx.save_for_backward(x, weight, mean)
+        ctx.dims = (rows, cols, eps)
         ctx.has_bias = bias is not None
         return y
 
     @staticmethod
     def backward(ctx, dy):
-        x, weight, mean, rstd = ctx.saved_tensors
-        rows, cols = ctx.dims
+        x, weight, mean = ctx.saved_tensors
+        rows, cols, eps = ctx.dims
         need_dx, need_dw, need_db = ctx.needs_input_grad[:3]
         dy = dy.to(x.dtype).contiguous()
         dx = torch.empty_like(x) if need_dx else None
         dw = torch.empty(cols, dtype=torch.float32) if need_dw else None
         db = torch.empty(cols, dtype=torch.float32) if need_db and ctx.has_bias else None
         call("norma_layer_norm_bwd", _DTYPES[x.dtype], rows, cols, dy.data_ptr(), x.data_ptr(), _ptr(weight),
-             mean.data_ptr(), rstd.data_ptr(), _ptr(dx), _ptr(dw), _ptr(db))
+             mean.data_ptr(), eps, _ptr(dx), _ptr(dw), _ptr(db))
         if dw is not None:
             dw = dw.to(weight.dtype).view(weight.shape)
         if db is not None:
@@ -141,32 +140,30 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
 
 # ----- RMSNorm -----------------------------------------------------------------------------------
 
-def _rms_norm_fwd(x, weight, rows, cols, eps, want_stats):
+def _rms_norm_fwd(x, weight, rows, cols, eps):
     y = torch.empty_like(x)
-    rstd = torch.empty(rows, dtype=torch.float32) if want_stats else None
-    call("norma_rms_norm_fwd", _DTYPES[x.dtype], rows, cols, x.data_ptr(), _ptr(weight), eps, y.data_ptr(),
-         _ptr(rstd))
-    return y, rstd
+    call("norma_rms_norm_fwd", _DTYPES[x.dtype], rows, cols, x.data_ptr(), _ptr(weight), eps, y.data_ptr(), None)
+    return y
 
 
 class _RMSNorm(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, weight, rows, cols, eps):
-        y, rstd = _rms_norm_fwd(x, weight, rows, cols, eps, True)
-        ctx.save_for_backward(x, weight, rstd)
-        ctx.dims = (rows, cols)
+        y = _rms_norm_fwd(x, weight, rows, cols, eps)
+        ctx.save_for_backward(x, weight)
+        ctx.dims = (rows, cols, eps)
         return y
 
     @staticmethod
     def backward(ctx, dy):
-        x, weight, rstd = ctx.saved_tensors
-        rows, cols = ctx.dims
+        x, weight = ctx.saved_tensors
+        rows, cols, eps = ctx.dims
         need_dx, need_dw = ctx.needs_input_grad[:2]
         dy = dy.to(x.dtype).contiguous()
         dx = torch.empty_like(x) if need_dx else None
         dw = torch.empty(cols, dtype=torch.float32) if need_dw else None
-        call("norma_rms_norm_bwd", _DTYPES[x.dtype], rows, cols, dy.data_ptr(), x.data_ptr(), _ptr(weight),
-             rstd.data_ptr(), _ptr(dx), _ptr(dw))
+        call("norma_rms_norm_bwd", _DTYPES[x.dtype], rows, cols, dy.data_ptr(), x.data_ptr(), _ptr(weight), eps,
+             _ptr(dx), _ptr(dw))
         if dw is not None:
             dw = dw.to(weight.dtype).view(weight.shape)
         return dx, dw, None, None, None
@@ -187,7 +184,7 @@ def rms_norm(input, normalized_shape, weight=None, eps=None):
     if _needs_grad(input, weight):
         y = _RMSNorm.apply(x, w, rows, cols, eps)
     else:
-        y = _rms_norm_fwd(x, w, rows, cols, eps, False)[0]
+        y = _rms_norm_fwd(x, w, rows, cols, eps)
     return y.to(input.dtype)
 
 
@@ -218,28 +215,27 @@ def _dense(t, shape):
     return None if t is None else t.expand(shape).contiguous()
 
 
-def _ada_fwd(x, shift, scale, sb, sl, eps, kind, want_stats):
+def _ada_fwd(x, shift, scale, sb, sl, eps, kind, want_mean):
     B, L, D = x.shape
     y = torch.empty_like(x)
-    mean = torch.empty(B * L, dtype=torch.float32) if want_stats and kind == _lib.LAYER_NORM else None
-    rstd = torch.empty(B * L, dtype=torch.float32) if want_stats else None
+    mean = torch.empty(B * L, dtype=torch.float32) if want_mean and kind == _lib.LAYER_NORM else None
     call("norma_ada_layer_norm_fwd", _DTYPES[x.dtype], kind, B, L, D, x.data_ptr(), _ptr(shift), _ptr(scale),
-         sb, sl, eps, y.data_ptr(), _ptr(mean), _ptr(rstd))
-    return y, mean, rstd
+         sb, sl, eps, y.data_ptr(), _ptr(mean), None)
+    return y, mean
 
 
 class _AdaLayerNorm(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, shift, scale, sb, sl, eps, kind):
-        y, mean, rstd = _ada_fwd(x, shift, scale, sb, sl, eps, kind, True)
-        ctx.save_for_backward(x, scale, mean, rstd)
-        ctx.kind = kind
+        y, mean = _ada_fwd(x, shift, scale, sb, sl, eps, kind, True)
+        ctx.save_for_backward(x, scale, mean)
+        ctx.kind, ctx.eps = kind, eps
         ctx.shapes = (None if shift is None else shift.shape, None if scale is None else scale.shape)
         return y
 
     @staticmethod
     def backward(ctx, dy):
-        x, scale, mean, rstd = ctx.saved_tensors
+        x, scale, mean = ctx.saved_tensors
         B, L, D = x.shape
         need_dx, need_dshift, need_dscale = ctx.needs_input_grad[:3]
         shift_shape, scale_shape = ctx.shapes
@@ -254,7 +250,7 @@ class _AdaLayerNorm(torch.autograd.Function):
         dshift = torch.empty(dense, dtype=x.dtype) if need_dshift else None
         dscale = torch.empty(dense, dtype=x.dtype) if need_dscale else None
         call("norma_ada_layer_norm_bwd", _DTYPES[x.dtype], ctx.kind, B, L, D, dy.data_ptr(), x.data_ptr(),
-             _ptr(scale_d), Lm * D, D if Lm > 1 else 0, _ptr(mean), rstd.data_ptr(), _ptr(dx), _ptr(dshift),
+             _ptr(scale_d), Lm * D, D if Lm > 1 else 0, _ptr(mean), ctx.eps, _ptr(dx), _ptr(dshift),
              _ptr(dscale))
 
         def fit(g, shape):

@@ -4,7 +4,7 @@
  *   moments:   mean and Σ(x - mean)² of the run
  *   sum_sq:    Σ x² of the run
  *   apply:     y = (x - mean) · rstd · gain + bias            (the forward of every norm)
- *   bwd_sums:  Σg, Σg·(x - c), Σ(x - c)   with g = dy · gain   (what every backward reduces)
+ *   bwd_sums:  Σg, Σg·d, Σd, Σd²   with g = dy · gain, d = x - c   (what every backward reduces)
  *   bwd_apply: dx = kg·g + kx·(x - c) + k0, and the per-element parameter-gradient terms
  * where gain and bias are a scalar plus an optional per-element vector, so the same primitive serves
  * a LayerNorm row (vector weight and bias), a BatchNorm plane (scalar weight and bias of its channel)
@@ -56,10 +56,10 @@ typedef struct norma_kernel_table {
     double (*sum_sq)(norma_dtype dtype, int64_t n, const void *x);
     /* y[j] for j < n as above; y may alias x. */
     void (*apply)(norma_dtype dtype, int64_t n, const void *x, void *y, const norma_affine *a);
-    /* With g = dy · (a->g0 + a->gain[j]) and c = centre:
-     * sums[0] = Σ g, sums[1] = Σ g · (x - c), sums[2] = Σ (x - c). a->mean, rstd, bias are unused. */
+    /* With g = dy · (a->g0 + a->gain[j]) and d = x - centre:
+     * sums = {Σg, Σg·d, Σd, Σd²}. a->mean, rstd, bias are unused. */
     void (*bwd_sums)(norma_dtype dtype, int64_t n, const void *dy, const void *x, const norma_affine *a,
-                     double centre, double sums[3]);
+                     double centre, double sums[4]);
     /* dx[j] (if dx) as above; dgain[j] += dy·(x - centre)·rstd (if dgain); dbias[j] += dy (if dbias).
      * dx may alias dy or x. */
     void (*bwd_apply)(norma_dtype dtype, int64_t n, const void *dy, const void *x, void *dx,

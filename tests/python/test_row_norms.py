@@ -48,10 +48,9 @@ def grads_of(fn, tensors, g):
 
 
 def assert_as_close(name, ours, theirs, ref, scale):
-    """norma's error must not exceed PyTorch's float32 error (plus float32 rounding of the scale,
-    since either may land on the other side of a rounding boundary)."""
+    """norma's largest error must not exceed PyTorch's float32 one (to 1% of a float32 rounding)."""
     e_ours, e_theirs = max_err(ours, ref), max_err(theirs, ref)
-    assert e_ours <= e_theirs + EPS32 * scale, "%s: norma error %.3g > torch float32 error %.3g" % (
+    assert e_ours <= e_theirs + 0.01 * EPS32 * scale, "%s: norma error %.3g > torch float32 error %.3g" % (
         name, e_ours, e_theirs)
 
 

@@ -208,6 +208,188 @@ NORMA_API norma_status norma_ada_layer_norm_bwd(norma_dtype dtype, norma_norm_ki
                                       const float *mean, float eps,
                                       void *dx, void *dshift, void *dscale);
 
+
+/* =============================================================================================
+ * Channel norms: activations of shape (N, C, spatial...)
+ *
+ * x holds N samples of C channels over `spatial` positions: spatial is the product of the spatial
+ * sizes (H·W for images, D·H·W for volumes, L for sequences, 1 for none). Two memory layouts:
+ *   NORMA_CHANNELS_FIRST  (NCHW, PyTorch's contiguous):  x[(n·C + c)·spatial + s]
+ *   NORMA_CHANNELS_LAST   (NHWC, torch.channels_last):   x[(n·spatial + s)·C + c]
+ * y, dy, dx have x's shape and layout. Per-channel parameters (weight, bias) have C elements of the
+ * call's dtype; running statistics and saved statistics are floats.
+ * Sizes: n >= 0, c >= 1, spatial >= 0; a tensor with no elements is valid (see each function).
+ * All fail with NORMA_EUNSUPPORTED for an unknown dtype or layout, NORMA_EINVAL for a bad size, eps
+ * or momentum, NORMA_ENULL for a missing required pointer.
+ * ============================================================================================= */
+typedef enum norma_layout {
+    NORMA_CHANNELS_FIRST = 0,
+    NORMA_CHANNELS_LAST = 1
+} norma_layout;
+
+/* ---------------------------------------------------------------------------------------------
+ * BatchNorm (torch.nn.BatchNorm1d/2d/3d, F.batch_norm)
+ *
+ * training != 0: statistics of the batch, per channel over all n and s (count = n·spatial):
+ *     mean, var = Σ(x - mean)²/count (biased),  rstd = 1/sqrt(var + eps)  (0 if var = eps = 0),
+ *     y = (x - mean)·rstd·weight + bias;
+ *   and, when running_mean and running_var are given (C floats each), they are updated in place:
+ *     running_mean = (1 - momentum)·running_mean + momentum·mean
+ *     running_var  = (1 - momentum)·running_var  + momentum·var·count/(count - 1)   (unbiased)
+ *   PyTorch's momentum=None (cumulative average) is momentum = 1/num_batches_tracked, which the
+ *   caller counts. count = 1 fails (NORMA_EINVAL: "Expected more than 1 value per channel when
+ *   training"). An empty batch (count = 0) writes nothing: y is empty, statistics are unchanged.
+ * training == 0 (inference): mean = running_mean, rstd = 1/sqrt(running_var + eps); both required.
+ * PyTorch's track_running_stats=False is training != 0 with running_mean = running_var = NULL.
+ * weight, bias: C elements or NULL. save_mean, save_rstd: C floats for the backward pass, or NULL;
+ * written in training only. momentum in [0, 1]. y may alias x.
+ * ------------------------------------------------------------------------------------------- */
+NORMA_API norma_status norma_batch_norm_fwd(norma_dtype dtype, norma_layout layout,
+                                            int64_t n, int64_t c, int64_t spatial,
+                                            const void *x, const void *weight, const void *bias,
+                                            float *running_mean, float *running_var,
+                                            int training, float momentum, float eps,
+                                            void *y, float *save_mean, float *save_rstd);
+
+/* BatchNorm backward (PyTorch's native_batch_norm_backward), per channel with g = dy:
+ *   training:   dx = (dy - mean(dy) - (x - mean)·rstd²·mean(dy·(x - mean)))·rstd·weight,
+ *               the statistics recomputed exactly from x (save_mean is the centre) and eps;
+ *   inference:  dx = dy·rstd·weight with rstd = 1/sqrt(running_var + eps) (constants);
+ *   both:       dweight = Σ dy·(x - mean)·rstd,   dbias = Σ dy.
+ * training needs save_mean; inference needs running_mean and running_var. dx, dweight, dbias may
+ * each be NULL. dx may alias dy or x. */
+NORMA_API norma_status norma_batch_norm_bwd(norma_dtype dtype, norma_layout layout,
+                                            int64_t n, int64_t c, int64_t spatial,
+                                            const void *dy, const void *x, const void *weight,
+                                            const float *save_mean, const float *running_mean,
+                                            const float *running_var, int training, float eps,
+                                            void *dx, float *dweight, float *dbias);
+
+/* ---------------------------------------------------------------------------------------------
+ * InstanceNorm (torch.nn.InstanceNorm1d/2d/3d, F.instance_norm)
+ *
+ * use_input_stats != 0: statistics per (sample, channel) over the spatial positions; the running
+ *   statistics (C floats, optional) move toward the averages over the batch of the per-instance
+ *   statistics (unbiased variance), as PyTorch does; spatial = 1 fails ("Expected more than 1
+ *   spatial element when training"). save_mean, save_rstd: n·C floats, or NULL.
+ * use_input_stats == 0: every instance uses running_mean/running_var (required), as BatchNorm
+ *   inference. weight, bias: C elements or NULL (PyTorch's default is affine=False). y may alias x.
+ * ------------------------------------------------------------------------------------------- */
+NORMA_API norma_status norma_instance_norm_fwd(norma_dtype dtype, norma_layout layout,
+                                               int64_t n, int64_t c, int64_t spatial,
+                                               const void *x, const void *weight, const void *bias,
+                                               float *running_mean, float *running_var,
+                                               int use_input_stats, float momentum, float eps,
+                                               void *y, float *save_mean, float *save_rstd);
+
+/* InstanceNorm backward: per instance as GroupNorm with one channel per group (use_input_stats),
+ * or as BatchNorm inference (running statistics). save_mean: n·C floats (use_input_stats). */
+NORMA_API norma_status norma_instance_norm_bwd(norma_dtype dtype, norma_layout layout,
+                                               int64_t n, int64_t c, int64_t spatial,
+                                               const void *dy, const void *x, const void *weight,
+                                               const float *save_mean, const float *running_mean,
+                                               const float *running_var, int use_input_stats,
+                                               float eps, void *dx, float *dweight, float *dbias);
+
+/* ---------------------------------------------------------------------------------------------
+ * GroupNorm (torch.nn.GroupNorm, F.group_norm)
+ *
+ * The C channels form `groups` groups of C/groups consecutive channels (C % groups == 0, else
+ * NORMA_EINVAL); statistics per (sample, group) over its channels and positions:
+ *     y = (x - mean)·rstd·weight[c] + bias[c],   rstd = 1/sqrt(var + eps)
+ * mean, rstd: n·groups floats, or NULL. With spatial = 0, mean is 0 and rstd NaN (as PyTorch).
+ * groups = C is InstanceNorm without running statistics; groups = 1 is LayerNorm over (C, spatial)
+ * with per-channel affine. FLUX's and Stable Diffusion's VAEs use 32 groups, eps 1e-6. y may alias x.
+ * ------------------------------------------------------------------------------------------- */
+NORMA_API norma_status norma_group_norm_fwd(norma_dtype dtype, norma_layout layout,
+                                            int64_t n, int64_t c, int64_t spatial, int64_t groups,
+                                            const void *x, const void *weight, const void *bias,
+                                            float eps, void *y, float *mean, float *rstd);
+
+/* GroupNorm backward, with g = dy·weight[c] and the means over the group:
+ *     dx = rstd·(g - mean(g) - xhat·mean(g·xhat)),   dweight[c] = Σ dy·xhat,   dbias[c] = Σ dy
+ * statistics recomputed exactly from x, the saved mean (the centre) and eps. */
+NORMA_API norma_status norma_group_norm_bwd(norma_dtype dtype, norma_layout layout,
+                                            int64_t n, int64_t c, int64_t spatial, int64_t groups,
+                                            const void *dy, const void *x, const void *weight,
+                                            const float *mean, float eps,
+                                            void *dx, float *dweight, float *dbias);
+
+/* ---------------------------------------------------------------------------------------------
+ * Modulated GroupNorm (diffusers AdaGroupNorm; with groups = C, conditional InstanceNorm):
+ *     y = GroupNorm(x, no affine)·(1 + scale[n, c]) + shift[n, c]
+ * shift and scale hold C elements per sample, sample n's at shift + n·mod_sample_stride (as for
+ * AdaLN: C for a contiguous (N, C), 2·C for the halves of a (N, 2·C) projection). Either may be
+ * NULL. diffusers' AdaGroupNorm chunks its projection as (scale, shift).
+ * ------------------------------------------------------------------------------------------- */
+NORMA_API norma_status norma_ada_group_norm_fwd(norma_dtype dtype, norma_layout layout,
+                                                int64_t n, int64_t c, int64_t spatial, int64_t groups,
+                                                const void *x, const void *shift, const void *scale,
+                                                int64_t mod_sample_stride, float eps,
+                                                void *y, float *mean, float *rstd);
+
+/* dshift[n, c] = Σ_s dy,  dscale[n, c] = Σ_s dy·xhat, written with mod_sample_stride (which must then
+ * be >= C unless n = 1); dx as GroupNorm's with weight 1 + scale. */
+NORMA_API norma_status norma_ada_group_norm_bwd(norma_dtype dtype, norma_layout layout,
+                                                int64_t n, int64_t c, int64_t spatial, int64_t groups,
+                                                const void *dy, const void *x, const void *scale,
+                                                int64_t mod_sample_stride, const float *mean, float eps,
+                                                void *dx, void *dshift, void *dscale);
+
+/* ---------------------------------------------------------------------------------------------
+ * AdaIN, adaptive instance normalization (Huang & Belongie 2017):
+ *     y = σ(style)·(content - μ(content))/σ(content) + μ(style)
+ * μ and σ per (sample, channel) over the spatial positions; content and style share N, C and the
+ * layout but may differ in spatial size. σ = sqrt(var + eps) with
+ *   NORMA_VAR_UNBIASED: var over (count - 1): the reference implementation (naoto0804/pytorch-AdaIN,
+ *                       calc_mean_std with torch.var, eps 1e-5), the default; count 1 gives NaN;
+ *   NORMA_VAR_BIASED:   var over count (instance norm's convention).
+ * content_mean, style_mean: n·C floats each, or NULL; the backward needs content_mean. y may alias
+ * content.
+ * ------------------------------------------------------------------------------------------- */
+typedef enum norma_variance {
+    NORMA_VAR_UNBIASED = 0,
+    NORMA_VAR_BIASED = 1
+} norma_variance;
+
+NORMA_API norma_status norma_adain_fwd(norma_dtype dtype, norma_layout layout, int64_t n, int64_t c,
+                                       int64_t content_spatial, int64_t style_spatial,
+                                       const void *content, const void *style,
+                                       norma_variance variance, float eps,
+                                       void *y, float *content_mean, float *style_mean);
+
+/* Gradients to content (an instance-norm backward with gain σ(style)) and to style (through μ(style)
+ * and σ(style)). The statistics are recomputed exactly from content (content_mean, saved by the
+ * forward, is the centre), style and eps. dcontent (may alias dy) and dstyle may each be NULL. */
+NORMA_API norma_status norma_adain_bwd(norma_dtype dtype, norma_layout layout, int64_t n, int64_t c,
+                                       int64_t content_spatial, int64_t style_spatial,
+                                       const void *dy, const void *content, const void *style,
+                                       norma_variance variance, const float *content_mean, float eps,
+                                       void *dcontent, void *dstyle);
+
+/* ---------------------------------------------------------------------------------------------
+ * Channel RMSNorm (Qwen-Image VAE's QwenImageRMS_norm, Wan 2.1's RMS_norm): per position, over the
+ * C channels,
+ *     y = x / max(‖x‖₂, eps) · sqrt(C) · gamma[c] + beta[c]
+ * (F.normalize along the channels, then the scale). gamma: C elements or NULL (1); beta: C elements
+ * or NULL (0). eps default 1e-12 (NORMA_CHANNEL_RMS_NORM_DEFAULT_EPS). y may alias x.
+ * ------------------------------------------------------------------------------------------- */
+#define NORMA_CHANNEL_RMS_NORM_DEFAULT_EPS 1e-12f
+
+NORMA_API norma_status norma_channel_rms_norm_fwd(norma_dtype dtype, norma_layout layout,
+                                                  int64_t n, int64_t c, int64_t spatial,
+                                                  const void *x, const void *gamma, const void *beta,
+                                                  float eps, void *y);
+
+/* Backward: with g = dy·gamma·sqrt(C) and ν = ‖x‖₂ over the channels,
+ *     dx = (g - x·Σ(g·x)/ν²)/ν  if ν >= eps,   g/eps otherwise (the clamp is constant);
+ *     dgamma[c] = Σ dy·x·sqrt(C)/max(ν, eps),   dbeta[c] = Σ dy.
+ * dx (may alias dy or x), dgamma, dbeta (C floats) may each be NULL. */
+NORMA_API norma_status norma_channel_rms_norm_bwd(norma_dtype dtype, norma_layout layout,
+                                                  int64_t n, int64_t c, int64_t spatial,
+                                                  const void *dy, const void *x, const void *gamma,
+                                                  float eps, void *dx, float *dgamma, float *dbeta);
+
 #ifdef __cplusplus
 }
 #endif

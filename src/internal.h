@@ -54,7 +54,8 @@ void norma_parallel_for(int64_t ntasks, bool serial, norma_task_fn fn, void *ctx
 
 /* A buffer of at least `bytes` bytes, 64-byte aligned, owned by the calling thread and reused by
  * its later calls (it only grows; it is freed when the thread exits). NULL if allocation fails.
- * Worker threads write into the caller's scratch; never keep the pointer across calls. */
+ * Take it once per call, on the calling thread; tasks get parts of it. Never keep the pointer
+ * across calls. */
 void *norma_scratch(size_t bytes);
 
 /* ----- small helpers ------------------------------------------------------------------------ */

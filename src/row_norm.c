@@ -26,6 +26,7 @@
 #include "internal.h"
 #include "kernels/convert.h"
 #include "kernels/kernels.h"
+#include "row_norm.h"
 
 /* ----- addressing ---------------------------------------------------------------------------- */
 
@@ -62,10 +63,18 @@ static bool run_serial(const row_layout *L, int streams) {
 
 /* ----- forward ------------------------------------------------------------------------------- */
 
+/* rstd of a row without centring, from its sum of squares ss over n elements:
+ * RMSNorm 1/sqrt(ss/n + eps); channel RMSNorm (F.normalize, then ·sqrt(n)) sqrt(n)/max(sqrt(ss), eps). */
+static double rstd_of_squares(row_stat stat, double ss, double n, double eps) {
+    if (stat == STAT_MEAN_SQUARE) return 1.0 / sqrt(ss / n + eps);
+    double norm = sqrt(ss);
+    return sqrt(n) / (norm < eps ? eps : norm); /* a NaN norm stays NaN, as torch's clamp_min */
+}
+
 typedef struct row_fwd {
     row_layout L;
     const norma_kernel_table *k;
-    bool rms;
+    row_stat stat;
     double eps;
     const void *x;
     void *y;
@@ -79,13 +88,13 @@ static void forward_row(const row_fwd *p, int64_t r) {
     const row_layout *L = &p->L;
     const void *x = row_ptr(L, p->x, r);
     norma_affine a = {.g0 = p->g0, .gain = row_vector(L, p->gain, r), .bias = row_vector(L, p->bias, r)};
-    if (p->rms) {
-        a.mean = 0.0;
-        a.rstd = 1.0 / sqrt(p->k->sum_sq(L->dtype, L->cols, x) / (double)L->cols + p->eps);
-    } else {
+    if (p->stat == STAT_VARIANCE) {
         double m2;
         p->k->moments(L->dtype, L->cols, x, &a.mean, &m2);
         a.rstd = 1.0 / sqrt(m2 / (double)L->cols + p->eps);
+    } else {
+        a.mean = 0.0;
+        a.rstd = rstd_of_squares(p->stat, p->k->sum_sq(L->dtype, L->cols, x), (double)L->cols, p->eps);
     }
     p->k->apply(L->dtype, L->cols, x, (void *)row_ptr(L, p->y, r), &a);
     if (p->mean) p->mean[r] = (float)a.mean;
@@ -123,7 +132,7 @@ typedef struct row_grads {
 typedef struct row_bwd {
     row_layout L;
     const norma_kernel_table *k;
-    bool rms;
+    row_stat stat;
     const void *dy, *x;
     void *dx;
     double g0, eps;
@@ -140,16 +149,19 @@ static void backward_row(const row_bwd *p, int64_t r, double *dgain, double *dbi
     const row_layout *L = &p->L;
     const void *x = row_ptr(L, p->x, r), *dy = row_ptr(L, p->dy, r);
     norma_affine a = {.g0 = p->g0, .gain = row_vector(L, p->gain, r)};
-    double n = (double)L->cols, shift = p->rms ? 0.0 : (double)p->mean[r];
+    bool centred = p->stat == STAT_VARIANCE;
+    double n = (double)L->cols, shift = centred ? (double)p->mean[r] : 0.0;
     double s[4]; /* Σg, Σg·d, Σd, Σd² with d = x - shift */
     p->k->bwd_sums(L->dtype, L->cols, dy, x, &a, shift, s);
     /* The exact statistics, in double: the saved float mean is only the shift. */
-    double delta = p->rms ? 0.0 : s[2] / n, var = s[3] / n - delta * delta;
+    double delta = centred ? s[2] / n : 0.0, var = s[3] / n - delta * delta, rstd;
     if (var < 0.0) var = 0.0;
-    double rstd = 1.0 / sqrt(var + p->eps);
+    rstd = centred ? 1.0 / sqrt(var + p->eps) : rstd_of_squares(p->stat, s[3], n, p->eps);
+    /* channel RMSNorm's clamp max(‖x‖, eps) is a constant when it bites: no term through the norm */
+    bool clamped = p->stat == STAT_L2_CLAMP && sqrt(s[3]) < p->eps; /* torch: no gradient below the clamp */
     double mean_gxhat = rstd * (s[1] - delta * s[0]) / n; /* mean(g·x̂), x̂ = (d - delta)·rstd */
-    norma_bwd_coef c = {.centre = shift + delta, .kg = rstd, .kx = -rstd * rstd * mean_gxhat,
-                        .k0 = p->rms ? 0.0 : -rstd * s[0] / n};
+    norma_bwd_coef c = {.centre = shift + delta, .kg = rstd, .kx = clamped ? 0.0 : -rstd * rstd * mean_gxhat,
+                        .k0 = centred ? -rstd * s[0] / n : 0.0};
     p->k->bwd_apply(L->dtype, L->cols, dy, x, p->dx ? (void *)row_ptr(L, p->dx, r) : NULL, &a, &c, rstd, dgain,
                     dbias);
 }
@@ -271,7 +283,7 @@ norma_status norma_layer_norm_fwd(norma_dtype dtype, int64_t rows, int64_t cols,
     if (rows == 0) return NORMA_OK;
     TRY(norma_check_ptr(fn, "x", x));
     TRY(norma_check_ptr(fn, "y", y));
-    row_fwd p = {.L = plain_layout(dtype, rows, cols), .rms = false, .eps = eps, .x = x, .y = y,
+    row_fwd p = {.L = plain_layout(dtype, rows, cols), .stat = STAT_VARIANCE, .eps = eps, .x = x, .y = y,
                  .g0 = weight ? 0.0 : 1.0, .gain = weight, .bias = bias, .mean = mean, .rstd = rstd};
     row_forward(&p);
     return NORMA_OK;
@@ -293,7 +305,7 @@ norma_status norma_layer_norm_bwd(norma_dtype dtype, int64_t rows, int64_t cols,
                                   float *dbias) {
     static const char fn[] = "norma_layer_norm_bwd";
     TRY(check_row_bwd(fn, dtype, rows, cols, dy, x, mean, true, eps));
-    row_bwd p = {.L = plain_layout(dtype, rows, cols), .rms = false, .dy = dy, .x = x, .dx = dx,
+    row_bwd p = {.L = plain_layout(dtype, rows, cols), .stat = STAT_VARIANCE, .dy = dy, .x = x, .dx = dx,
                  .g0 = weight ? 0.0 : 1.0, .eps = eps, .gain = weight, .mean = mean,
                  .G = {.dgain = dweight, .dbias = dbias, .dtype = NORMA_F32, .segments = 1, .seg_rows = rows}};
     return row_backward(&p, fn);
@@ -309,7 +321,7 @@ norma_status norma_rms_norm_fwd(norma_dtype dtype, int64_t rows, int64_t cols, c
     if (rows == 0) return NORMA_OK;
     TRY(norma_check_ptr(fn, "x", x));
     TRY(norma_check_ptr(fn, "y", y));
-    row_fwd p = {.L = plain_layout(dtype, rows, cols), .rms = true, .eps = eps, .x = x, .y = y,
+    row_fwd p = {.L = plain_layout(dtype, rows, cols), .stat = STAT_MEAN_SQUARE, .eps = eps, .x = x, .y = y,
                  .g0 = weight ? 0.0 : 1.0, .gain = weight, .rstd = rstd};
     row_forward(&p);
     return NORMA_OK;
@@ -319,7 +331,7 @@ norma_status norma_rms_norm_bwd(norma_dtype dtype, int64_t rows, int64_t cols, c
                                 const void *weight, float eps, void *dx, float *dweight) {
     static const char fn[] = "norma_rms_norm_bwd";
     TRY(check_row_bwd(fn, dtype, rows, cols, dy, x, NULL, false, eps));
-    row_bwd p = {.L = plain_layout(dtype, rows, cols), .rms = true, .dy = dy, .x = x, .dx = dx,
+    row_bwd p = {.L = plain_layout(dtype, rows, cols), .stat = STAT_MEAN_SQUARE, .dy = dy, .x = x, .dx = dx,
                  .g0 = weight ? 0.0 : 1.0, .eps = eps, .gain = weight,
                  .G = {.dgain = dweight, .dtype = NORMA_F32, .segments = 1, .seg_rows = rows}};
     return row_backward(&p, fn);
@@ -366,7 +378,8 @@ norma_status norma_ada_layer_norm_fwd(norma_dtype dtype, norma_norm_kind norm, i
     TRY(norma_check_ptr(fn, "x", x));
     TRY(norma_check_ptr(fn, "y", y));
     bool rms = norm == NORMA_RMS_NORM;
-    row_fwd p = {.L = ada_layout(dtype, batch, tokens, dim, mod_sample_stride, mod_token_stride), .rms = rms,
+    row_fwd p = {.L = ada_layout(dtype, batch, tokens, dim, mod_sample_stride, mod_token_stride),
+                 .stat = rms ? STAT_MEAN_SQUARE : STAT_VARIANCE,
                  .eps = eps, .x = x, .y = y, .g0 = 1.0, .gain = scale, .bias = shift, .mean = rms ? NULL : mean,
                  .rstd = rstd};
     row_forward(&p);
@@ -397,9 +410,28 @@ norma_status norma_ada_layer_norm_bwd(norma_dtype dtype, norma_norm_kind norm, i
         TRY(norma_check_ptr(fn, "x", x));
         if (!rms) TRY(norma_check_ptr(fn, "mean", mean));
     }
-    row_bwd p = {.L = ada_layout(dtype, batch, tokens, dim, sb, sl), .rms = rms, .dy = dy, .x = x, .dx = dx,
+    row_bwd p = {.L = ada_layout(dtype, batch, tokens, dim, sb, sl), .stat = rms ? STAT_MEAN_SQUARE : STAT_VARIANCE,
+                 .dy = dy, .x = x, .dx = dx,
                  .g0 = 1.0, .eps = eps, .gain = scale, .mean = mean,
                  .G = {.dgain = dscale, .dbias = dshift, .dtype = dtype, .segments = batch, .seg_rows = tokens,
                        .per_row = per_token}};
+    return row_backward(&p, fn);
+}
+
+/* ----- rows of channels: channel RMSNorm in channels-last memory (src/channel_rms_norm.c) ------- */
+
+void norma_row_stat_fwd(row_stat stat, norma_dtype dtype, int64_t rows, int64_t cols, const void *x,
+                        const void *gain, double g0, const void *bias, double eps, void *y) {
+    row_fwd p = {.L = plain_layout(dtype, rows, cols), .stat = stat, .eps = eps, .x = x, .y = y, .g0 = g0,
+                 .gain = gain, .bias = bias};
+    row_forward(&p);
+}
+
+norma_status norma_row_stat_bwd(const char *fn, row_stat stat, norma_dtype dtype, int64_t rows, int64_t cols,
+                                const void *dy, const void *x, const void *gain, double g0, double eps, void *dx,
+                                float *dgain, float *dbias) {
+    row_bwd p = {.L = plain_layout(dtype, rows, cols), .stat = stat, .dy = dy, .x = x, .dx = dx, .g0 = g0,
+                 .eps = eps, .gain = gain,
+                 .G = {.dgain = dgain, .dbias = dbias, .dtype = NORMA_F32, .segments = 1, .seg_rows = rows}};
     return row_backward(&p, fn);
 }

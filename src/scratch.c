@@ -3,7 +3,8 @@
  * Some plans need a few partial sums per block of work (e.g. the per-block column sums of a
  * LayerNorm weight gradient). They take them from here, so no call allocates in steady state:
  * the first call of a given size allocates (and pays the first touch of fresh pages), later calls
- * reuse the warm buffer. The buffer is freed when its thread exits. */
+ * reuse the warm buffer. The buffer is freed when its thread exits. A call takes it once, on the
+ * calling thread, and hands parts of it to its tasks (which may run on other threads). */
 #include <pthread.h>
 #include <stdlib.h>
 

@@ -41,9 +41,11 @@ lib = _load()
 OK, ENULL, EINVAL, EUNSUPPORTED, ENOMEM = 0, 1, 2, 3, 4
 _EXCEPTIONS = {ENULL: ValueError, EINVAL: ValueError, EUNSUPPORTED: TypeError, ENOMEM: MemoryError}
 
-# norma_dtype and norma_norm_kind values
+# norma_dtype, norma_norm_kind, norma_layout and norma_variance values
 F32, BF16, F16 = 0, 1, 2
 LAYER_NORM, RMS_NORM = 0, 1
+CHANNELS_FIRST, CHANNELS_LAST = 0, 1
+VAR_UNBIASED, VAR_BIASED = 0, 1
 
 _i64, _f32, _ptr, _int = ctypes.c_int64, ctypes.c_float, ctypes.c_void_p, ctypes.c_int
 
@@ -62,6 +64,27 @@ _SIGNATURES = {
         [_int, _int, _i64, _i64, _i64, _ptr, _ptr, _ptr, _i64, _i64, _f32, _ptr, _ptr, _ptr], _int),
     "norma_ada_layer_norm_bwd": (
         [_int, _int, _i64, _i64, _i64, _ptr, _ptr, _ptr, _i64, _i64, _ptr, _f32, _ptr, _ptr, _ptr], _int),
+    # (dtype, layout, n, c, spatial, ...)
+    "norma_batch_norm_fwd": (
+        [_int, _int, _i64, _i64, _i64, _ptr, _ptr, _ptr, _ptr, _ptr, _int, _f32, _f32, _ptr, _ptr, _ptr], _int),
+    "norma_batch_norm_bwd": (
+        [_int, _int, _i64, _i64, _i64, _ptr, _ptr, _ptr, _ptr, _ptr, _ptr, _int, _f32, _ptr, _ptr, _ptr], _int),
+    "norma_instance_norm_fwd": (
+        [_int, _int, _i64, _i64, _i64, _ptr, _ptr, _ptr, _ptr, _ptr, _int, _f32, _f32, _ptr, _ptr, _ptr], _int),
+    "norma_instance_norm_bwd": (
+        [_int, _int, _i64, _i64, _i64, _ptr, _ptr, _ptr, _ptr, _ptr, _ptr, _int, _f32, _ptr, _ptr, _ptr], _int),
+    "norma_group_norm_fwd": ([_int, _int, _i64, _i64, _i64, _i64, _ptr, _ptr, _ptr, _f32, _ptr, _ptr, _ptr], _int),
+    "norma_group_norm_bwd": (
+        [_int, _int, _i64, _i64, _i64, _i64, _ptr, _ptr, _ptr, _ptr, _f32, _ptr, _ptr, _ptr], _int),
+    "norma_ada_group_norm_fwd": (
+        [_int, _int, _i64, _i64, _i64, _i64, _ptr, _ptr, _ptr, _i64, _f32, _ptr, _ptr, _ptr], _int),
+    "norma_ada_group_norm_bwd": (
+        [_int, _int, _i64, _i64, _i64, _i64, _ptr, _ptr, _ptr, _i64, _ptr, _f32, _ptr, _ptr, _ptr], _int),
+    "norma_adain_fwd": ([_int, _int, _i64, _i64, _i64, _i64, _ptr, _ptr, _int, _f32, _ptr, _ptr, _ptr], _int),
+    "norma_adain_bwd": (
+        [_int, _int, _i64, _i64, _i64, _i64, _ptr, _ptr, _ptr, _int, _ptr, _f32, _ptr, _ptr], _int),
+    "norma_channel_rms_norm_fwd": ([_int, _int, _i64, _i64, _i64, _ptr, _ptr, _ptr, _f32, _ptr], _int),
+    "norma_channel_rms_norm_bwd": ([_int, _int, _i64, _i64, _i64, _ptr, _ptr, _ptr, _f32, _ptr, _ptr, _ptr], _int),
 }
 
 for _name, (_args, _res) in _SIGNATURES.items():

@@ -6,9 +6,21 @@
  *   apply:     y = (x - mean) · rstd · gain + bias            (the forward of every norm)
  *   bwd_sums:  Σg, Σg·d, Σd, Σd²   with g = dy · gain, d = x - c   (what every backward reduces)
  *   bwd_apply: dx = kg·g + kx·(x - c) + k0, and the per-element parameter-gradient terms
+ *   wsums:     Σ dy·x·w and Σ dy, with a per-element double weight w
  * where gain and bias are a scalar plus an optional per-element vector, so the same primitive serves
  * a LayerNorm row (vector weight and bias), a BatchNorm plane (scalar weight and bias of its channel)
  * and an AdaLN row (gain 1 + scale[j], bias shift[j]).
+ *
+ * And the same on 2-D blocks of `rows` rows of `cols` elements (row r at x + r·ld), reducing down the
+ * columns into double accumulators (one per column, added to, never reset): what a channels-last
+ * tensor (pixels x channels) needs for per-channel statistics, and a channels-first one for
+ * per-pixel statistics over the channels:
+ *   col_sum, col_dev:  Σx;  Σd and Σd² with d = x - c[j]
+ *   col_bwd_sums:      Σg, Σg·d, Σd, Σd² with g = dy·rg[r], d = x - c[j]
+ *   col_apply:         y = ((x - m[j])·a[j])·rg[r] + b[j] + rb[r]
+ *   col_bwd_apply:     dx = kg[j]·dy·rg[r] + kx[j]·(x - c[j]) + k0[j]
+ * (an optional vector, NULL, contributes 0 to a sum and 1 to a product). Columns accumulate row by row
+ * in order, so these too are identical across variants.
  *
  * Numerics, identical in every variant:
  * - Sums run in 16 double lanes, element i of each 16-element step going to lane i % 16, and the
@@ -45,6 +57,17 @@ typedef struct norma_bwd_coef {
     double kg, kx, k0;
 } norma_bwd_coef;
 
+/* Adds a part of b elements (mean mb, M2 m2b) to running statistics (count *n, *mean, *m2), by Chan,
+ * Golub & LeVeque's pairwise update: δ = mb - mean, mean += δ·b/(n+b), M2 += m2b + δ²·n·b/(n+b).
+ * Numerically stable; never E[x²] - E[x]². */
+static inline void moments_merge(double *n, double *mean, double *m2, double b, double mb, double m2b) {
+    if (b == 0.0) return;
+    double total = *n + b, delta = mb - *mean;
+    *mean += delta * (b / total);
+    *m2 += m2b + delta * delta * (*n * b / total);
+    *n = total;
+}
+
 /* Length of the chunks moments() works on: two passes over a chunk stay in L1. */
 #define NORMA_CHUNK 2048
 
@@ -65,6 +88,19 @@ typedef struct norma_kernel_table {
     void (*bwd_apply)(norma_dtype dtype, int64_t n, const void *dy, const void *x, void *dx,
                       const norma_affine *a, const norma_bwd_coef *k, double rstd, double *dgain,
                       double *dbias);
+    /* sums[0] = Σ dy·x·w, sums[1] = Σ dy, with w a double vector (a per-element weight). */
+    void (*wsums)(norma_dtype dtype, int64_t n, const void *dy, const void *x, const double *w, double sums[2]);
+    /* ----- 2-D blocks, per-column accumulation ----- */
+    void (*col_sum)(norma_dtype dtype, int64_t rows, int64_t cols, int64_t ld, const void *x, double *sum);
+    void (*col_dev)(norma_dtype dtype, int64_t rows, int64_t cols, int64_t ld, const void *x, const double *c,
+                    double *sum_d, double *sum_dd);
+    void (*col_bwd_sums)(norma_dtype dtype, int64_t rows, int64_t cols, int64_t ld, const void *dy,
+                         const void *x, const double *c, const double *rg, double *sums[4]);
+    void (*col_apply)(norma_dtype dtype, int64_t rows, int64_t cols, int64_t ld, const void *x, void *y,
+                      const double *m, const double *a, const double *b, const double *rg, const double *rb);
+    void (*col_bwd_apply)(norma_dtype dtype, int64_t rows, int64_t cols, int64_t ld, const void *dy,
+                          const void *x, void *dx, const double *c, const double *kg, const double *kx,
+                          const double *k0, const double *rg);
 } norma_kernel_table;
 
 /* The table in use (chosen once; NORMA_KERNELS may force one). */

@@ -1,0 +1,299 @@
+/* channel_engine.c: cells, sets and the apply passes shared by every channel norm (see the header). */
+#include <math.h>
+#include <string.h>
+
+#include "channel_engine.h"
+#include "kernels/convert.h"
+
+#define TASK_ELEMS ((int64_t)1 << 18) /* elements per task (1 MiB of f32) */
+#define SUB_ELEMS ((int64_t)1 << 15)  /* channels-last: rows reduced in two passes while cached */
+
+chan_shape chan_make_shape(norma_dtype dtype, norma_layout layout, int64_t n, int64_t c, int64_t spatial) {
+    chan_shape sh = {.k = norma_kernel(), .dtype = dtype, .es = norma_dtype_size(dtype),
+                     .last = layout == NORMA_CHANNELS_LAST || spatial == 1, .N = n, .C = c, .S = spatial};
+    sh.block = sh.last ? max_i64(1, TASK_ELEMS / c) : max_i64(1, min_i64(spatial, TASK_ELEMS));
+    sh.K = ceil_div(spatial, sh.block);
+    sh.cpt = sh.last ? c : max_i64(1, min_i64(c, TASK_ELEMS / sh.block));
+    return sh;
+}
+
+static int64_t block_len(const chan_shape *sh, int64_t k) { return min_i64(sh->block, sh->S - k * sh->block); }
+static int64_t cell(const chan_shape *sh, int64_t n, int64_t k, int64_t c) { return (n * sh->K + k) * sh->C + c; }
+static int64_t num_tasks(const chan_shape *sh) { return sh->N * sh->K * ceil_div(sh->C, sh->cpt); }
+static bool serial(const chan_shape *sh, int streams) {
+    return sh->N * sh->C * sh->S * (int64_t)sh->es * streams < NORMA_SERIAL_BYTES;
+}
+
+/* A task: sample n, spatial block k, channels [c0, c1) (all channels, channels-last). */
+typedef struct {
+    int64_t n, k, c0, c1;
+} chan_task;
+
+static chan_task task_of(const chan_shape *sh, int64_t t) {
+    int64_t blocks = ceil_div(sh->C, sh->cpt), cb = t % blocks;
+    t /= blocks;
+    chan_task r = {.n = t / sh->K, .k = t % sh->K, .c0 = cb * sh->cpt};
+    r.c1 = min_i64(sh->C, r.c0 + sh->cpt);
+    return r;
+}
+
+/* Channels-first: the run of cell (n, k, c). Channels-last: the first row of block (n, k). */
+static const void *cf_run(const chan_shape *sh, const void *base, int64_t n, int64_t c, int64_t k) {
+    return (const char *)base + (size_t)((n * sh->C + c) * sh->S + k * sh->block) * sh->es;
+}
+static const void *cl_rows(const chan_shape *sh, const void *base, int64_t n, int64_t k) {
+    return (const char *)base + (size_t)((n * sh->S + k * sh->block) * sh->C) * sh->es;
+}
+
+/* ----- sets ----------------------------------------------------------------------------------- */
+
+int64_t chan_num_sets(const chan_shape *sh, chan_sets sets) {
+    return sets.per_channel ? sh->C : sh->N * (sh->C / sets.cpg);
+}
+
+chan_rect chan_set_rect(const chan_shape *sh, chan_sets sets, int64_t set) {
+    if (sets.per_channel) return (chan_rect){0, sh->N, set, set + 1};
+    int64_t groups = sh->C / sets.cpg, n = set / groups, g = set % groups;
+    return (chan_rect){n, n + 1, g * sets.cpg, (g + 1) * sets.cpg};
+}
+
+int64_t chan_set_of(const chan_shape *sh, chan_sets sets, int64_t n, int64_t c) {
+    return sets.per_channel ? c : n * (sh->C / sets.cpg) + c / sets.cpg;
+}
+
+/* ----- scratch -------------------------------------------------------------------------------- */
+
+norma_status chan_arena_init(chan_arena *a, const char *fn, int64_t doubles) {
+    a->next = norma_scratch((size_t)max_i64(doubles, 1) * sizeof(double));
+    if (!a->next)
+        return norma_fail(NORMA_ENOMEM, fn, "cannot allocate %lld bytes of scratch", (long long)doubles * 8);
+    a->end = a->next + doubles;
+    return NORMA_OK;
+}
+
+double *chan_alloc(chan_arena *a, int64_t doubles) {
+    double *p = a->next;
+    a->next += doubles;
+    return p;
+}
+
+/* ----- forward: moments per cell, merged per set ----------------------------------------------- */
+
+typedef struct {
+    const chan_shape *sh;
+    const void *x;
+    double *mean, *m2; /* per cell */
+    double *tmp;       /* channels-last: 3·C doubles per task */
+    chan_sets sets;
+    double *set_count, *set_mean, *set_m2;
+} moments_job;
+
+/* Channels-last block (n, k): per-column moments of its rows, in sub-blocks that stay in cache
+ * (two passes each: column sums, then centred sums), merged in order. */
+static void cl_block_moments(const moments_job *j, int64_t n, int64_t k, double *tmp) {
+    const chan_shape *sh = j->sh;
+    int64_t C = sh->C, rows = block_len(sh, k), sub = max_i64(1, SUB_ELEMS / C);
+    double *mean = j->mean + cell(sh, n, k, 0), *m2 = j->m2 + cell(sh, n, k, 0);
+    double *mu = tmp, *sd = tmp + C, *sdd = tmp + 2 * C, count = 0.0;
+    memset(mean, 0, (size_t)C * sizeof(double));
+    memset(m2, 0, (size_t)C * sizeof(double));
+    for (int64_t r0 = 0; r0 < rows; r0 += sub) {
+        int64_t r = min_i64(sub, rows - r0);
+        const void *x = (const char *)cl_rows(sh, j->x, n, k) + (size_t)(r0 * C) * sh->es;
+        memset(tmp, 0, (size_t)(3 * C) * sizeof(double));
+        sh->k->col_sum(sh->dtype, r, C, C, x, mu);
+        for (int64_t c = 0; c < C; c++) mu[c] /= (double)r;
+        sh->k->col_dev(sh->dtype, r, C, C, x, mu, sd, sdd);
+        for (int64_t c = 0; c < C; c++) {
+            double part_mean = mu[c] + sd[c] / (double)r, part_m2 = sdd[c] - sd[c] * (sd[c] / (double)r);
+            double cnt = count;
+            moments_merge(&cnt, &mean[c], &m2[c], (double)r, part_mean, part_m2 < 0.0 ? 0.0 : part_m2);
+        }
+        count += (double)r;
+    }
+}
+
+static void moments_task(void *ctx, int64_t t) {
+    const moments_job *j = ctx;
+    const chan_shape *sh = j->sh;
+    chan_task tk = task_of(sh, t);
+    if (sh->last) {
+        cl_block_moments(j, tk.n, tk.k, j->tmp + t * 3 * sh->C);
+        return;
+    }
+    for (int64_t c = tk.c0; c < tk.c1; c++) {
+        int64_t i = cell(sh, tk.n, tk.k, c);
+        sh->k->moments(sh->dtype, block_len(sh, tk.k), cf_run(sh, j->x, tk.n, c, tk.k), &j->mean[i], &j->m2[i]);
+    }
+}
+
+/* Set s: its cells merged in the order n, c, k. */
+static void merge_task(void *ctx, int64_t s) {
+    const moments_job *j = ctx;
+    const chan_shape *sh = j->sh;
+    chan_rect r = chan_set_rect(sh, j->sets, s);
+    double count = 0.0, mean = 0.0, m2 = 0.0;
+    for (int64_t n = r.n0; n < r.n1; n++)
+        for (int64_t c = r.c0; c < r.c1; c++)
+            for (int64_t k = 0; k < sh->K; k++) {
+                int64_t i = cell(sh, n, k, c);
+                moments_merge(&count, &mean, &m2, (double)block_len(sh, k), j->mean[i], j->m2[i]);
+            }
+    j->set_count[s] = count, j->set_mean[s] = mean, j->set_m2[s] = m2;
+}
+
+int64_t chan_moments_scratch(const chan_shape *sh) {
+    return 2 * sh->N * sh->K * sh->C + (sh->last ? 3 * sh->C * num_tasks(sh) : 0);
+}
+
+void chan_set_moments(const chan_shape *sh, chan_sets sets, const void *x, chan_arena *a, double *count,
+                      double *mean, double *m2) {
+    int64_t cells = sh->N * sh->K * sh->C;
+    moments_job j = {.sh = sh, .x = x, .mean = chan_alloc(a, cells), .m2 = chan_alloc(a, cells), .sets = sets,
+                     .set_count = count, .set_mean = mean, .set_m2 = m2};
+    j.tmp = sh->last ? chan_alloc(a, 3 * sh->C * num_tasks(sh)) : NULL;
+    norma_parallel_for(num_tasks(sh), serial(sh, 1), moments_task, &j);
+    norma_parallel_for(chan_num_sets(sh, sets), serial(sh, 1), merge_task, &j);
+}
+
+/* ----- forward: apply ------------------------------------------------------------------------- */
+
+typedef struct {
+    const chan_shape *sh;
+    const void *x, *dy;
+    void *y;
+    const double *m, *a, *b, *k0; /* forward: m, a, b; backward: m = centre, a = kg, b = kx, k0 */
+    int64_t stride;
+} apply_job;
+
+static void apply_task(void *ctx, int64_t t) {
+    const apply_job *j = ctx;
+    const chan_shape *sh = j->sh;
+    chan_task tk = task_of(sh, t);
+    int64_t o = tk.n * j->stride;
+    if (sh->last) {
+        sh->k->col_apply(sh->dtype, block_len(sh, tk.k), sh->C, sh->C, cl_rows(sh, j->x, tk.n, tk.k),
+                         (void *)cl_rows(sh, j->y, tk.n, tk.k), j->m + o, j->a + o, j->b + o, NULL, NULL);
+        return;
+    }
+    for (int64_t c = tk.c0; c < tk.c1; c++) {
+        norma_affine aff = {.mean = j->m[o + c], .rstd = j->a[o + c], .g0 = 1.0, .b0 = j->b[o + c]};
+        sh->k->apply(sh->dtype, block_len(sh, tk.k), cf_run(sh, j->x, tk.n, c, tk.k),
+                     (void *)cf_run(sh, j->y, tk.n, c, tk.k), &aff);
+    }
+}
+
+void chan_apply(const chan_shape *sh, const void *x, void *y, const double *m, const double *a, const double *b,
+                int64_t stride) {
+    apply_job j = {.sh = sh, .x = x, .y = y, .m = m, .a = a, .b = b, .stride = stride};
+    norma_parallel_for(num_tasks(sh), serial(sh, 2), apply_task, &j);
+}
+
+/* ----- backward ------------------------------------------------------------------------------- */
+
+typedef struct {
+    const chan_shape *sh;
+    const void *dy, *x;
+    const double *centre;
+    int64_t stride;
+    double *cells[4]; /* per cell */
+    double *t[4];     /* per (n, c) */
+} bwd_job;
+
+static void bwd_cells_task(void *ctx, int64_t t) {
+    const bwd_job *j = ctx;
+    const chan_shape *sh = j->sh;
+    chan_task tk = task_of(sh, t);
+    const double *centre = j->centre + tk.n * j->stride;
+    if (sh->last) {
+        int64_t i = cell(sh, tk.n, tk.k, 0);
+        double *sums[4] = {j->cells[0] + i, j->cells[1] + i, j->cells[2] + i, j->cells[3] + i};
+        for (int q = 0; q < 4; q++) memset(sums[q], 0, (size_t)sh->C * sizeof(double));
+        sh->k->col_bwd_sums(sh->dtype, block_len(sh, tk.k), sh->C, sh->C, cl_rows(sh, j->dy, tk.n, tk.k),
+                            cl_rows(sh, j->x, tk.n, tk.k), centre, NULL, sums);
+        return;
+    }
+    norma_affine unit = {.g0 = 1.0};
+    for (int64_t c = tk.c0; c < tk.c1; c++) {
+        double s[4];
+        sh->k->bwd_sums(sh->dtype, block_len(sh, tk.k), cf_run(sh, j->dy, tk.n, c, tk.k),
+                        cf_run(sh, j->x, tk.n, c, tk.k), &unit, centre[c], s);
+        int64_t i = cell(sh, tk.n, tk.k, c);
+        for (int q = 0; q < 4; q++) j->cells[q][i] = s[q];
+    }
+}
+
+/* (n, c): the sums of its cells, in block order. */
+static void bwd_total_task(void *ctx, int64_t nc) {
+    const bwd_job *j = ctx;
+    const chan_shape *sh = j->sh;
+    int64_t n = nc / sh->C, c = nc % sh->C;
+    for (int q = 0; q < 4; q++) {
+        double s = 0.0;
+        for (int64_t k = 0; k < sh->K; k++) s += j->cells[q][cell(sh, n, k, c)];
+        j->t[q][nc] = s;
+    }
+}
+
+int64_t chan_bwd_scratch(const chan_shape *sh) { return 4 * sh->N * sh->K * sh->C; }
+
+void chan_bwd_sums(const chan_shape *sh, const void *dy, const void *x, const double *centre, int64_t stride,
+                   chan_arena *a, double *t[4]) {
+    int64_t cells = sh->N * sh->K * sh->C;
+    bwd_job j = {.sh = sh, .dy = dy, .x = x, .centre = centre, .stride = stride};
+    for (int q = 0; q < 4; q++) j.cells[q] = chan_alloc(a, cells), j.t[q] = t[q];
+    norma_parallel_for(num_tasks(sh), serial(sh, 2), bwd_cells_task, &j);
+    norma_parallel_for(sh->N * sh->C, serial(sh, 1), bwd_total_task, &j);
+}
+
+static void apply_bwd_task(void *ctx, int64_t t) {
+    const apply_job *j = ctx;
+    const chan_shape *sh = j->sh;
+    chan_task tk = task_of(sh, t);
+    int64_t o = tk.n * j->stride;
+    if (sh->last) {
+        sh->k->col_bwd_apply(sh->dtype, block_len(sh, tk.k), sh->C, sh->C, cl_rows(sh, j->dy, tk.n, tk.k),
+                             cl_rows(sh, j->x, tk.n, tk.k), (void *)cl_rows(sh, j->y, tk.n, tk.k), j->m + o,
+                             j->a + o, j->b ? j->b + o : NULL, j->k0 ? j->k0 + o : NULL, NULL);
+        return;
+    }
+    norma_affine unit = {.g0 = 1.0};
+    for (int64_t c = tk.c0; c < tk.c1; c++) {
+        norma_bwd_coef k = {.centre = j->m[o + c], .kg = j->a[o + c], .kx = j->b ? j->b[o + c] : 0.0,
+                            .k0 = j->k0 ? j->k0[o + c] : 0.0};
+        sh->k->bwd_apply(sh->dtype, block_len(sh, tk.k), cf_run(sh, j->dy, tk.n, c, tk.k),
+                         cf_run(sh, j->x, tk.n, c, tk.k), (void *)cf_run(sh, j->y, tk.n, c, tk.k), &unit, &k, 0.0,
+                         NULL, NULL);
+    }
+}
+
+void chan_apply_bwd(const chan_shape *sh, const void *dy, const void *x, void *dx, const double *centre,
+                    const double *kg, const double *kx, const double *k0, int64_t stride) {
+    apply_job j = {.sh = sh, .dy = dy, .x = x, .y = dx, .m = centre, .a = kg, .b = kx, .k0 = k0, .stride = stride};
+    norma_parallel_for(num_tasks(sh), serial(sh, 3), apply_bwd_task, &j);
+}
+
+/* ----- the set gradient ----------------------------------------------------------------------- */
+
+double chan_rstd(double var, double eps, bool zero_rstd_rule) {
+    if (zero_rstd_rule && var == 0.0 && eps == 0.0) return 0.0;
+    return 1.0 / sqrt(var + eps);
+}
+
+chan_grad chan_set_grad(double count, double nv, double shift, double eps, bool zero_rstd_rule, const double s[4]) {
+    chan_grad g = {.mean = shift};
+    if (count == 0.0) return g;
+    g.delta = s[2] / count;
+    g.mean = shift + g.delta;
+    double m2 = s[3] - s[2] * g.delta; /* Σ(x - mean)² */
+    g.rstd = chan_rstd((m2 < 0.0 ? 0.0 : m2) / nv, eps, zero_rstd_rule);
+    double sum_gxhat = g.rstd * (s[1] - g.delta * s[0]);
+    g.kx = -g.rstd * g.rstd * sum_gxhat / nv;
+    g.k0 = -g.rstd * s[0] / count;
+    return g;
+}
+
+void chan_param(const chan_shape *sh, const void *p, double g0, int64_t stride, int64_t n, double *out) {
+    for (int64_t c = 0; c < sh->C; c++)
+        out[c] = g0 + (p ? (double)load_elem(sh->dtype, p, n * stride + c) : 0.0);
+}

@@ -1,0 +1,96 @@
+/* channel_engine.h: the machinery every channel norm shares (src/channel_engine.c).
+ *
+ * An activation (N, C, spatial) is cut into cells: one sample n, one channel c, one block k of
+ * spatial positions. Channels-first, a cell is a contiguous run of one plane; channels-last, the
+ * cells (n, k, *) are one block of rows of the (positions x channels) matrix, reduced down its
+ * columns. Block sizes depend only on the shape, so the cells, and every sum built from them in a
+ * fixed order, are the same for any thread count.
+ *
+ * A norm is then three steps: statistics per cell (moments forward; four sums backward), merged into
+ * its statistic sets (a rectangle of samples x channels: one channel over all samples for
+ * BatchNorm, one sample's group of channels for GroupNorm/InstanceNorm); per-(n, c) coefficients
+ * from the set statistics; and one pass applying them. */
+#ifndef NORMA_CHANNEL_ENGINE_H
+#define NORMA_CHANNEL_ENGINE_H
+
+#include "internal.h"
+#include "kernels/kernels.h"
+
+typedef struct chan_shape {
+    const norma_kernel_table *k;
+    norma_dtype dtype;
+    size_t es;    /* bytes per element */
+    bool last;    /* channels-last (also used for channels-first with one position: same memory) */
+    int64_t N, C, S;
+    int64_t K, block; /* K spatial blocks of `block` positions each, the last possibly shorter */
+    int64_t cpt;      /* channels per task (channels-first) */
+} chan_shape;
+
+chan_shape chan_make_shape(norma_dtype dtype, norma_layout layout, int64_t n, int64_t c, int64_t spatial);
+
+/* A statistic set: samples [n0, n1) x channels [c0, c1), all positions. */
+typedef struct chan_rect {
+    int64_t n0, n1, c0, c1;
+} chan_rect;
+
+/* The sets of a norm: per channel (BatchNorm, and the running-statistics modes), or per (sample,
+ * group of `cpg` consecutive channels) (GroupNorm; InstanceNorm is cpg = 1). */
+typedef struct chan_sets {
+    bool per_channel;
+    int64_t cpg;
+} chan_sets;
+
+int64_t chan_num_sets(const chan_shape *sh, chan_sets sets);
+chan_rect chan_set_rect(const chan_shape *sh, chan_sets sets, int64_t set);
+int64_t chan_set_of(const chan_shape *sh, chan_sets sets, int64_t n, int64_t c);
+
+/* Doubles from the call's scratch, carved in order. */
+typedef struct chan_arena {
+    double *next, *end;
+} chan_arena;
+norma_status chan_arena_init(chan_arena *a, const char *fn, int64_t doubles);
+double *chan_alloc(chan_arena *a, int64_t doubles);
+
+/* ----- forward ----- */
+
+/* Count, mean and M2 = Σ(x - mean)² of every set of `x`, in double. */
+void chan_set_moments(const chan_shape *sh, chan_sets sets, const void *x, chan_arena *a, double *count,
+                      double *mean, double *m2);
+/* Scratch doubles chan_set_moments needs. */
+int64_t chan_moments_scratch(const chan_shape *sh);
+
+/* y = (x - m[n,c])·a[n,c] + b[n,c], with the coefficient vectors of sample n at m + n·stride (stride
+ * 0: one vector for all samples). */
+void chan_apply(const chan_shape *sh, const void *x, void *y, const double *m, const double *a, const double *b,
+                int64_t stride);
+
+/* ----- backward ----- */
+
+/* Per (n, c), over its positions, with d = x - centre[n·stride + c]:
+ * t[0] = Σdy, t[1] = Σdy·d, t[2] = Σd, t[3] = Σd², each N·C doubles at t[i][n·C + c]. */
+void chan_bwd_sums(const chan_shape *sh, const void *dy, const void *x, const double *centre, int64_t stride,
+                   chan_arena *a, double *t[4]);
+int64_t chan_bwd_scratch(const chan_shape *sh);
+
+/* dx = kg[n,c]·dy + kx[n,c]·(x - centre[n,c]) + k0[n,c]; kx and k0 may be NULL (0). */
+void chan_apply_bwd(const chan_shape *sh, const void *dy, const void *x, void *dx, const double *centre,
+                    const double *kg, const double *kx, const double *k0, int64_t stride);
+
+/* ----- the gradient of a normalization over a set -----
+ * With g = dy·gain, count elements, variance over nv (count, or count - 1 for an unbiased one):
+ *     dx = rstd·(g - Σg/count - xhat·Σ(g·xhat)/nv),   xhat = (x - mean)·rstd
+ * From Σg, Σg·d, Σd, Σd² (d = x - shift) it gives the exact mean and rstd and the coefficients
+ * dx = rstd·g + kx·(x - mean) + k0. */
+typedef struct chan_grad {
+    double mean, rstd, delta; /* delta = mean - shift */
+    double kx, k0;
+} chan_grad;
+chan_grad chan_set_grad(double count, double nv, double shift, double eps, bool zero_rstd_rule, const double s[4]);
+
+/* rstd = 1/sqrt(var + eps); with zero_rstd_rule (BatchNorm's InvStd), 0 when var = eps = 0. */
+double chan_rstd(double var, double eps, bool zero_rstd_rule);
+
+/* Per-channel parameters as doubles: out[c] = g0 + p[n·stride + c] (p NULL: g0). */
+void chan_param(const chan_shape *sh, const void *p, double g0, int64_t stride, int64_t n, double *out);
+
+#endif /* NORMA_CHANNEL_ENGINE_H */

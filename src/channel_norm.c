@@ -1,0 +1,507 @@
+/* channel_norm.c: BatchNorm, InstanceNorm, GroupNorm, modulated GroupNorm and AdaIN, each a plan over
+ * the channel engine (channel_engine.h): statistics per set, coefficients per (sample, channel), one
+ * apply pass. The math of each backward is in docs/channel_norms.md. */
+#include <math.h>
+#include <string.h>
+
+#include "channel_engine.h"
+#include "kernels/convert.h"
+
+/* ----- validation ----------------------------------------------------------------------------- */
+
+static norma_status check_shape(const char *fn, norma_dtype dtype, norma_layout layout, int64_t n, int64_t c,
+                                int64_t spatial) {
+    TRY(norma_check_dtype(fn, dtype));
+    if (layout != NORMA_CHANNELS_FIRST && layout != NORMA_CHANNELS_LAST)
+        return norma_fail(NORMA_EUNSUPPORTED, fn,
+                          "unknown layout %d (expected NORMA_CHANNELS_FIRST or NORMA_CHANNELS_LAST)", (int)layout);
+    TRY(norma_check_count(fn, "n", n, 0));
+    TRY(norma_check_count(fn, "c", c, 1));
+    TRY(norma_check_count(fn, "spatial", spatial, 0));
+    int64_t numel, sizes[3] = {n, c, spatial};
+    const char *const names[3] = {"n", "c", "spatial"};
+    return norma_check_numel(fn, dtype, &numel, 3, sizes, names);
+}
+
+static norma_status check_momentum(const char *fn, float momentum) {
+    if (!(momentum >= 0.0f && momentum <= 1.0f))
+        return norma_fail(NORMA_EINVAL, fn, "momentum must be in [0, 1] (got %g)", (double)momentum);
+    return NORMA_OK;
+}
+
+static norma_status check_groups(const char *fn, int64_t c, int64_t groups) {
+    if (groups < 1) return norma_fail(NORMA_EINVAL, fn, "Expected num groups to be greater than 0, got %lld", (long long)groups);
+    if (c % groups != 0)
+        return norma_fail(NORMA_EINVAL, fn, "Expected number of channels in input to be divisible by num_groups, but "
+                                            "got c=%lld and num_groups=%lld", (long long)c, (long long)groups);
+    return NORMA_OK;
+}
+
+/* Running statistics are given together or not at all. */
+static norma_status check_running(const char *fn, const float *mean, const float *var, bool required) {
+    if (required) {
+        TRY(norma_check_ptr(fn, "running_mean", mean));
+        return norma_check_ptr(fn, "running_var", var);
+    }
+    if ((mean == NULL) != (var == NULL))
+        return norma_fail(NORMA_ENULL, fn, "%s is NULL but %s is not: give both running statistics or neither",
+                          mean ? "running_var" : "running_mean", mean ? "running_mean" : "running_var");
+    return NORMA_OK;
+}
+
+static norma_status check_data(const char *fn, const void *x, const void *y, const char *xn, const char *yn) {
+    TRY(norma_check_ptr(fn, xn, x));
+    return norma_check_ptr(fn, yn, y);
+}
+
+static void zero_floats(float *p, int64_t n) {
+    if (p) memset(p, 0, (size_t)n * sizeof(float));
+}
+
+/* ----- normalization by running statistics (BatchNorm and InstanceNorm inference) -------------- */
+
+/* Per channel: mean = running_mean, rstd = 1/sqrt(running_var + eps), then y = (x - mean)·rstd·w + b. */
+static norma_status running_fwd(const char *fn, const chan_shape *sh, const void *x, const void *weight,
+                                const void *bias, const float *rm, const float *rv, double eps, void *y) {
+    chan_arena a;
+    TRY(chan_arena_init(&a, fn, 5 * sh->C));
+    double *m = chan_alloc(&a, sh->C), *s = chan_alloc(&a, sh->C), *b = chan_alloc(&a, sh->C);
+    double *w = chan_alloc(&a, sh->C);
+    chan_param(sh, weight, weight ? 0.0 : 1.0, 0, 0, w);
+    chan_param(sh, bias, 0.0, 0, 0, b);
+    for (int64_t c = 0; c < sh->C; c++) m[c] = rm[c], s[c] = w[c] / sqrt((double)rv[c] + eps);
+    chan_apply(sh, x, y, m, s, b, 0);
+    return NORMA_OK;
+}
+
+/* The inference backward: the statistics are constants, dx = dy·rstd·w; dw = Σdy·(x - mean)·rstd. */
+static norma_status running_bwd(const char *fn, const chan_shape *sh, const void *dy, const void *x,
+                                const void *weight, const float *rm, const float *rv, double eps, void *dx,
+                                float *dweight, float *dbias) {
+    int64_t N = sh->N, C = sh->C;
+    chan_arena a;
+    TRY(chan_arena_init(&a, fn, chan_bwd_scratch(sh) + 4 * N * C + 4 * C));
+    double *t[4], *centre = chan_alloc(&a, C), *rstd = chan_alloc(&a, C), *kg = chan_alloc(&a, C);
+    double *w = chan_alloc(&a, C);
+    for (int q = 0; q < 4; q++) t[q] = chan_alloc(&a, N * C);
+    chan_param(sh, weight, weight ? 0.0 : 1.0, 0, 0, w);
+    for (int64_t c = 0; c < C; c++) centre[c] = rm[c], rstd[c] = 1.0 / sqrt((double)rv[c] + eps), kg[c] = rstd[c] * w[c];
+    if (dweight || dbias) {
+        chan_bwd_sums(sh, dy, x, centre, 0, &a, t);
+        for (int64_t c = 0; c < C; c++) {
+            double s0 = 0.0, s1 = 0.0;
+            for (int64_t n = 0; n < N; n++) s0 += t[0][n * C + c], s1 += t[1][n * C + c];
+            if (dweight) dweight[c] = (float)(s1 * rstd[c]);
+            if (dbias) dbias[c] = (float)s0;
+        }
+    }
+    if (dx) chan_apply_bwd(sh, dy, x, dx, centre, kg, NULL, NULL, 0);
+    return NORMA_OK;
+}
+
+/* ----- normalization by batch statistics over sets ---------------------------------------------- */
+
+/* The per-(n, c) affine of a set norm: gain g0 + gain[n·stride + c], bias[n·stride + c]. */
+typedef struct set_affine {
+    const void *gain, *bias;
+    double g0;
+    int64_t stride;
+} set_affine;
+
+/* Forward over sets: statistics, rstd (zero_rule: BatchNorm's InvStd), the set outputs, then apply.
+ * set_mean/set_var (doubles, num_sets) are returned for running statistics. nv: count or count - 1. */
+typedef struct set_fwd {
+    chan_sets sets;
+    set_affine aff;
+    bool zero_rule, unbiased;
+    double eps;
+    float *out_mean, *out_rstd; /* per set, or NULL */
+} set_fwd;
+
+static void sets_forward(const chan_shape *sh, const set_fwd *p, const void *x, void *y, chan_arena *a,
+                         double **set_mean, double **set_m2, double **set_count) {
+    int64_t S = chan_num_sets(sh, p->sets), N = sh->N, C = sh->C;
+    *set_count = chan_alloc(a, S), *set_mean = chan_alloc(a, S), *set_m2 = chan_alloc(a, S);
+    double *rstd = chan_alloc(a, S), *m = chan_alloc(a, N * C), *s = chan_alloc(a, N * C), *b = chan_alloc(a, N * C);
+    chan_set_moments(sh, p->sets, x, a, *set_count, *set_mean, *set_m2);
+    for (int64_t i = 0; i < S; i++) {
+        double nv = p->unbiased ? (*set_count)[i] - 1.0 : (*set_count)[i];
+        rstd[i] = chan_rstd((*set_m2)[i] / nv, p->eps, p->zero_rule);
+        if (p->out_mean) p->out_mean[i] = (float)(*set_mean)[i];
+        if (p->out_rstd) p->out_rstd[i] = (float)rstd[i];
+    }
+    for (int64_t n = 0; n < N; n++) {
+        chan_param(sh, p->aff.gain, p->aff.g0, p->aff.stride, n, s + n * C);
+        chan_param(sh, p->aff.bias, 0.0, p->aff.stride, n, b + n * C);
+        for (int64_t c = 0; c < C; c++) {
+            int64_t i = chan_set_of(sh, p->sets, n, c);
+            m[n * C + c] = (*set_mean)[i];
+            s[n * C + c] *= rstd[i];
+        }
+    }
+    chan_apply(sh, x, y, m, s, b, C);
+}
+
+static int64_t sets_forward_scratch(const chan_shape *sh, chan_sets sets) {
+    return chan_moments_scratch(sh) + 4 * chan_num_sets(sh, sets) + 3 * sh->N * sh->C;
+}
+
+/* Backward over sets. Parameter gradients per (n, c): dgain = Σ dy·xhat, dbias = Σ dy, either summed over
+ * the samples into C floats (weights) or stored per (n, c) in the data dtype at n·stride + c (modulation). */
+typedef struct set_bwd {
+    chan_sets sets;
+    set_affine aff;
+    bool zero_rule;
+    double eps;
+    const float *mean; /* per set: the saved mean, the centre */
+    void *dgain, *dbias;
+    bool per_sample; /* dgain/dbias per (n, c) in the data dtype; else C floats */
+} set_bwd;
+
+static norma_status sets_backward(const char *fn, const chan_shape *sh, const set_bwd *p, const void *dy,
+                                  const void *x, void *dx) {
+    int64_t N = sh->N, C = sh->C, S = chan_num_sets(sh, p->sets);
+    chan_arena a;
+    TRY(chan_arena_init(&a, fn, chan_bwd_scratch(sh) + 9 * N * C + 4 * S));
+    double *t[4], *gain = chan_alloc(&a, N * C), *centre = chan_alloc(&a, N * C), *kg = chan_alloc(&a, N * C);
+    double *kx = chan_alloc(&a, N * C), *k0 = chan_alloc(&a, N * C);
+    double *sums = chan_alloc(&a, 4 * S);
+    for (int q = 0; q < 4; q++) t[q] = chan_alloc(&a, N * C);
+    for (int64_t n = 0; n < N; n++) {
+        chan_param(sh, p->aff.gain, p->aff.g0, p->aff.stride, n, gain + n * C);
+        for (int64_t c = 0; c < C; c++) centre[n * C + c] = p->mean[chan_set_of(sh, p->sets, n, c)];
+    }
+    chan_bwd_sums(sh, dy, x, centre, C, &a, t);
+    /* per set: Σg, Σg·d (g = dy·gain), Σd, Σd², in the order n, c */
+    memset(sums, 0, (size_t)(4 * S) * sizeof(double));
+    for (int64_t s = 0; s < S; s++) {
+        chan_rect r = chan_set_rect(sh, p->sets, s);
+        double *q = sums + 4 * s;
+        for (int64_t n = r.n0; n < r.n1; n++)
+            for (int64_t c = r.c0; c < r.c1; c++) {
+                int64_t i = n * C + c;
+                q[0] += gain[i] * t[0][i], q[1] += gain[i] * t[1][i], q[2] += t[2][i], q[3] += t[3][i];
+            }
+    }
+    if (p->dgain && !p->per_sample) zero_floats(p->dgain, C);
+    if (p->dbias && !p->per_sample) zero_floats(p->dbias, C);
+    for (int64_t n = 0; n < N; n++)
+        for (int64_t c = 0; c < C; c++) {
+            int64_t i = n * C + c, s = chan_set_of(sh, p->sets, n, c);
+            chan_rect r = chan_set_rect(sh, p->sets, s);
+            double count = (double)((r.n1 - r.n0) * (r.c1 - r.c0)) * (double)sh->S;
+            chan_grad g = chan_set_grad(count, count, p->mean[s], p->eps, p->zero_rule, sums + 4 * s);
+            centre[i] = g.mean, kg[i] = g.rstd * gain[i], kx[i] = g.kx, k0[i] = g.k0;
+            double dgain = g.rstd * (t[1][i] - g.delta * t[0][i]), dbias = t[0][i];
+            if (p->per_sample) {
+                if (p->dgain) store_elem(sh->dtype, p->dgain, n * p->aff.stride + c, (float)dgain);
+                if (p->dbias) store_elem(sh->dtype, p->dbias, n * p->aff.stride + c, (float)dbias);
+            } else { /* summed over n in order: accumulate in double, round at the last sample */
+                t[0][i] = dbias, t[1][i] = dgain;
+            }
+        }
+    if (!p->per_sample)
+        for (int64_t c = 0; c < C; c++) {
+            double dg = 0.0, db = 0.0;
+            for (int64_t n = 0; n < N; n++) dg += t[1][n * C + c], db += t[0][n * C + c];
+            if (p->dgain) ((float *)p->dgain)[c] = (float)dg;
+            if (p->dbias) ((float *)p->dbias)[c] = (float)db;
+        }
+    if (dx) chan_apply_bwd(sh, dy, x, dx, centre, kg, kx, k0, C);
+    return NORMA_OK;
+}
+
+/* ----- BatchNorm ------------------------------------------------------------------------------ */
+
+norma_status norma_batch_norm_fwd(norma_dtype dtype, norma_layout layout, int64_t n, int64_t c, int64_t spatial,
+                                  const void *x, const void *weight, const void *bias, float *running_mean,
+                                  float *running_var, int training, float momentum, float eps, void *y,
+                                  float *save_mean, float *save_rstd) {
+    static const char fn[] = "norma_batch_norm_fwd";
+    TRY(check_shape(fn, dtype, layout, n, c, spatial));
+    TRY(norma_check_eps(fn, eps));
+    TRY(check_momentum(fn, momentum));
+    TRY(check_running(fn, running_mean, running_var, !training));
+    int64_t count = n * spatial;
+    if (training && count == 1)
+        return norma_fail(NORMA_EINVAL, fn, "Expected more than 1 value per channel when training, got input of "
+                                            "n=%lld, c=%lld, spatial=%lld", (long long)n, (long long)c,
+                          (long long)spatial);
+    if (count == 0) return NORMA_OK;
+    TRY(check_data(fn, x, y, "x", "y"));
+    chan_shape sh = chan_make_shape(dtype, layout, n, c, spatial);
+    if (!training) return running_fwd(fn, &sh, x, weight, bias, running_mean, running_var, eps, y);
+
+    set_fwd p = {.sets = {.per_channel = true}, .aff = {.gain = weight, .bias = bias, .g0 = weight ? 0.0 : 1.0},
+                 .zero_rule = true, .eps = eps, .out_mean = save_mean, .out_rstd = save_rstd};
+    chan_arena a;
+    TRY(chan_arena_init(&a, fn, sets_forward_scratch(&sh, p.sets)));
+    double *mean, *m2, *cnt;
+    sets_forward(&sh, &p, x, y, &a, &mean, &m2, &cnt);
+    if (running_mean)
+        for (int64_t i = 0; i < c; i++) {
+            double m = momentum;
+            running_mean[i] = (float)(m * mean[i] + (1.0 - m) * running_mean[i]);
+            running_var[i] = (float)(m * (m2[i] / (cnt[i] - 1.0)) + (1.0 - m) * running_var[i]);
+        }
+    return NORMA_OK;
+}
+
+norma_status norma_batch_norm_bwd(norma_dtype dtype, norma_layout layout, int64_t n, int64_t c, int64_t spatial,
+                                  const void *dy, const void *x, const void *weight, const float *save_mean,
+                                  const float *running_mean, const float *running_var, int training, float eps,
+                                  void *dx, float *dweight, float *dbias) {
+    static const char fn[] = "norma_batch_norm_bwd";
+    TRY(check_shape(fn, dtype, layout, n, c, spatial));
+    TRY(norma_check_eps(fn, eps));
+    if (training) TRY(norma_check_ptr(fn, "save_mean", save_mean));
+    else TRY(check_running(fn, running_mean, running_var, true));
+    if (n * spatial == 0) {
+        zero_floats(dweight, c), zero_floats(dbias, c);
+        return NORMA_OK;
+    }
+    TRY(check_data(fn, dy, x, "dy", "x"));
+    chan_shape sh = chan_make_shape(dtype, layout, n, c, spatial);
+    if (!training) return running_bwd(fn, &sh, dy, x, weight, running_mean, running_var, eps, dx, dweight, dbias);
+    set_bwd p = {.sets = {.per_channel = true}, .aff = {.gain = weight, .g0 = weight ? 0.0 : 1.0},
+                 .zero_rule = true, .eps = eps, .mean = save_mean, .dgain = dweight, .dbias = dbias};
+    return sets_backward(fn, &sh, &p, dy, x, dx);
+}
+
+/* ----- InstanceNorm --------------------------------------------------------------------------- */
+
+norma_status norma_instance_norm_fwd(norma_dtype dtype, norma_layout layout, int64_t n, int64_t c, int64_t spatial,
+                                     const void *x, const void *weight, const void *bias, float *running_mean,
+                                     float *running_var, int use_input_stats, float momentum, float eps, void *y,
+                                     float *save_mean, float *save_rstd) {
+    static const char fn[] = "norma_instance_norm_fwd";
+    TRY(check_shape(fn, dtype, layout, n, c, spatial));
+    TRY(norma_check_eps(fn, eps));
+    TRY(check_momentum(fn, momentum));
+    TRY(check_running(fn, running_mean, running_var, !use_input_stats));
+    if (use_input_stats && spatial == 1)
+        return norma_fail(NORMA_EINVAL, fn, "Expected more than 1 spatial element when training, got input of "
+                                            "n=%lld, c=%lld, spatial=1", (long long)n, (long long)c);
+    if (n * spatial == 0) return NORMA_OK;
+    TRY(check_data(fn, x, y, "x", "y"));
+    chan_shape sh = chan_make_shape(dtype, layout, n, c, spatial);
+    if (!use_input_stats) return running_fwd(fn, &sh, x, weight, bias, running_mean, running_var, eps, y);
+
+    set_fwd p = {.sets = {.cpg = 1}, .aff = {.gain = weight, .bias = bias, .g0 = weight ? 0.0 : 1.0},
+                 .zero_rule = true, .eps = eps, .out_mean = save_mean, .out_rstd = save_rstd};
+    chan_arena a;
+    TRY(chan_arena_init(&a, fn, sets_forward_scratch(&sh, p.sets)));
+    double *mean, *m2, *cnt;
+    sets_forward(&sh, &p, x, y, &a, &mean, &m2, &cnt);
+    /* Each instance moves its copy of the running statistics; PyTorch then averages the copies. */
+    if (running_mean)
+        for (int64_t ch = 0; ch < c; ch++) {
+            double mm = 0.0, vv = 0.0, m = momentum;
+            for (int64_t i = 0; i < n; i++) mm += mean[i * c + ch], vv += m2[i * c + ch] / (cnt[i * c + ch] - 1.0);
+            running_mean[ch] = (float)(m * (mm / (double)n) + (1.0 - m) * running_mean[ch]);
+            running_var[ch] = (float)(m * (vv / (double)n) + (1.0 - m) * running_var[ch]);
+        }
+    return NORMA_OK;
+}
+
+norma_status norma_instance_norm_bwd(norma_dtype dtype, norma_layout layout, int64_t n, int64_t c, int64_t spatial,
+                                     const void *dy, const void *x, const void *weight, const float *save_mean,
+                                     const float *running_mean, const float *running_var, int use_input_stats,
+                                     float eps, void *dx, float *dweight, float *dbias) {
+    static const char fn[] = "norma_instance_norm_bwd";
+    TRY(check_shape(fn, dtype, layout, n, c, spatial));
+    TRY(norma_check_eps(fn, eps));
+    if (use_input_stats) TRY(norma_check_ptr(fn, "save_mean", save_mean));
+    else TRY(check_running(fn, running_mean, running_var, true));
+    if (n * spatial == 0) {
+        zero_floats(dweight, c), zero_floats(dbias, c);
+        return NORMA_OK;
+    }
+    TRY(check_data(fn, dy, x, "dy", "x"));
+    chan_shape sh = chan_make_shape(dtype, layout, n, c, spatial);
+    if (!use_input_stats) return running_bwd(fn, &sh, dy, x, weight, running_mean, running_var, eps, dx, dweight, dbias);
+    set_bwd p = {.sets = {.cpg = 1}, .aff = {.gain = weight, .g0 = weight ? 0.0 : 1.0}, .zero_rule = true,
+                 .eps = eps, .mean = save_mean, .dgain = dweight, .dbias = dbias};
+    return sets_backward(fn, &sh, &p, dy, x, dx);
+}
+
+/* ----- GroupNorm, plain and modulated --------------------------------------------------------- */
+
+static norma_status group_norm_fwd(const char *fn, norma_dtype dtype, norma_layout layout, int64_t n, int64_t c,
+                                   int64_t spatial, int64_t groups, const void *x, set_affine aff, float eps,
+                                   void *y, float *mean, float *rstd) {
+    TRY(check_shape(fn, dtype, layout, n, c, spatial));
+    TRY(check_groups(fn, c, groups));
+    TRY(norma_check_eps(fn, eps));
+    if (n == 0) return NORMA_OK;
+    chan_sets sets = {.cpg = c / groups};
+    if (spatial == 0) { /* PyTorch: mean 0, rstd NaN */
+        for (int64_t i = 0; i < n * groups; i++) {
+            if (mean) mean[i] = 0.0f;
+            if (rstd) rstd[i] = NAN;
+        }
+        return NORMA_OK;
+    }
+    TRY(check_data(fn, x, y, "x", "y"));
+    chan_shape sh = chan_make_shape(dtype, layout, n, c, spatial);
+    set_fwd p = {.sets = sets, .aff = aff, .eps = eps, .out_mean = mean, .out_rstd = rstd};
+    chan_arena a;
+    TRY(chan_arena_init(&a, fn, sets_forward_scratch(&sh, sets)));
+    double *m, *m2, *cnt;
+    sets_forward(&sh, &p, x, y, &a, &m, &m2, &cnt);
+    return NORMA_OK;
+}
+
+static norma_status group_norm_bwd(const char *fn, norma_dtype dtype, norma_layout layout, int64_t n, int64_t c,
+                                   int64_t spatial, int64_t groups, const void *dy, const void *x, set_affine aff,
+                                   const float *mean, float eps, void *dx, void *dgain, void *dbias,
+                                   bool per_sample) {
+    TRY(check_shape(fn, dtype, layout, n, c, spatial));
+    TRY(check_groups(fn, c, groups));
+    TRY(norma_check_eps(fn, eps));
+    if (n * spatial == 0) {
+        if (!per_sample) zero_floats(dgain, c), zero_floats(dbias, c);
+        else
+            for (int64_t i = 0; i < n; i++)
+                for (int64_t j = 0; j < c; j++) {
+                    if (dgain) store_elem(dtype, dgain, i * aff.stride + j, 0.0f);
+                    if (dbias) store_elem(dtype, dbias, i * aff.stride + j, 0.0f);
+                }
+        return NORMA_OK;
+    }
+    TRY(check_data(fn, dy, x, "dy", "x"));
+    TRY(norma_check_ptr(fn, "mean", mean));
+    chan_shape sh = chan_make_shape(dtype, layout, n, c, spatial);
+    set_bwd p = {.sets = {.cpg = c / groups}, .aff = aff, .eps = eps, .mean = mean, .dgain = dgain,
+                 .dbias = dbias, .per_sample = per_sample};
+    return sets_backward(fn, &sh, &p, dy, x, dx);
+}
+
+norma_status norma_group_norm_fwd(norma_dtype dtype, norma_layout layout, int64_t n, int64_t c, int64_t spatial,
+                                  int64_t groups, const void *x, const void *weight, const void *bias, float eps,
+                                  void *y, float *mean, float *rstd) {
+    set_affine aff = {.gain = weight, .bias = bias, .g0 = weight ? 0.0 : 1.0};
+    return group_norm_fwd("norma_group_norm_fwd", dtype, layout, n, c, spatial, groups, x, aff, eps, y, mean, rstd);
+}
+
+norma_status norma_group_norm_bwd(norma_dtype dtype, norma_layout layout, int64_t n, int64_t c, int64_t spatial,
+                                  int64_t groups, const void *dy, const void *x, const void *weight, const float *mean,
+                                  float eps, void *dx, float *dweight, float *dbias) {
+    set_affine aff = {.gain = weight, .g0 = weight ? 0.0 : 1.0};
+    return group_norm_bwd("norma_group_norm_bwd", dtype, layout, n, c, spatial, groups, dy, x, aff, mean, eps, dx,
+                          dweight, dbias, false);
+}
+
+static norma_status check_mod_stride(const char *fn, int64_t n, int64_t c, int64_t stride, bool written) {
+    TRY(norma_check_count(fn, "mod_sample_stride", stride, 0));
+    if (written && n > 1 && stride < c)
+        return norma_fail(NORMA_EINVAL, fn, "mod_sample_stride (%lld) < c (%lld): the gradients of consecutive "
+                                            "samples would overlap", (long long)stride, (long long)c);
+    return NORMA_OK;
+}
+
+norma_status norma_ada_group_norm_fwd(norma_dtype dtype, norma_layout layout, int64_t n, int64_t c, int64_t spatial,
+                                      int64_t groups, const void *x, const void *shift, const void *scale,
+                                      int64_t mod_sample_stride, float eps, void *y, float *mean, float *rstd) {
+    static const char fn[] = "norma_ada_group_norm_fwd";
+    TRY(check_mod_stride(fn, n, c, mod_sample_stride, false));
+    set_affine aff = {.gain = scale, .bias = shift, .g0 = 1.0, .stride = mod_sample_stride};
+    return group_norm_fwd(fn, dtype, layout, n, c, spatial, groups, x, aff, eps, y, mean, rstd);
+}
+
+norma_status norma_ada_group_norm_bwd(norma_dtype dtype, norma_layout layout, int64_t n, int64_t c, int64_t spatial,
+                                      int64_t groups, const void *dy, const void *x, const void *scale,
+                                      int64_t mod_sample_stride, const float *mean, float eps, void *dx, void *dshift,
+                                      void *dscale) {
+    static const char fn[] = "norma_ada_group_norm_bwd";
+    TRY(check_mod_stride(fn, n, c, mod_sample_stride, dshift || dscale));
+    set_affine aff = {.gain = scale, .g0 = 1.0, .stride = mod_sample_stride};
+    return group_norm_bwd(fn, dtype, layout, n, c, spatial, groups, dy, x, aff, mean, eps, dx, dscale, dshift, true);
+}
+
+/* ----- AdaIN ---------------------------------------------------------------------------------- */
+
+static norma_status check_adain(const char *fn, norma_dtype dtype, norma_layout layout, int64_t n, int64_t c,
+                                int64_t sc, int64_t ss, norma_variance variance, float eps) {
+    TRY(check_shape(fn, dtype, layout, n, c, sc));
+    TRY(check_shape(fn, dtype, layout, n, c, ss));
+    TRY(norma_check_count(fn, "content_spatial", sc, 1));
+    TRY(norma_check_count(fn, "style_spatial", ss, 1));
+    if (variance != NORMA_VAR_UNBIASED && variance != NORMA_VAR_BIASED)
+        return norma_fail(NORMA_EINVAL, fn, "variance must be NORMA_VAR_UNBIASED or NORMA_VAR_BIASED (got %d)",
+                          (int)variance);
+    return norma_check_eps(fn, eps);
+}
+
+/* σ = sqrt(M2/nv + eps), nv = count - 1 (unbiased) or count. */
+static double adain_sigma(double m2, double count, norma_variance v, double eps) {
+    return sqrt(m2 / (v == NORMA_VAR_UNBIASED ? count - 1.0 : count) + eps);
+}
+
+norma_status norma_adain_fwd(norma_dtype dtype, norma_layout layout, int64_t n, int64_t c, int64_t content_spatial,
+                             int64_t style_spatial, const void *content, const void *style, norma_variance variance,
+                             float eps, void *y, float *content_mean, float *style_mean) {
+    static const char fn[] = "norma_adain_fwd";
+    TRY(check_adain(fn, dtype, layout, n, c, content_spatial, style_spatial, variance, eps));
+    if (n == 0) return NORMA_OK;
+    TRY(check_data(fn, content, style, "content", "style"));
+    TRY(norma_check_ptr(fn, "y", y));
+    chan_shape shc = chan_make_shape(dtype, layout, n, c, content_spatial);
+    chan_shape shs = chan_make_shape(dtype, layout, n, c, style_spatial);
+    chan_sets inst = {.cpg = 1};
+    int64_t nc = n * c;
+    chan_arena a;
+    TRY(chan_arena_init(&a, fn, chan_moments_scratch(&shc) + chan_moments_scratch(&shs) + 9 * nc));
+    double *cc = chan_alloc(&a, nc), *cm = chan_alloc(&a, nc), *cm2 = chan_alloc(&a, nc);
+    double *sc = chan_alloc(&a, nc), *sm = chan_alloc(&a, nc), *sm2 = chan_alloc(&a, nc);
+    double *scale = chan_alloc(&a, nc);
+    chan_set_moments(&shc, inst, content, &a, cc, cm, cm2);
+    chan_set_moments(&shs, inst, style, &a, sc, sm, sm2);
+    for (int64_t i = 0; i < nc; i++) {
+        scale[i] = adain_sigma(sm2[i], sc[i], variance, eps) / adain_sigma(cm2[i], cc[i], variance, eps);
+        if (content_mean) content_mean[i] = (float)cm[i];
+        if (style_mean) style_mean[i] = (float)sm[i];
+    }
+    chan_apply(&shc, content, y, cm, scale, sm, c);
+    return NORMA_OK;
+}
+
+norma_status norma_adain_bwd(norma_dtype dtype, norma_layout layout, int64_t n, int64_t c, int64_t content_spatial,
+                             int64_t style_spatial, const void *dy, const void *content, const void *style,
+                             norma_variance variance, const float *content_mean, float eps, void *dcontent,
+                             void *dstyle) {
+    static const char fn[] = "norma_adain_bwd";
+    TRY(check_adain(fn, dtype, layout, n, c, content_spatial, style_spatial, variance, eps));
+    if (n == 0 || (!dcontent && !dstyle)) return NORMA_OK;
+    TRY(check_data(fn, dy, content, "dy", "content"));
+    TRY(norma_check_ptr(fn, "style", style));
+    TRY(norma_check_ptr(fn, "content_mean", content_mean));
+    chan_shape shc = chan_make_shape(dtype, layout, n, c, content_spatial);
+    chan_shape shs = chan_make_shape(dtype, layout, n, c, style_spatial);
+    int64_t nc = n * c;
+    chan_arena a;
+    TRY(chan_arena_init(&a, fn, chan_bwd_scratch(&shc) + chan_moments_scratch(&shs) + 16 * nc));
+    double *t[4], *sc = chan_alloc(&a, nc), *sm = chan_alloc(&a, nc), *sm2 = chan_alloc(&a, nc);
+    double *centre = chan_alloc(&a, nc), *kg = chan_alloc(&a, nc), *kx = chan_alloc(&a, nc), *k0 = chan_alloc(&a, nc);
+    double *sa = chan_alloc(&a, nc), *sb = chan_alloc(&a, nc);
+    for (int q = 0; q < 4; q++) t[q] = chan_alloc(&a, nc);
+    chan_set_moments(&shs, (chan_sets){.cpg = 1}, style, &a, sc, sm, sm2);
+    for (int64_t i = 0; i < nc; i++) centre[i] = content_mean[i];
+    chan_bwd_sums(&shc, dy, content, centre, c, &a, t);
+    double count = (double)content_spatial, nv = variance == NORMA_VAR_UNBIASED ? count - 1.0 : count;
+    double count_s = (double)style_spatial, nv_s = variance == NORMA_VAR_UNBIASED ? count_s - 1.0 : count_s;
+    for (int64_t i = 0; i < nc; i++) {
+        /* content: an instance-norm backward with gain σ_s over the variance denominator nv */
+        double sigma_s = adain_sigma(sm2[i], sc[i], variance, eps);
+        double s[4] = {sigma_s * t[0][i], sigma_s * t[1][i], t[2][i], t[3][i]};
+        chan_grad g = chan_set_grad(count, nv, centre[i], eps, false, s);
+        centre[i] = g.mean, kg[i] = g.rstd * sigma_s, kx[i] = g.kx, k0[i] = g.k0;
+        /* style: y = σ_s·x̂ + μ_s, so dμ_s = Σdy and dσ_s = Σdy·x̂; then
+         * dstyle_j = dμ_s/count_s + dσ_s·(s_j - μ_s)/(nv_s·σ_s) */
+        double dmu = t[0][i], dsigma = g.rstd * (t[1][i] - g.delta * t[0][i]);
+        sa[i] = dsigma / (nv_s * sigma_s), sb[i] = dmu / count_s;
+    }
+    if (dstyle) chan_apply(&shs, style, dstyle, sm, sa, sb, c);
+    if (dcontent) chan_apply_bwd(&shc, dy, content, dcontent, centre, kg, kx, k0, c);
+    return NORMA_OK;
+}

@@ -1,0 +1,155 @@
+/* channel_rms_norm.c: the Qwen-Image VAE's RMSNorm over the channels at each position,
+ *     y = x / max(‖x‖₂, eps) · sqrt(C) · gamma[c] + beta[c]        (F.normalize along dim 1, then scaled)
+ * Channels-last, each position's C channels are a contiguous row: the row-norm plan with the
+ * STAT_L2_CLAMP statistic. Channels-first, they are a column of the sample's (C x spatial) matrix:
+ * column blocks reduce down the channels (col_* primitives), which is what this file does.
+ *
+ * Backward, per position with g = dy·gamma, r = sqrt(C)/max(ν, eps), x̂ = x·r, ν = ‖x‖₂:
+ *     dx = r·(g - x̂·mean(g·x̂)) = r·g - x·r³·Σ(g·x)/C,   or r·g where the clamp bites (ν < eps);
+ *     dgamma[c] = Σ dy·x̂,   dbeta[c] = Σ dy. */
+#include <math.h>
+#include <string.h>
+
+#include "channel_engine.h"
+#include "row_norm.h"
+
+#define COLS 256 /* positions per column block: its per-column accumulators stay in L1 */
+
+typedef struct {
+    const chan_shape *sh;
+    const void *x, *dy, *gamma_p;
+    void *y;
+    double eps, sqrt_c;
+    const double *gamma, *beta; /* C doubles, or NULL */
+    double *tmp;                /* per task */
+    int64_t tmp_per_task, col_blocks;
+    float *dgamma, *dbeta;
+} cf_job;
+
+static const void *at(const cf_job *j, const void *base, int64_t n, int64_t s0) {
+    return (const char *)base + (size_t)(n * j->sh->C * j->sh->S + s0) * j->sh->es;
+}
+
+/* r = sqrt(C)/max(ν, eps); NaN stays NaN, as torch's clamp_min. */
+static double rstd_l2(double sum_sq, double sqrt_c, double eps) {
+    double norm = sqrt(sum_sq);
+    return sqrt_c / (norm < eps ? eps : norm);
+}
+
+static void fwd_task(void *ctx, int64_t t) {
+    const cf_job *j = ctx;
+    const chan_shape *sh = j->sh;
+    int64_t n = t / j->col_blocks, s0 = (t % j->col_blocks) * COLS, w = min_i64(COLS, sh->S - s0);
+    double *zero = j->tmp + t * j->tmp_per_task, *sd = zero + COLS, *sq = sd + COLS, *r = sq + COLS;
+    memset(zero, 0, 3 * COLS * sizeof(double));
+    sh->k->col_dev(sh->dtype, sh->C, w, sh->S, at(j, j->x, n, s0), zero, sd, sq);
+    for (int64_t s = 0; s < w; s++) r[s] = rstd_l2(sq[s], j->sqrt_c, j->eps);
+    sh->k->col_apply(sh->dtype, sh->C, w, sh->S, at(j, j->x, n, s0), (void *)at(j, j->y, n, s0), NULL, r, NULL,
+                     j->gamma, j->beta);
+}
+
+static void bwd_task(void *ctx, int64_t t) {
+    const cf_job *j = ctx;
+    const chan_shape *sh = j->sh;
+    int64_t C = sh->C, n = t / j->col_blocks, s0 = (t % j->col_blocks) * COLS, w = min_i64(COLS, sh->S - s0);
+    double *base = j->tmp + t * j->tmp_per_task, *sums[4], *kx = base + 4 * COLS, *r = kx + COLS;
+    double *partial = r + COLS; /* 2·C: this task's Σ dy·x̂ and Σ dy per channel */
+    for (int q = 0; q < 4; q++) sums[q] = base + q * COLS;
+    memset(base, 0, 4 * COLS * sizeof(double));
+    const void *dy = at(j, j->dy, n, s0), *x = at(j, j->x, n, s0);
+    sh->k->col_bwd_sums(sh->dtype, C, w, sh->S, dy, x, NULL, j->gamma, sums);
+    for (int64_t s = 0; s < w; s++) {
+        r[s] = rstd_l2(sums[3][s], j->sqrt_c, j->eps);
+        kx[s] = sqrt(sums[3][s]) < j->eps ? 0.0 : -r[s] * r[s] * r[s] * sums[1][s] / (double)C;
+    }
+    if (j->dgamma || j->dbeta) /* before dx is written: it may alias dy or x */
+        for (int64_t c = 0; c < C; c++) {
+            size_t off = (size_t)(c * sh->S) * sh->es;
+            sh->k->wsums(sh->dtype, w, (const char *)dy + off, (const char *)x + off, r, partial + 2 * c);
+        }
+    if (j->y) sh->k->col_bwd_apply(sh->dtype, C, w, sh->S, dy, x, (void *)at(j, j->y, n, s0), NULL, r, kx, NULL, j->gamma);
+}
+
+static void load_params(const chan_shape *sh, const void *p, double *out) {
+    if (p) chan_param(sh, p, 0.0, 0, 0, out);
+}
+
+static norma_status check(const char *fn, norma_dtype dtype, norma_layout layout, int64_t n, int64_t c,
+                          int64_t spatial, float eps) {
+    TRY(norma_check_dtype(fn, dtype));
+    if (layout != NORMA_CHANNELS_FIRST && layout != NORMA_CHANNELS_LAST)
+        return norma_fail(NORMA_EUNSUPPORTED, fn,
+                          "unknown layout %d (expected NORMA_CHANNELS_FIRST or NORMA_CHANNELS_LAST)", (int)layout);
+    TRY(norma_check_count(fn, "n", n, 0));
+    TRY(norma_check_count(fn, "c", c, 1));
+    TRY(norma_check_count(fn, "spatial", spatial, 0));
+    int64_t numel, sizes[3] = {n, c, spatial};
+    const char *const names[3] = {"n", "c", "spatial"};
+    TRY(norma_check_numel(fn, dtype, &numel, 3, sizes, names));
+    return norma_check_eps(fn, eps);
+}
+
+norma_status norma_channel_rms_norm_fwd(norma_dtype dtype, norma_layout layout, int64_t n, int64_t c,
+                                        int64_t spatial, const void *x, const void *gamma, const void *beta,
+                                        float eps, void *y) {
+    static const char fn[] = "norma_channel_rms_norm_fwd";
+    TRY(check(fn, dtype, layout, n, c, spatial, eps));
+    if (n * spatial == 0) return NORMA_OK;
+    TRY(norma_check_ptr(fn, "x", x));
+    TRY(norma_check_ptr(fn, "y", y));
+    chan_shape sh = chan_make_shape(dtype, layout, n, c, spatial);
+    if (sh.last) {
+        norma_row_stat_fwd(STAT_L2_CLAMP, dtype, n * spatial, c, x, gamma, gamma ? 0.0 : 1.0, beta, eps, y);
+        return NORMA_OK;
+    }
+    cf_job j = {.sh = &sh, .x = x, .y = y, .eps = eps, .sqrt_c = sqrt((double)c), .tmp_per_task = 4 * COLS,
+                .col_blocks = ceil_div(spatial, COLS)};
+    int64_t tasks = n * j.col_blocks;
+    chan_arena a;
+    TRY(chan_arena_init(&a, fn, 2 * c + tasks * j.tmp_per_task));
+    double *g = chan_alloc(&a, c), *b = chan_alloc(&a, c);
+    load_params(&sh, gamma, g), load_params(&sh, beta, b);
+    j.gamma = gamma ? g : NULL, j.beta = beta ? b : NULL, j.tmp = chan_alloc(&a, tasks * j.tmp_per_task);
+    norma_parallel_for(tasks, n * c * spatial * (int64_t)sh.es * 2 < NORMA_SERIAL_BYTES, fwd_task, &j);
+    return NORMA_OK;
+}
+
+norma_status norma_channel_rms_norm_bwd(norma_dtype dtype, norma_layout layout, int64_t n, int64_t c,
+                                        int64_t spatial, const void *dy, const void *x, const void *gamma, float eps,
+                                        void *dx, float *dgamma, float *dbeta) {
+    static const char fn[] = "norma_channel_rms_norm_bwd";
+    TRY(check(fn, dtype, layout, n, c, spatial, eps));
+    if (n * spatial == 0) {
+        if (dgamma) memset(dgamma, 0, (size_t)c * sizeof(float));
+        if (dbeta) memset(dbeta, 0, (size_t)c * sizeof(float));
+        return NORMA_OK;
+    }
+    if (!dx && !dgamma && !dbeta) return NORMA_OK;
+    TRY(norma_check_ptr(fn, "dy", dy));
+    TRY(norma_check_ptr(fn, "x", x));
+    chan_shape sh = chan_make_shape(dtype, layout, n, c, spatial);
+    if (sh.last)
+        return norma_row_stat_bwd(fn, STAT_L2_CLAMP, dtype, n * spatial, c, dy, x, gamma, gamma ? 0.0 : 1.0, eps, dx,
+                                  dgamma, dbeta);
+    cf_job j = {.sh = &sh, .x = x, .dy = dy, .y = dx, .eps = eps, .sqrt_c = sqrt((double)c),
+                .tmp_per_task = 6 * COLS + 2 * c, .col_blocks = ceil_div(spatial, COLS), .dgamma = dgamma,
+                .dbeta = dbeta};
+    int64_t tasks = n * j.col_blocks;
+    chan_arena a;
+    TRY(chan_arena_init(&a, fn, c + tasks * j.tmp_per_task));
+    double *g = chan_alloc(&a, c);
+    load_params(&sh, gamma, g);
+    j.gamma = gamma ? g : NULL, j.tmp = chan_alloc(&a, tasks * j.tmp_per_task);
+    norma_parallel_for(tasks, n * c * spatial * (int64_t)sh.es * 3 < NORMA_SERIAL_BYTES, bwd_task, &j);
+    /* the parameter gradients: each task's partials, added in task order */
+    for (int64_t ch = 0; ch < c; ch++) {
+        double dg = 0.0, db = 0.0;
+        for (int64_t t = 0; t < tasks; t++) {
+            const double *p = j.tmp + t * j.tmp_per_task + 6 * COLS + 2 * ch;
+            dg += p[0], db += p[1];
+        }
+        if (dgamma) dgamma[ch] = (float)dg; /* x̂ = x·r carries the sqrt(C) */
+        if (dbeta) dbeta[ch] = (float)db;
+    }
+    return NORMA_OK;
+}

@@ -15,6 +15,7 @@
  *             they are reductions, and a float keeps gradient accumulation lossless for bf16/f16.
  *             Internally every statistic is accumulated in double; f32 results are computed in
  *             double and rounded once, bf16/f16 results are computed in float and rounded once.
+ * - eps and momentum are doubles, as PyTorch's Python floats are.
  * - Memory.   The caller owns every buffer; all tensors are dense and row-major. Sizes are int64_t
  *             element counts. Outputs may alias inputs only where a function says so; otherwise
  *             they must not overlap.
@@ -110,7 +111,7 @@ NORMA_API const char *norma_kernels(void);
  * rows·cols too large, eps negative, NaN or infinite) or NORMA_EUNSUPPORTED (unknown dtype).
  * ------------------------------------------------------------------------------------------- */
 NORMA_API norma_status norma_layer_norm_fwd(norma_dtype dtype, int64_t rows, int64_t cols,
-                                  const void *x, const void *weight, const void *bias, float eps,
+                                  const void *x, const void *weight, const void *bias, double eps,
                                   void *y, float *mean, float *rstd);
 
 /* LayerNorm backward, from the upstream gradient dy, the forward's input x, its saved mean, and eps:
@@ -127,7 +128,7 @@ NORMA_API norma_status norma_layer_norm_fwd(norma_dtype dtype, int64_t rows, int
  * zeroed. Fails like norma_layer_norm_fwd; also NORMA_ENULL if dy, x or mean is NULL (rows > 0). */
 NORMA_API norma_status norma_layer_norm_bwd(norma_dtype dtype, int64_t rows, int64_t cols,
                                             const void *dy, const void *x, const void *weight,
-                                            const float *mean, float eps,
+                                            const float *mean, double eps,
                                             void *dx, float *dweight, float *dbias);
 
 /* ---------------------------------------------------------------------------------------------
@@ -138,10 +139,10 @@ NORMA_API norma_status norma_layer_norm_bwd(norma_dtype dtype, int64_t rows, int
  * PyTorch (>= 2.7) uses eps = FLT_EPSILON when eps is None: pass NORMA_RMS_NORM_DEFAULT_EPS.
  * (FLUX and Qwen-Image use 1e-6; LLaMA 1e-5.) y may alias x. Errors as for LayerNorm.
  * ------------------------------------------------------------------------------------------- */
-#define NORMA_RMS_NORM_DEFAULT_EPS FLT_EPSILON
+#define NORMA_RMS_NORM_DEFAULT_EPS ((double)FLT_EPSILON)
 
 NORMA_API norma_status norma_rms_norm_fwd(norma_dtype dtype, int64_t rows, int64_t cols,
-                                const void *x, const void *weight, float eps,
+                                const void *x, const void *weight, double eps,
                                 void *y, float *rstd);
 
 /* RMSNorm backward:   xhat = x · rstd,   g = dy · weight
@@ -150,7 +151,7 @@ NORMA_API norma_status norma_rms_norm_fwd(norma_dtype dtype, int64_t rows, int64
  * dx (may alias dy or x) and dweight may each be NULL. */
 NORMA_API norma_status norma_rms_norm_bwd(norma_dtype dtype, int64_t rows, int64_t cols,
                                           const void *dy, const void *x, const void *weight,
-                                          float eps, void *dx, float *dweight);
+                                          double eps, void *dx, float *dweight);
 
 /* ---------------------------------------------------------------------------------------------
  * Adaptive LayerNorm modulation (DiT `modulate`, FLUX `Modulation`, Qwen-Image `_modulate`,
@@ -188,7 +189,7 @@ NORMA_API norma_status norma_ada_layer_norm_fwd(norma_dtype dtype, norma_norm_ki
                                       int64_t batch, int64_t tokens, int64_t dim,
                                       const void *x, const void *shift, const void *scale,
                                       int64_t mod_sample_stride, int64_t mod_token_stride,
-                                      float eps, void *y, float *mean, float *rstd);
+                                      double eps, void *y, float *mean, float *rstd);
 
 /* Backward of the modulation:
  *     g = dy · (1 + scale),   dx = the LayerNorm/RMSNorm backward of g (no affine),
@@ -198,14 +199,15 @@ NORMA_API norma_status norma_ada_layer_norm_fwd(norma_dtype dtype, norma_norm_ki
  * NORMA_RMS_NORM, may be NULL) and eps.
  * dshift and dscale are written with the same strides as shift and scale (of the call's dtype), so
  * they can land directly in the chunks of a modulation gradient; the vectors written must not
- * overlap: with mod_token_stride = 0, mod_sample_stride >= dim (or batch = 1); otherwise
- * mod_token_stride >= dim and mod_sample_stride >= tokens · mod_token_stride (or batch = 1).
+ * overlap: with mod_token_stride = 0, mod_sample_stride >= dim, or 0 (one vector shared by every
+ * sample: its gradient sums over the batch too), or batch = 1; otherwise mod_token_stride >= dim and
+ * mod_sample_stride >= (tokens - 1) · mod_token_stride + dim (or batch = 1).
  * dx (may alias dy or x), dshift and dscale may each be NULL. */
 NORMA_API norma_status norma_ada_layer_norm_bwd(norma_dtype dtype, norma_norm_kind norm,
                                       int64_t batch, int64_t tokens, int64_t dim,
                                       const void *dy, const void *x, const void *scale,
                                       int64_t mod_sample_stride, int64_t mod_token_stride,
-                                      const float *mean, float eps,
+                                      const float *mean, double eps,
                                       void *dx, void *dshift, void *dscale);
 
 
@@ -248,7 +250,7 @@ NORMA_API norma_status norma_batch_norm_fwd(norma_dtype dtype, norma_layout layo
                                             int64_t n, int64_t c, int64_t spatial,
                                             const void *x, const void *weight, const void *bias,
                                             float *running_mean, float *running_var,
-                                            int training, float momentum, float eps,
+                                            int training, double momentum, double eps,
                                             void *y, float *save_mean, float *save_rstd);
 
 /* BatchNorm backward (PyTorch's native_batch_norm_backward), per channel with g = dy:
@@ -262,7 +264,7 @@ NORMA_API norma_status norma_batch_norm_bwd(norma_dtype dtype, norma_layout layo
                                             int64_t n, int64_t c, int64_t spatial,
                                             const void *dy, const void *x, const void *weight,
                                             const float *save_mean, const float *running_mean,
-                                            const float *running_var, int training, float eps,
+                                            const float *running_var, int training, double eps,
                                             void *dx, float *dweight, float *dbias);
 
 /* ---------------------------------------------------------------------------------------------
@@ -279,7 +281,7 @@ NORMA_API norma_status norma_instance_norm_fwd(norma_dtype dtype, norma_layout l
                                                int64_t n, int64_t c, int64_t spatial,
                                                const void *x, const void *weight, const void *bias,
                                                float *running_mean, float *running_var,
-                                               int use_input_stats, float momentum, float eps,
+                                               int use_input_stats, double momentum, double eps,
                                                void *y, float *save_mean, float *save_rstd);
 
 /* InstanceNorm backward: per instance as GroupNorm with one channel per group (use_input_stats),
@@ -289,7 +291,7 @@ NORMA_API norma_status norma_instance_norm_bwd(norma_dtype dtype, norma_layout l
                                                const void *dy, const void *x, const void *weight,
                                                const float *save_mean, const float *running_mean,
                                                const float *running_var, int use_input_stats,
-                                               float eps, void *dx, float *dweight, float *dbias);
+                                               double eps, void *dx, float *dweight, float *dbias);
 
 /* ---------------------------------------------------------------------------------------------
  * GroupNorm (torch.nn.GroupNorm, F.group_norm)
@@ -304,7 +306,7 @@ NORMA_API norma_status norma_instance_norm_bwd(norma_dtype dtype, norma_layout l
 NORMA_API norma_status norma_group_norm_fwd(norma_dtype dtype, norma_layout layout,
                                             int64_t n, int64_t c, int64_t spatial, int64_t groups,
                                             const void *x, const void *weight, const void *bias,
-                                            float eps, void *y, float *mean, float *rstd);
+                                            double eps, void *y, float *mean, float *rstd);
 
 /* GroupNorm backward, with g = dy·weight[c] and the means over the group:
  *     dx = rstd·(g - mean(g) - xhat·mean(g·xhat)),   dweight[c] = Σ dy·xhat,   dbias[c] = Σ dy
@@ -312,7 +314,7 @@ NORMA_API norma_status norma_group_norm_fwd(norma_dtype dtype, norma_layout layo
 NORMA_API norma_status norma_group_norm_bwd(norma_dtype dtype, norma_layout layout,
                                             int64_t n, int64_t c, int64_t spatial, int64_t groups,
                                             const void *dy, const void *x, const void *weight,
-                                            const float *mean, float eps,
+                                            const float *mean, double eps,
                                             void *dx, float *dweight, float *dbias);
 
 /* ---------------------------------------------------------------------------------------------
@@ -325,7 +327,7 @@ NORMA_API norma_status norma_group_norm_bwd(norma_dtype dtype, norma_layout layo
 NORMA_API norma_status norma_ada_group_norm_fwd(norma_dtype dtype, norma_layout layout,
                                                 int64_t n, int64_t c, int64_t spatial, int64_t groups,
                                                 const void *x, const void *shift, const void *scale,
-                                                int64_t mod_sample_stride, float eps,
+                                                int64_t mod_sample_stride, double eps,
                                                 void *y, float *mean, float *rstd);
 
 /* dshift[n, c] = Σ_s dy,  dscale[n, c] = Σ_s dy·xhat, written with mod_sample_stride (which must then
@@ -333,7 +335,7 @@ NORMA_API norma_status norma_ada_group_norm_fwd(norma_dtype dtype, norma_layout 
 NORMA_API norma_status norma_ada_group_norm_bwd(norma_dtype dtype, norma_layout layout,
                                                 int64_t n, int64_t c, int64_t spatial, int64_t groups,
                                                 const void *dy, const void *x, const void *scale,
-                                                int64_t mod_sample_stride, const float *mean, float eps,
+                                                int64_t mod_sample_stride, const float *mean, double eps,
                                                 void *dx, void *dshift, void *dscale);
 
 /* ---------------------------------------------------------------------------------------------
@@ -355,7 +357,7 @@ typedef enum norma_variance {
 NORMA_API norma_status norma_adain_fwd(norma_dtype dtype, norma_layout layout, int64_t n, int64_t c,
                                        int64_t content_spatial, int64_t style_spatial,
                                        const void *content, const void *style,
-                                       norma_variance variance, float eps,
+                                       norma_variance variance, double eps,
                                        void *y, float *content_mean, float *style_mean);
 
 /* Gradients to content (an instance-norm backward with gain σ(style)) and to style (through μ(style)
@@ -364,7 +366,7 @@ NORMA_API norma_status norma_adain_fwd(norma_dtype dtype, norma_layout layout, i
 NORMA_API norma_status norma_adain_bwd(norma_dtype dtype, norma_layout layout, int64_t n, int64_t c,
                                        int64_t content_spatial, int64_t style_spatial,
                                        const void *dy, const void *content, const void *style,
-                                       norma_variance variance, const float *content_mean, float eps,
+                                       norma_variance variance, const float *content_mean, double eps,
                                        void *dcontent, void *dstyle);
 
 /* ---------------------------------------------------------------------------------------------
@@ -374,12 +376,12 @@ NORMA_API norma_status norma_adain_bwd(norma_dtype dtype, norma_layout layout, i
  * (F.normalize along the channels, then the scale). gamma: C elements or NULL (1); beta: C elements
  * or NULL (0). eps default 1e-12 (NORMA_CHANNEL_RMS_NORM_DEFAULT_EPS). y may alias x.
  * ------------------------------------------------------------------------------------------- */
-#define NORMA_CHANNEL_RMS_NORM_DEFAULT_EPS 1e-12f
+#define NORMA_CHANNEL_RMS_NORM_DEFAULT_EPS 1e-12
 
 NORMA_API norma_status norma_channel_rms_norm_fwd(norma_dtype dtype, norma_layout layout,
                                                   int64_t n, int64_t c, int64_t spatial,
                                                   const void *x, const void *gamma, const void *beta,
-                                                  float eps, void *y);
+                                                  double eps, void *y);
 
 /* Backward: with g = dy·gamma·sqrt(C) and ν = ‖x‖₂ over the channels,
  *     dx = (g - x·Σ(g·x)/ν²)/ν  if ν >= eps,   g/eps otherwise (the clamp is constant);
@@ -388,7 +390,7 @@ NORMA_API norma_status norma_channel_rms_norm_fwd(norma_dtype dtype, norma_layou
 NORMA_API norma_status norma_channel_rms_norm_bwd(norma_dtype dtype, norma_layout layout,
                                                   int64_t n, int64_t c, int64_t spatial,
                                                   const void *dy, const void *x, const void *gamma,
-                                                  float eps, void *dx, float *dgamma, float *dbeta);
+                                                  double eps, void *dx, float *dgamma, float *dbeta);
 
 #ifdef __cplusplus
 }

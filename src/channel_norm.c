@@ -23,9 +23,9 @@ static norma_status check_shape(const char *fn, norma_dtype dtype, norma_layout 
     return norma_check_numel(fn, dtype, &numel, 3, sizes, names);
 }
 
-static norma_status check_momentum(const char *fn, float momentum) {
-    if (!(momentum >= 0.0f && momentum <= 1.0f))
-        return norma_fail(NORMA_EINVAL, fn, "momentum must be in [0, 1] (got %g)", (double)momentum);
+static norma_status check_momentum(const char *fn, double momentum) {
+    if (!(momentum >= 0.0 && momentum <= 1.0))
+        return norma_fail(NORMA_EINVAL, fn, "momentum must be in [0, 1] (got %g)", momentum);
     return NORMA_OK;
 }
 
@@ -215,7 +215,7 @@ static norma_status sets_backward(const char *fn, const chan_shape *sh, const se
 
 norma_status norma_batch_norm_fwd(norma_dtype dtype, norma_layout layout, int64_t n, int64_t c, int64_t spatial,
                                   const void *x, const void *weight, const void *bias, float *running_mean,
-                                  float *running_var, int training, float momentum, float eps, void *y,
+                                  float *running_var, int training, double momentum, double eps, void *y,
                                   float *save_mean, float *save_rstd) {
     static const char fn[] = "norma_batch_norm_fwd";
     TRY(check_shape(fn, dtype, layout, n, c, spatial));
@@ -249,7 +249,7 @@ norma_status norma_batch_norm_fwd(norma_dtype dtype, norma_layout layout, int64_
 
 norma_status norma_batch_norm_bwd(norma_dtype dtype, norma_layout layout, int64_t n, int64_t c, int64_t spatial,
                                   const void *dy, const void *x, const void *weight, const float *save_mean,
-                                  const float *running_mean, const float *running_var, int training, float eps,
+                                  const float *running_mean, const float *running_var, int training, double eps,
                                   void *dx, float *dweight, float *dbias) {
     static const char fn[] = "norma_batch_norm_bwd";
     TRY(check_shape(fn, dtype, layout, n, c, spatial));
@@ -272,7 +272,7 @@ norma_status norma_batch_norm_bwd(norma_dtype dtype, norma_layout layout, int64_
 
 norma_status norma_instance_norm_fwd(norma_dtype dtype, norma_layout layout, int64_t n, int64_t c, int64_t spatial,
                                      const void *x, const void *weight, const void *bias, float *running_mean,
-                                     float *running_var, int use_input_stats, float momentum, float eps, void *y,
+                                     float *running_var, int use_input_stats, double momentum, double eps, void *y,
                                      float *save_mean, float *save_rstd) {
     static const char fn[] = "norma_instance_norm_fwd";
     TRY(check_shape(fn, dtype, layout, n, c, spatial));
@@ -307,7 +307,7 @@ norma_status norma_instance_norm_fwd(norma_dtype dtype, norma_layout layout, int
 norma_status norma_instance_norm_bwd(norma_dtype dtype, norma_layout layout, int64_t n, int64_t c, int64_t spatial,
                                      const void *dy, const void *x, const void *weight, const float *save_mean,
                                      const float *running_mean, const float *running_var, int use_input_stats,
-                                     float eps, void *dx, float *dweight, float *dbias) {
+                                     double eps, void *dx, float *dweight, float *dbias) {
     static const char fn[] = "norma_instance_norm_bwd";
     TRY(check_shape(fn, dtype, layout, n, c, spatial));
     TRY(norma_check_eps(fn, eps));
@@ -328,7 +328,7 @@ norma_status norma_instance_norm_bwd(norma_dtype dtype, norma_layout layout, int
 /* ----- GroupNorm, plain and modulated --------------------------------------------------------- */
 
 static norma_status group_norm_fwd(const char *fn, norma_dtype dtype, norma_layout layout, int64_t n, int64_t c,
-                                   int64_t spatial, int64_t groups, const void *x, set_affine aff, float eps,
+                                   int64_t spatial, int64_t groups, const void *x, set_affine aff, double eps,
                                    void *y, float *mean, float *rstd) {
     TRY(check_shape(fn, dtype, layout, n, c, spatial));
     TRY(check_groups(fn, c, groups));
@@ -354,7 +354,7 @@ static norma_status group_norm_fwd(const char *fn, norma_dtype dtype, norma_layo
 
 static norma_status group_norm_bwd(const char *fn, norma_dtype dtype, norma_layout layout, int64_t n, int64_t c,
                                    int64_t spatial, int64_t groups, const void *dy, const void *x, set_affine aff,
-                                   const float *mean, float eps, void *dx, void *dgain, void *dbias,
+                                   const float *mean, double eps, void *dx, void *dgain, void *dbias,
                                    bool per_sample) {
     TRY(check_shape(fn, dtype, layout, n, c, spatial));
     TRY(check_groups(fn, c, groups));
@@ -378,7 +378,7 @@ static norma_status group_norm_bwd(const char *fn, norma_dtype dtype, norma_layo
 }
 
 norma_status norma_group_norm_fwd(norma_dtype dtype, norma_layout layout, int64_t n, int64_t c, int64_t spatial,
-                                  int64_t groups, const void *x, const void *weight, const void *bias, float eps,
+                                  int64_t groups, const void *x, const void *weight, const void *bias, double eps,
                                   void *y, float *mean, float *rstd) {
     set_affine aff = {.gain = weight, .bias = bias, .g0 = weight ? 0.0 : 1.0};
     return group_norm_fwd("norma_group_norm_fwd", dtype, layout, n, c, spatial, groups, x, aff, eps, y, mean, rstd);
@@ -386,7 +386,7 @@ norma_status norma_group_norm_fwd(norma_dtype dtype, norma_layout layout, int64_
 
 norma_status norma_group_norm_bwd(norma_dtype dtype, norma_layout layout, int64_t n, int64_t c, int64_t spatial,
                                   int64_t groups, const void *dy, const void *x, const void *weight, const float *mean,
-                                  float eps, void *dx, float *dweight, float *dbias) {
+                                  double eps, void *dx, float *dweight, float *dbias) {
     set_affine aff = {.gain = weight, .g0 = weight ? 0.0 : 1.0};
     return group_norm_bwd("norma_group_norm_bwd", dtype, layout, n, c, spatial, groups, dy, x, aff, mean, eps, dx,
                           dweight, dbias, false);
@@ -402,7 +402,7 @@ static norma_status check_mod_stride(const char *fn, int64_t n, int64_t c, int64
 
 norma_status norma_ada_group_norm_fwd(norma_dtype dtype, norma_layout layout, int64_t n, int64_t c, int64_t spatial,
                                       int64_t groups, const void *x, const void *shift, const void *scale,
-                                      int64_t mod_sample_stride, float eps, void *y, float *mean, float *rstd) {
+                                      int64_t mod_sample_stride, double eps, void *y, float *mean, float *rstd) {
     static const char fn[] = "norma_ada_group_norm_fwd";
     TRY(check_mod_stride(fn, n, c, mod_sample_stride, false));
     set_affine aff = {.gain = scale, .bias = shift, .g0 = 1.0, .stride = mod_sample_stride};
@@ -411,7 +411,7 @@ norma_status norma_ada_group_norm_fwd(norma_dtype dtype, norma_layout layout, in
 
 norma_status norma_ada_group_norm_bwd(norma_dtype dtype, norma_layout layout, int64_t n, int64_t c, int64_t spatial,
                                       int64_t groups, const void *dy, const void *x, const void *scale,
-                                      int64_t mod_sample_stride, const float *mean, float eps, void *dx, void *dshift,
+                                      int64_t mod_sample_stride, const float *mean, double eps, void *dx, void *dshift,
                                       void *dscale) {
     static const char fn[] = "norma_ada_group_norm_bwd";
     TRY(check_mod_stride(fn, n, c, mod_sample_stride, dshift || dscale));
@@ -422,7 +422,7 @@ norma_status norma_ada_group_norm_bwd(norma_dtype dtype, norma_layout layout, in
 /* ----- AdaIN ---------------------------------------------------------------------------------- */
 
 static norma_status check_adain(const char *fn, norma_dtype dtype, norma_layout layout, int64_t n, int64_t c,
-                                int64_t sc, int64_t ss, norma_variance variance, float eps) {
+                                int64_t sc, int64_t ss, norma_variance variance, double eps) {
     TRY(check_shape(fn, dtype, layout, n, c, sc));
     TRY(check_shape(fn, dtype, layout, n, c, ss));
     TRY(norma_check_count(fn, "content_spatial", sc, 1));
@@ -440,7 +440,7 @@ static double adain_sigma(double m2, double count, norma_variance v, double eps)
 
 norma_status norma_adain_fwd(norma_dtype dtype, norma_layout layout, int64_t n, int64_t c, int64_t content_spatial,
                              int64_t style_spatial, const void *content, const void *style, norma_variance variance,
-                             float eps, void *y, float *content_mean, float *style_mean) {
+                             double eps, void *y, float *content_mean, float *style_mean) {
     static const char fn[] = "norma_adain_fwd";
     TRY(check_adain(fn, dtype, layout, n, c, content_spatial, style_spatial, variance, eps));
     if (n == 0) return NORMA_OK;
@@ -468,7 +468,7 @@ norma_status norma_adain_fwd(norma_dtype dtype, norma_layout layout, int64_t n, 
 
 norma_status norma_adain_bwd(norma_dtype dtype, norma_layout layout, int64_t n, int64_t c, int64_t content_spatial,
                              int64_t style_spatial, const void *dy, const void *content, const void *style,
-                             norma_variance variance, const float *content_mean, float eps, void *dcontent,
+                             norma_variance variance, const float *content_mean, double eps, void *dcontent,
                              void *dstyle) {
     static const char fn[] = "norma_adain_bwd";
     TRY(check_adain(fn, dtype, layout, n, c, content_spatial, style_spatial, variance, eps));

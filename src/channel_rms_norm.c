@@ -75,7 +75,7 @@ static void load_params(const chan_shape *sh, const void *p, double *out) {
 }
 
 static norma_status check(const char *fn, norma_dtype dtype, norma_layout layout, int64_t n, int64_t c,
-                          int64_t spatial, float eps) {
+                          int64_t spatial, double eps) {
     TRY(norma_check_dtype(fn, dtype));
     if (layout != NORMA_CHANNELS_FIRST && layout != NORMA_CHANNELS_LAST)
         return norma_fail(NORMA_EUNSUPPORTED, fn,
@@ -91,7 +91,7 @@ static norma_status check(const char *fn, norma_dtype dtype, norma_layout layout
 
 norma_status norma_channel_rms_norm_fwd(norma_dtype dtype, norma_layout layout, int64_t n, int64_t c,
                                         int64_t spatial, const void *x, const void *gamma, const void *beta,
-                                        float eps, void *y) {
+                                        double eps, void *y) {
     static const char fn[] = "norma_channel_rms_norm_fwd";
     TRY(check(fn, dtype, layout, n, c, spatial, eps));
     if (n * spatial == 0) return NORMA_OK;
@@ -115,7 +115,7 @@ norma_status norma_channel_rms_norm_fwd(norma_dtype dtype, norma_layout layout, 
 }
 
 norma_status norma_channel_rms_norm_bwd(norma_dtype dtype, norma_layout layout, int64_t n, int64_t c,
-                                        int64_t spatial, const void *dy, const void *x, const void *gamma, float eps,
+                                        int64_t spatial, const void *dy, const void *x, const void *gamma, double eps,
                                         void *dx, float *dgamma, float *dbeta) {
     static const char fn[] = "norma_channel_rms_norm_bwd";
     TRY(check(fn, dtype, layout, n, c, spatial, eps));

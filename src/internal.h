@@ -23,7 +23,7 @@ norma_status norma_fail(norma_status status, const char *fn, const char *fmt, ..
 /* Argument checks. Each returns NORMA_OK or records an error naming `fn` and the argument. */
 norma_status norma_check_dtype(const char *fn, norma_dtype dtype);
 norma_status norma_check_count(const char *fn, const char *name, int64_t value, int64_t min);
-norma_status norma_check_eps(const char *fn, float eps);
+norma_status norma_check_eps(const char *fn, double eps);
 norma_status norma_check_ptr(const char *fn, const char *name, const void *ptr);
 /* *product = a · b (· c ...), failing with NORMA_EINVAL when it exceeds the largest tensor norma
  * accepts: one whose size in bytes, for elements of `dtype`, fits in a ptrdiff_t. */

@@ -275,7 +275,7 @@ static row_layout plain_layout(norma_dtype dtype, int64_t rows, int64_t cols) {
 /* ----- LayerNorm ----------------------------------------------------------------------------- */
 
 norma_status norma_layer_norm_fwd(norma_dtype dtype, int64_t rows, int64_t cols, const void *x,
-                                  const void *weight, const void *bias, float eps, void *y, float *mean,
+                                  const void *weight, const void *bias, double eps, void *y, float *mean,
                                   float *rstd) {
     static const char fn[] = "norma_layer_norm_fwd";
     TRY(check_rows(fn, dtype, rows, cols));
@@ -291,7 +291,7 @@ norma_status norma_layer_norm_fwd(norma_dtype dtype, int64_t rows, int64_t cols,
 
 /* The checks shared by the LayerNorm and RMSNorm backward passes. */
 static norma_status check_row_bwd(const char *fn, norma_dtype dtype, int64_t rows, int64_t cols, const void *dy,
-                                  const void *x, const float *mean, bool needs_mean, float eps) {
+                                  const void *x, const float *mean, bool needs_mean, double eps) {
     TRY(check_rows(fn, dtype, rows, cols));
     TRY(norma_check_eps(fn, eps));
     if (rows == 0) return NORMA_OK;
@@ -301,7 +301,7 @@ static norma_status check_row_bwd(const char *fn, norma_dtype dtype, int64_t row
 }
 
 norma_status norma_layer_norm_bwd(norma_dtype dtype, int64_t rows, int64_t cols, const void *dy, const void *x,
-                                  const void *weight, const float *mean, float eps, void *dx, float *dweight,
+                                  const void *weight, const float *mean, double eps, void *dx, float *dweight,
                                   float *dbias) {
     static const char fn[] = "norma_layer_norm_bwd";
     TRY(check_row_bwd(fn, dtype, rows, cols, dy, x, mean, true, eps));
@@ -314,7 +314,7 @@ norma_status norma_layer_norm_bwd(norma_dtype dtype, int64_t rows, int64_t cols,
 /* ----- RMSNorm ------------------------------------------------------------------------------- */
 
 norma_status norma_rms_norm_fwd(norma_dtype dtype, int64_t rows, int64_t cols, const void *x, const void *weight,
-                                float eps, void *y, float *rstd) {
+                                double eps, void *y, float *rstd) {
     static const char fn[] = "norma_rms_norm_fwd";
     TRY(check_rows(fn, dtype, rows, cols));
     TRY(norma_check_eps(fn, eps));
@@ -328,7 +328,7 @@ norma_status norma_rms_norm_fwd(norma_dtype dtype, int64_t rows, int64_t cols, c
 }
 
 norma_status norma_rms_norm_bwd(norma_dtype dtype, int64_t rows, int64_t cols, const void *dy, const void *x,
-                                const void *weight, float eps, void *dx, float *dweight) {
+                                const void *weight, double eps, void *dx, float *dweight) {
     static const char fn[] = "norma_rms_norm_bwd";
     TRY(check_row_bwd(fn, dtype, rows, cols, dy, x, NULL, false, eps));
     row_bwd p = {.L = plain_layout(dtype, rows, cols), .stat = STAT_MEAN_SQUARE, .dy = dy, .x = x, .dx = dx,
@@ -369,7 +369,7 @@ static row_layout ada_layout(norma_dtype dtype, int64_t batch, int64_t tokens, i
 
 norma_status norma_ada_layer_norm_fwd(norma_dtype dtype, norma_norm_kind norm, int64_t batch, int64_t tokens,
                                       int64_t dim, const void *x, const void *shift, const void *scale,
-                                      int64_t mod_sample_stride, int64_t mod_token_stride, float eps, void *y,
+                                      int64_t mod_sample_stride, int64_t mod_token_stride, double eps, void *y,
                                       float *mean, float *rstd) {
     static const char fn[] = "norma_ada_layer_norm_fwd";
     TRY(check_ada(fn, dtype, norm, batch, tokens, dim, mod_sample_stride, mod_token_stride));
@@ -389,7 +389,7 @@ norma_status norma_ada_layer_norm_fwd(norma_dtype dtype, norma_norm_kind norm, i
 norma_status norma_ada_layer_norm_bwd(norma_dtype dtype, norma_norm_kind norm, int64_t batch, int64_t tokens,
                                       int64_t dim, const void *dy, const void *x, const void *scale,
                                       int64_t mod_sample_stride, int64_t mod_token_stride, const float *mean,
-                                      float eps, void *dx, void *dshift, void *dscale) {
+                                      double eps, void *dx, void *dshift, void *dscale) {
     static const char fn[] = "norma_ada_layer_norm_bwd";
     int64_t sb = mod_sample_stride, sl = mod_token_stride;
     TRY(check_ada(fn, dtype, norm, batch, tokens, dim, sb, sl));
@@ -401,7 +401,7 @@ norma_status norma_ada_layer_norm_bwd(norma_dtype dtype, norma_norm_kind norm, i
             return norma_fail(NORMA_EINVAL, fn, "mod_token_stride (%lld) < dim (%lld): the per-token gradients "
                                                 "would overlap", (long long)sl, (long long)dim);
         int64_t extent = per_token ? (tokens - 1) * sl + dim : dim;
-        if (batch > 1 && sb < extent)
+        if (batch > 1 && sb < extent && (per_token || sb != 0)) /* sb = 0: one vector shared by all samples */
             return norma_fail(NORMA_EINVAL, fn, "mod_sample_stride (%lld) < %lld: the gradients of consecutive "
                                                 "samples would overlap", (long long)sb, (long long)extent);
     }
@@ -415,6 +415,7 @@ norma_status norma_ada_layer_norm_bwd(norma_dtype dtype, norma_norm_kind norm, i
                  .g0 = 1.0, .eps = eps, .gain = scale, .mean = mean,
                  .G = {.dgain = dscale, .dbias = dshift, .dtype = dtype, .segments = batch, .seg_rows = tokens,
                        .per_row = per_token}};
+    if (!per_token && sb == 0) p.G.segments = batch > 0 ? 1 : 0, p.G.seg_rows = batch * tokens; /* shared */
     return row_backward(&p, fn);
 }
 

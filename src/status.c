@@ -60,9 +60,9 @@ norma_status norma_check_count(const char *fn, const char *name, int64_t value, 
     return NORMA_OK;
 }
 
-norma_status norma_check_eps(const char *fn, float eps) {
-    if (!(eps >= 0.0f) || isinf(eps))
-        return norma_fail(NORMA_EINVAL, fn, "eps must be a finite number >= 0 (got %g)", (double)eps);
+norma_status norma_check_eps(const char *fn, double eps) {
+    if (!(eps >= 0.0) || isinf(eps))
+        return norma_fail(NORMA_EINVAL, fn, "eps must be a finite number >= 0 (got %g)", eps);
     return NORMA_OK;
 }
 

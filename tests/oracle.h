@@ -16,32 +16,32 @@ typedef struct {
     void *p;   /* the storage handed to norma */
 } tensor;
 
-static tensor t_new(norma_dtype dtype, int64_t n) {
+static inline tensor t_new(norma_dtype dtype, int64_t n) {
     tensor t = {dtype, n, xmalloc((size_t)n * sizeof(double)), xmalloc((size_t)n * norma_dtype_size(dtype))};
     for (int64_t i = 0; i < n; i++) t.v[i] = 0.0, store_elem(dtype, t.p, i, 0.0f);
     return t;
 }
 
-static void t_free(tensor *t) {
+static inline void t_free(tensor *t) {
     free(t->v), free(t->p);
     t->v = t->p = NULL;
 }
 
-static void t_set(tensor *t, int64_t i, double value) {
+static inline void t_set(tensor *t, int64_t i, double value) {
     store_elem(t->dtype, t->p, i, (float)value);
     t->v[i] = load_elem(t->dtype, t->p, i);
 }
 
-static void t_fill_normal(tensor *t, double mean, double std) {
+static inline void t_fill_normal(tensor *t, double mean, double std) {
     for (int64_t i = 0; i < t->n; i++) t_set(t, i, mean + std * rng_normal());
 }
 
 /* Re-reads the storage into v (after norma wrote it). */
-static void t_sync(tensor *t) {
+static inline void t_sync(tensor *t) {
     for (int64_t i = 0; i < t->n; i++) t->v[i] = load_elem(t->dtype, t->p, i);
 }
 
-static tensor t_copy(const tensor *src) {
+static inline tensor t_copy(const tensor *src) {
     tensor t = t_new(src->dtype, src->n);
     memcpy(t.v, src->v, (size_t)src->n * sizeof(double));
     memcpy(t.p, src->p, (size_t)src->n * norma_dtype_size(src->dtype));
@@ -49,7 +49,7 @@ static tensor t_copy(const tensor *src) {
 }
 
 /* The spacing of dtype values around |v| (the unit in the last place). */
-static double ulp_of(norma_dtype dtype, double v) {
+static inline double ulp_of(norma_dtype dtype, double v) {
     int mant_bits = dtype == NORMA_F32 ? 23 : dtype == NORMA_BF16 ? 7 : 10;
     int min_exp = dtype == NORMA_F16 ? -14 : -126;
     int e;
@@ -59,7 +59,7 @@ static double ulp_of(norma_dtype dtype, double v) {
     return ldexp(1.0, e - mant_bits);
 }
 
-static double max_abs(const double *v, int64_t n) {
+static inline double max_abs(const double *v, int64_t n) {
     double m = 0.0;
     for (int64_t i = 0; i < n; i++)
         if (fabs(v[i]) > m) m = fabs(v[i]);
@@ -69,7 +69,7 @@ static double max_abs(const double *v, int64_t n) {
 /* ----- the row norms, from their definitions --------------------------------------------------
  * gain and bias are full rows x cols arrays (each row's effective vectors), or NULL (1 and 0). */
 
-static void oracle_row_forward(int rms, int64_t rows, int64_t cols, const double *x, const double *gain,
+static inline void oracle_row_forward(int rms, int64_t rows, int64_t cols, const double *x, const double *gain,
                                const double *bias, double eps, double *y, double *mean, double *rstd) {
     for (int64_t r = 0; r < rows; r++) {
         const double *xr = x + r * cols;
@@ -94,7 +94,7 @@ static void oracle_row_forward(int rms, int64_t rows, int64_t cols, const double
 /* The analytic backward (see docs/row_norms.md), per element: dx, and the gradient terms of each
  * element's gain and bias (dgain = dy·xhat, dbias = dy) for the caller to sum as the layer shares
  * them. The statistics are recomputed exactly from x. */
-static void oracle_row_backward(int rms, int64_t rows, int64_t cols, const double *dy, const double *x,
+static inline void oracle_row_backward(int rms, int64_t rows, int64_t cols, const double *dy, const double *x,
                                 const double *gain, double eps, double *dx, double *dgain) {
     for (int64_t r = 0; r < rows; r++) {
         const double *xr = x + r * cols, *dyr = dy + r * cols;

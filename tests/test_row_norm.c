@@ -27,6 +27,7 @@ typedef struct {
     int has_gain, has_bias;     /* weight/bias, or scale/shift */
     int per_token;              /* AdaLN: one modulation vector per token */
     int64_t gap;                /* AdaLN: extra elements between modulation vectors */
+    int shared;                 /* AdaLN per sample: one vector for every sample (sample stride 0) */
     double eps, x_mean, x_std;
 } row_case;
 
@@ -66,7 +67,7 @@ static row_problem make_problem(row_case c) {
     P.rows = c.batch * c.tokens;
     if (is_ada(c.op)) {
         P.sl = c.per_token ? c.dim + c.gap : 0;
-        P.sb = c.per_token ? c.tokens * P.sl + c.gap : c.dim + c.gap;
+        P.sb = c.per_token ? c.tokens * P.sl + c.gap : c.shared ? 0 : c.dim + c.gap;
         P.vec_len = c.batch == 0 || c.tokens == 0 ? 0 : (c.batch - 1) * P.sb + (c.tokens - 1) * P.sl + c.dim;
     } else {
         P.vec_len = c.dim;
@@ -92,11 +93,11 @@ static norma_status run_forward(const row_problem *P, const void *x, void *y, fl
     const row_case *c = &P->c;
     const void *g = c->has_gain ? P->gain.p : NULL, *b = c->has_bias ? P->bias.p : NULL;
     switch (c->op) {
-    case OP_LN: return norma_layer_norm_fwd(c->dtype, P->rows, c->dim, x, g, b, (float)c->eps, y, mean, rstd);
-    case OP_RMS: return norma_rms_norm_fwd(c->dtype, P->rows, c->dim, x, g, (float)c->eps, y, rstd);
+    case OP_LN: return norma_layer_norm_fwd(c->dtype, P->rows, c->dim, x, g, b, c->eps, y, mean, rstd);
+    case OP_RMS: return norma_rms_norm_fwd(c->dtype, P->rows, c->dim, x, g, c->eps, y, rstd);
     default:
         return norma_ada_layer_norm_fwd(c->dtype, c->op == OP_ADA_LN ? NORMA_LAYER_NORM : NORMA_RMS_NORM, c->batch,
-                                        c->tokens, c->dim, x, b, g, P->sb, P->sl, (float)c->eps, y, mean, rstd);
+                                        c->tokens, c->dim, x, b, g, P->sb, P->sl, c->eps, y, mean, rstd);
     }
 }
 
@@ -105,7 +106,7 @@ static norma_status run_backward(const row_problem *P, const void *dy, const voi
                                  void *dgain, void *dbias) {
     const row_case *c = &P->c;
     const void *g = c->has_gain ? P->gain.p : NULL;
-    float eps = (float)c->eps;
+    double eps = c->eps;
     switch (c->op) {
     case OP_LN: return norma_layer_norm_bwd(c->dtype, P->rows, c->dim, dy, x, g, mean, eps, dx, dgain, dbias);
     case OP_RMS: return norma_rms_norm_bwd(c->dtype, P->rows, c->dim, dy, x, g, eps, dx, dgain);
@@ -117,9 +118,9 @@ static norma_status run_backward(const row_problem *P, const void *dy, const voi
 
 static char *describe(const row_case *c) {
     static char buf[256];
-    snprintf(buf, sizeof buf, "%s %s batch=%lld tokens=%lld dim=%lld gain=%d bias=%d per_token=%d eps=%g mean=%g",
+    snprintf(buf, sizeof buf, "%s %s batch=%lld tokens=%lld dim=%lld gain=%d bias=%d per_token=%d shared=%d eps=%g mean=%g",
              op_name(c->op), dtype_name(c->dtype), (long long)c->batch, (long long)c->tokens, (long long)c->dim,
-             c->has_gain, c->has_bias, c->per_token, c->eps, c->x_mean);
+             c->has_gain, c->has_bias, c->per_token, c->shared && !c->per_token, c->eps, c->x_mean);
     return buf;
 }
 
@@ -144,7 +145,7 @@ static void check_case(row_case c) {
     /* forward */
     CHECK_OK(run_forward(&P, P.x.p, y.p, mean, rstd));
     t_sync(&y);
-    oracle_row_forward(is_rms(c.op), rows, d, P.x.v, P.G, P.B, (double)(float)c.eps, ry, rmean, rrstd);
+    oracle_row_forward(is_rms(c.op), rows, d, P.x.v, P.G, P.B, c.eps, ry, rmean, rrstd);
     double worst = 0.0;
     for (int64_t i = 0; i < n; i++) {
         int64_t r = i / d;
@@ -172,7 +173,7 @@ static void check_case(row_case c) {
     void *dgain_arg = c.has_gain || ada ? dgain : NULL, *dbias_arg = c.op == OP_RMS ? NULL : dbias;
     CHECK_OK(run_backward(&P, dy.p, P.x.p, mean, dx.p, dgain_arg, dbias_arg));
     t_sync(&dx);
-    oracle_row_backward(is_rms(c.op), rows, d, dy.v, P.x.v, P.G, (double)(float)c.eps, rdx, rdg);
+    oracle_row_backward(is_rms(c.op), rows, d, dy.v, P.x.v, P.G, c.eps, rdx, rdg);
     /* dx = rstd·(g - mean(g) - xhat·mean(g·xhat)) cancels (completely for one-element rows): its error
      * is relative to the terms, of size T_r = rstd·max|g| in row r. norma recomputes the statistics in
      * double, so beyond the final rounding only the compute precision (double for f32, float for
@@ -187,7 +188,9 @@ static void check_case(row_case c) {
             for (int64_t j = 0; j < d; j++) T = fmax(T, fabs(dy.v[r * d + j] * P.G[r * d + j]));
             T *= rrstd[r];
         }
-        double tol = ulp_of(c.dtype, rdx[i]) + T * (c.dtype == NORMA_F32 ? 1e-12 : 2e-6);
+        /* and, as in the forward, the mean's own double rounding relative to the spread */
+        double centring = is_rms(c.op) ? 0.0 : fabs(rmean[r]) * rrstd[r] * 0x1p-50;
+        double tol = ulp_of(c.dtype, rdx[i]) + T * ((c.dtype == NORMA_F32 ? 1e-12 : 2e-6) + centring);
         double err = fabs(dx.v[i] - rdx[i]) / tol;
         if (err > worst) worst = err;
     }
@@ -242,7 +245,8 @@ static void test_against_oracle(void) {
                 int64_t d = dim <= 67 ? dim : large[dim - 68];
                 row_case c = {.op = op, .dtype = dtypes[ti], .batch = 3, .tokens = 2, .dim = d,
                               .has_gain = (int)(d % 3 != 0), .has_bias = (int)(d % 4 != 1), .per_token = (int)(d % 2),
-                              .gap = d % 5, .eps = 1e-5, .x_mean = (d % 7) * 0.5, .x_std = 1.0 + (double)(d % 3)};
+                              .gap = d % 5, .shared = (int)(d % 4 == 2), .eps = 1e-5, .x_mean = (d % 7) * 0.5,
+                              .x_std = 1.0 + (double)(d % 3)};
                 check_case(c);
             }
         }
@@ -264,7 +268,7 @@ static void test_extreme_rows(void) {
             double *ry = xmalloc((size_t)n * sizeof(double));
             CHECK_OK(run_forward(&P, P.x.p, y.p, NULL, NULL));
             t_sync(&y);
-            oracle_row_forward(is_rms(op), P.rows, c.dim, P.x.v, P.G, P.B, (double)(float)c.eps, ry, NULL, NULL);
+            oracle_row_forward(is_rms(op), P.rows, c.dim, P.x.v, P.G, P.B, c.eps, ry, NULL, NULL);
             double worst = 0.0, scale = max_abs(ry, n);
             for (int64_t i = 0; i < n; i++) worst = fmax(worst, fabs(y.v[i] - ry[i]) / scale);
             CHECK(worst <= 1e-4 && isfinite(worst), "%s std=%g: relative error %.3g", describe(&c), c.x_std, worst);
@@ -432,7 +436,7 @@ static void test_degenerate_rows(void) {
     CHECK(isnan(yc[0]), "LayerNorm of a constant row with eps 0 is NaN (PyTorch), got %g", (double)yc[0]);
     CHECK_OK(norma_layer_norm_fwd(NORMA_F32, 1, 4, c, NULL, NULL, 1e-5f, yc, NULL, NULL));
     CHECK(yc[0] == 0.0f, "LayerNorm of a constant row with eps > 0 is 0, got %g", (double)yc[0]);
-    CHECK(NORMA_RMS_NORM_DEFAULT_EPS == FLT_EPSILON, "the RMSNorm default eps is FLT_EPSILON");
+    CHECK(NORMA_RMS_NORM_DEFAULT_EPS == (double)FLT_EPSILON, "the RMSNorm default eps is FLT_EPSILON");
 }
 
 /* ----- thread-count independence ------------------------------------------------------------- */

@@ -47,7 +47,7 @@ LAYER_NORM, RMS_NORM = 0, 1
 CHANNELS_FIRST, CHANNELS_LAST = 0, 1
 VAR_UNBIASED, VAR_BIASED = 0, 1
 
-_i64, _f32, _ptr, _int = ctypes.c_int64, ctypes.c_float, ctypes.c_void_p, ctypes.c_int
+_i64, _f64, _ptr, _int = ctypes.c_int64, ctypes.c_double, ctypes.c_void_p, ctypes.c_int
 
 _SIGNATURES = {
     "norma_last_error": ([], ctypes.c_char_p),
@@ -56,35 +56,35 @@ _SIGNATURES = {
     "norma_kernels": ([], ctypes.c_char_p),
     "norma_set_num_threads": ([_int], _int),
     "norma_get_num_threads": ([], _int),
-    "norma_layer_norm_fwd": ([_int, _i64, _i64, _ptr, _ptr, _ptr, _f32, _ptr, _ptr, _ptr], _int),
-    "norma_layer_norm_bwd": ([_int, _i64, _i64, _ptr, _ptr, _ptr, _ptr, _f32, _ptr, _ptr, _ptr], _int),
-    "norma_rms_norm_fwd": ([_int, _i64, _i64, _ptr, _ptr, _f32, _ptr, _ptr], _int),
-    "norma_rms_norm_bwd": ([_int, _i64, _i64, _ptr, _ptr, _ptr, _f32, _ptr, _ptr], _int),
+    "norma_layer_norm_fwd": ([_int, _i64, _i64, _ptr, _ptr, _ptr, _f64, _ptr, _ptr, _ptr], _int),
+    "norma_layer_norm_bwd": ([_int, _i64, _i64, _ptr, _ptr, _ptr, _ptr, _f64, _ptr, _ptr, _ptr], _int),
+    "norma_rms_norm_fwd": ([_int, _i64, _i64, _ptr, _ptr, _f64, _ptr, _ptr], _int),
+    "norma_rms_norm_bwd": ([_int, _i64, _i64, _ptr, _ptr, _ptr, _f64, _ptr, _ptr], _int),
     "norma_ada_layer_norm_fwd": (
-        [_int, _int, _i64, _i64, _i64, _ptr, _ptr, _ptr, _i64, _i64, _f32, _ptr, _ptr, _ptr], _int),
+        [_int, _int, _i64, _i64, _i64, _ptr, _ptr, _ptr, _i64, _i64, _f64, _ptr, _ptr, _ptr], _int),
     "norma_ada_layer_norm_bwd": (
-        [_int, _int, _i64, _i64, _i64, _ptr, _ptr, _ptr, _i64, _i64, _ptr, _f32, _ptr, _ptr, _ptr], _int),
+        [_int, _int, _i64, _i64, _i64, _ptr, _ptr, _ptr, _i64, _i64, _ptr, _f64, _ptr, _ptr, _ptr], _int),
     # (dtype, layout, n, c, spatial, ...)
     "norma_batch_norm_fwd": (
-        [_int, _int, _i64, _i64, _i64, _ptr, _ptr, _ptr, _ptr, _ptr, _int, _f32, _f32, _ptr, _ptr, _ptr], _int),
+        [_int, _int, _i64, _i64, _i64, _ptr, _ptr, _ptr, _ptr, _ptr, _int, _f64, _f64, _ptr, _ptr, _ptr], _int),
     "norma_batch_norm_bwd": (
-        [_int, _int, _i64, _i64, _i64, _ptr, _ptr, _ptr, _ptr, _ptr, _ptr, _int, _f32, _ptr, _ptr, _ptr], _int),
+        [_int, _int, _i64, _i64, _i64, _ptr, _ptr, _ptr, _ptr, _ptr, _ptr, _int, _f64, _ptr, _ptr, _ptr], _int),
     "norma_instance_norm_fwd": (
-        [_int, _int, _i64, _i64, _i64, _ptr, _ptr, _ptr, _ptr, _ptr, _int, _f32, _f32, _ptr, _ptr, _ptr], _int),
+        [_int, _int, _i64, _i64, _i64, _ptr, _ptr, _ptr, _ptr, _ptr, _int, _f64, _f64, _ptr, _ptr, _ptr], _int),
     "norma_instance_norm_bwd": (
-        [_int, _int, _i64, _i64, _i64, _ptr, _ptr, _ptr, _ptr, _ptr, _ptr, _int, _f32, _ptr, _ptr, _ptr], _int),
-    "norma_group_norm_fwd": ([_int, _int, _i64, _i64, _i64, _i64, _ptr, _ptr, _ptr, _f32, _ptr, _ptr, _ptr], _int),
+        [_int, _int, _i64, _i64, _i64, _ptr, _ptr, _ptr, _ptr, _ptr, _ptr, _int, _f64, _ptr, _ptr, _ptr], _int),
+    "norma_group_norm_fwd": ([_int, _int, _i64, _i64, _i64, _i64, _ptr, _ptr, _ptr, _f64, _ptr, _ptr, _ptr], _int),
     "norma_group_norm_bwd": (
-        [_int, _int, _i64, _i64, _i64, _i64, _ptr, _ptr, _ptr, _ptr, _f32, _ptr, _ptr, _ptr], _int),
+        [_int, _int, _i64, _i64, _i64, _i64, _ptr, _ptr, _ptr, _ptr, _f64, _ptr, _ptr, _ptr], _int),
     "norma_ada_group_norm_fwd": (
-        [_int, _int, _i64, _i64, _i64, _i64, _ptr, _ptr, _ptr, _i64, _f32, _ptr, _ptr, _ptr], _int),
+        [_int, _int, _i64, _i64, _i64, _i64, _ptr, _ptr, _ptr, _i64, _f64, _ptr, _ptr, _ptr], _int),
     "norma_ada_group_norm_bwd": (
-        [_int, _int, _i64, _i64, _i64, _i64, _ptr, _ptr, _ptr, _i64, _ptr, _f32, _ptr, _ptr, _ptr], _int),
-    "norma_adain_fwd": ([_int, _int, _i64, _i64, _i64, _i64, _ptr, _ptr, _int, _f32, _ptr, _ptr, _ptr], _int),
+        [_int, _int, _i64, _i64, _i64, _i64, _ptr, _ptr, _ptr, _i64, _ptr, _f64, _ptr, _ptr, _ptr], _int),
+    "norma_adain_fwd": ([_int, _int, _i64, _i64, _i64, _i64, _ptr, _ptr, _int, _f64, _ptr, _ptr, _ptr], _int),
     "norma_adain_bwd": (
-        [_int, _int, _i64, _i64, _i64, _i64, _ptr, _ptr, _ptr, _int, _ptr, _f32, _ptr, _ptr], _int),
-    "norma_channel_rms_norm_fwd": ([_int, _int, _i64, _i64, _i64, _ptr, _ptr, _ptr, _f32, _ptr], _int),
-    "norma_channel_rms_norm_bwd": ([_int, _int, _i64, _i64, _i64, _ptr, _ptr, _ptr, _f32, _ptr, _ptr, _ptr], _int),
+        [_int, _int, _i64, _i64, _i64, _i64, _ptr, _ptr, _ptr, _int, _ptr, _f64, _ptr, _ptr], _int),
+    "norma_channel_rms_norm_fwd": ([_int, _int, _i64, _i64, _i64, _ptr, _ptr, _ptr, _f64, _ptr], _int),
+    "norma_channel_rms_norm_bwd": ([_int, _int, _i64, _i64, _i64, _ptr, _ptr, _ptr, _f64, _ptr, _ptr, _ptr], _int),
 }
 
 for _name, (_args, _res) in _SIGNATURES.items():

@@ -168,20 +168,22 @@ class _AdaLayerNorm(torch.autograd.Function):
         # broadcast batch of 1
         mod_shape = next(s for s in ctx.shapes if s is not None) if any(ctx.shapes) else (1, 1, D)
         Lm = L if mod_shape[1] == L and L > 1 else 1
-        dense = (B, Lm, D)
+        # one vector per sample shared by the batch: the C backward sums over the batch too
+        shared = Lm == 1 and all(s is None or s[0] == 1 for s in ctx.shapes)
+        dense = (1 if shared else B, Lm, D)
         scale_d = _dense(scale, dense)
         dy = dy.to(x.dtype).contiguous()
         dx = torch.empty_like(x) if need_dx else None
         dshift = torch.empty(dense, dtype=x.dtype) if need_dshift else None
         dscale = torch.empty(dense, dtype=x.dtype) if need_dscale else None
         call("norma_ada_layer_norm_bwd", _DTYPES[x.dtype], ctx.kind, B, L, D, dy.data_ptr(), x.data_ptr(),
-             _ptr(scale_d), Lm * D, D if Lm > 1 else 0, _ptr(mean), ctx.eps, _ptr(dx), _ptr(dshift),
-             _ptr(dscale))
+             _ptr(scale_d), 0 if shared else Lm * D, D if Lm > 1 else 0, _ptr(mean), ctx.eps, _ptr(dx),
+             _ptr(dshift), _ptr(dscale))
 
         def fit(g, shape):
             if g is None:
                 return None
-            if shape[0] == 1 and B > 1:
+            if shape[0] == 1 and g.shape[0] > 1:
                 g = g.sum(0, keepdim=True)
             return g.reshape(shape)
 

@@ -1,11 +1,13 @@
 """norma.nn: drop-in modules. Each subclasses its torch.nn counterpart, so the constructor,
-parameters, initialization, state_dict keys and repr are torch's; only forward runs norma."""
+parameters, buffers, initialization, state_dict keys and repr are torch's; only the computation is
+norma's."""
 
 import torch
 
 from . import functional as F
 
-__all__ = ["LayerNorm", "RMSNorm"]
+__all__ = ["LayerNorm", "RMSNorm", "BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "InstanceNorm1d", "InstanceNorm2d",
+           "InstanceNorm3d", "GroupNorm"]
 
 
 class LayerNorm(torch.nn.LayerNorm):
@@ -22,3 +24,59 @@ class RMSNorm(torch.nn.RMSNorm):
 
     def forward(self, x):
         return F.rms_norm(x, self.normalized_shape, self.weight, self.eps)
+
+
+class _BatchNormForward:
+    """torch.nn.modules.batchnorm._BatchNorm.forward, with norma's batch_norm: the same momentum
+    (None: cumulative average over num_batches_tracked), training and running-statistics logic."""
+
+    def forward(self, input):
+        self._check_input_dim(input)
+        factor = 0.0 if self.momentum is None else self.momentum
+        if self.training and self.track_running_stats and self.num_batches_tracked is not None:
+            self.num_batches_tracked.add_(1)
+            factor = 1.0 / float(self.num_batches_tracked) if self.momentum is None else self.momentum
+        use_batch_stats = self.training or (self.running_mean is None and self.running_var is None)
+        keep = not self.training or self.track_running_stats
+        return F.batch_norm(input, self.running_mean if keep else None, self.running_var if keep else None,
+                            self.weight, self.bias, use_batch_stats, factor, self.eps)
+
+
+class BatchNorm1d(_BatchNormForward, torch.nn.BatchNorm1d):
+    """torch.nn.BatchNorm1d, computed by norma."""
+
+
+class BatchNorm2d(_BatchNormForward, torch.nn.BatchNorm2d):
+    """torch.nn.BatchNorm2d, computed by norma (channels_last inputs are read in place)."""
+
+
+class BatchNorm3d(_BatchNormForward, torch.nn.BatchNorm3d):
+    """torch.nn.BatchNorm3d, computed by norma."""
+
+
+class _InstanceNormApply:
+    """torch's _InstanceNorm keeps its input checks and unbatched handling; the norm is norma's."""
+
+    def _apply_instance_norm(self, input):
+        return F.instance_norm(input, self.running_mean, self.running_var, self.weight, self.bias,
+                               self.training or not self.track_running_stats,
+                               self.momentum if self.momentum is not None else 0.0, self.eps)
+
+
+class InstanceNorm1d(_InstanceNormApply, torch.nn.InstanceNorm1d):
+    """torch.nn.InstanceNorm1d, computed by norma."""
+
+
+class InstanceNorm2d(_InstanceNormApply, torch.nn.InstanceNorm2d):
+    """torch.nn.InstanceNorm2d, computed by norma."""
+
+
+class InstanceNorm3d(_InstanceNormApply, torch.nn.InstanceNorm3d):
+    """torch.nn.InstanceNorm3d, computed by norma."""
+
+
+class GroupNorm(torch.nn.GroupNorm):
+    """torch.nn.GroupNorm(num_groups, num_channels, eps=1e-5, affine=True), computed by norma."""
+
+    def forward(self, input):
+        return F.group_norm(input, self.num_groups, self.weight, self.bias, self.eps)

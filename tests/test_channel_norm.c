@@ -1,0 +1,692 @@
+/* test_channel_norm.c: BatchNorm, InstanceNorm, GroupNorm, modulated GroupNorm, AdaIN and channel
+ * RMSNorm in both layouts, against a long-double oracle written on logical (n, c, s) indices, finite
+ * differences, and every documented behaviour (running statistics, PyTorch's special cases, empty
+ * tensors, NaN containment, thread-count independence, layout agreement, errors). */
+#include <float.h>
+
+#include "oracle.h"
+
+static const norma_dtype dtypes[] = {NORMA_F32, NORMA_BF16, NORMA_F16};
+static const char *dtype_name(norma_dtype t) { return t == NORMA_F32 ? "f32" : t == NORMA_BF16 ? "bf16" : "f16"; }
+static const char *layout_name(norma_layout l) { return l == NORMA_CHANNELS_LAST ? "NHWC" : "NCHW"; }
+
+/* Index of logical element (n, c, s) in memory. */
+static int64_t idx(norma_layout l, int64_t C, int64_t S, int64_t n, int64_t c, int64_t s) {
+    return l == NORMA_CHANNELS_LAST ? (n * S + s) * C + c : (n * C + c) * S + s;
+}
+
+/* A tensor of logical shape (N, C, S) stored in a layout; v[] is in logical order (n, c, s). */
+typedef struct {
+    norma_dtype dtype;
+    norma_layout layout;
+    int64_t N, C, S;
+    tensor t; /* t.v in memory order */
+    double *v;
+} ctensor;
+
+static ctensor c_new(norma_dtype dtype, norma_layout layout, int64_t N, int64_t C, int64_t S) {
+    ctensor x = {dtype, layout, N, C, S, t_new(dtype, N * C * S), xmalloc((size_t)(N * C * S + 1) * sizeof(double))};
+    memset(x.v, 0, (size_t)(N * C * S) * sizeof(double));
+    return x;
+}
+static void c_free(ctensor *x) { t_free(&x->t), free(x->v); }
+static void c_set(ctensor *x, int64_t n, int64_t c, int64_t s, double value) {
+    int64_t i = idx(x->layout, x->C, x->S, n, c, s);
+    t_set(&x->t, i, value);
+    x->v[(n * x->C + c) * x->S + s] = x->t.v[i];
+}
+/* Per-channel means, spreads: channel c of sample n ~ mean[c % 4] + spread·normal. */
+static void c_fill(ctensor *x, double mean, double spread) {
+    for (int64_t n = 0; n < x->N; n++)
+        for (int64_t c = 0; c < x->C; c++)
+            for (int64_t s = 0; s < x->S; s++) c_set(x, n, c, s, mean * (double)(c % 4 + 1) + spread * rng_normal());
+}
+static void c_sync(ctensor *x) {
+    t_sync(&x->t);
+    for (int64_t n = 0; n < x->N; n++)
+        for (int64_t c = 0; c < x->C; c++)
+            for (int64_t s = 0; s < x->S; s++)
+                x->v[(n * x->C + c) * x->S + s] = x->t.v[idx(x->layout, x->C, x->S, n, c, s)];
+}
+
+/* ----- oracle: a norm over sets of (n, c) cells --------------------------------------------------
+ * Sets: per channel (cpg = 0: BatchNorm) or per (n, group of cpg channels). gain/bias per (n, c)
+ * (N x C), nv_minus: 1 for an unbiased variance. zero_rule: BatchNorm's rstd 0 when var = eps = 0. */
+typedef struct {
+    int64_t N, C, S, cpg;
+    int nv_minus, zero_rule;
+    double eps;
+} set_spec;
+
+static int64_t num_sets(const set_spec *p) { return p->cpg ? p->N * (p->C / p->cpg) : p->C; }
+static int in_set(const set_spec *p, int64_t set, int64_t n, int64_t c) {
+    if (!p->cpg) return c == set;
+    int64_t groups = p->C / p->cpg;
+    return n == set / groups && c / p->cpg == set % groups;
+}
+
+static int64_t chan_set(const set_spec *p, int64_t n, int64_t c) {
+    return p->cpg ? n * (p->C / p->cpg) + c / p->cpg : c;
+}
+
+static void oracle_set_stats(const set_spec *p, const double *x, int64_t set, long double *mean, long double *rstd,
+                             long double *count) {
+    long double m = 0, q = 0, k = 0;
+    for (int64_t n = 0; n < p->N; n++)
+        for (int64_t c = 0; c < p->C; c++)
+            if (in_set(p, set, n, c))
+                for (int64_t s = 0; s < p->S; s++) m += x[(n * p->C + c) * p->S + s], k += 1;
+    m /= k;
+    for (int64_t n = 0; n < p->N; n++)
+        for (int64_t c = 0; c < p->C; c++)
+            if (in_set(p, set, n, c))
+                for (int64_t s = 0; s < p->S; s++) {
+                    long double d = x[(n * p->C + c) * p->S + s] - m;
+                    q += d * d;
+                }
+    long double var = q / (k - p->nv_minus);
+    *mean = m, *count = k;
+    *rstd = p->zero_rule && var == 0 && p->eps == 0 ? 0.0L : 1.0L / sqrtl(var + p->eps);
+}
+
+static void oracle_set_forward(const set_spec *p, const double *x, const double *gain, const double *bias, double *y,
+                               double *set_mean, double *set_rstd) {
+    for (int64_t set = 0; set < num_sets(p); set++) {
+        long double m, r, k;
+        oracle_set_stats(p, x, set, &m, &r, &k);
+        if (set_mean) set_mean[set] = (double)m;
+        if (set_rstd) set_rstd[set] = (double)r;
+        for (int64_t n = 0; n < p->N; n++)
+            for (int64_t c = 0; c < p->C; c++)
+                if (in_set(p, set, n, c))
+                    for (int64_t s = 0; s < p->S; s++) {
+                        int64_t i = (n * p->C + c) * p->S + s;
+                        y[i] = (double)((x[i] - m) * r * gain[n * p->C + c] + bias[n * p->C + c]);
+                    }
+    }
+}
+
+/* dx = rstd·(g - Σg/count - x̂·Σ(g·x̂)/nv), g = dy·gain; dgain[n,c] = Σ_s dy·x̂, dbias[n,c] = Σ_s dy. */
+static void oracle_set_backward(const set_spec *p, const double *x, const double *dy, const double *gain, double *dx,
+                                double *dgain, double *dbias) {
+    for (int64_t set = 0; set < num_sets(p); set++) {
+        long double m, r, k, sg = 0, sgx = 0;
+        oracle_set_stats(p, x, set, &m, &r, &k);
+        for (int64_t n = 0; n < p->N; n++)
+            for (int64_t c = 0; c < p->C; c++)
+                if (in_set(p, set, n, c)) {
+                    long double dg = 0, db = 0;
+                    for (int64_t s = 0; s < p->S; s++) {
+                        int64_t i = (n * p->C + c) * p->S + s;
+                        long double g = dy[i] * gain[n * p->C + c], xhat = (x[i] - m) * r;
+                        sg += g, sgx += g * xhat, dg += dy[i] * xhat, db += dy[i];
+                    }
+                    dgain[n * p->C + c] = (double)dg, dbias[n * p->C + c] = (double)db;
+                }
+        for (int64_t n = 0; n < p->N; n++)
+            for (int64_t c = 0; c < p->C; c++)
+                if (in_set(p, set, n, c))
+                    for (int64_t s = 0; s < p->S; s++) {
+                        int64_t i = (n * p->C + c) * p->S + s;
+                        long double g = dy[i] * gain[n * p->C + c], xhat = (x[i] - m) * r;
+                        dx[i] = (double)(r * (g - sg / k - xhat * sgx / (k - p->nv_minus)));
+                    }
+    }
+}
+
+/* ----- comparing ------------------------------------------------------------------------------- */
+
+/* Worst |got - ref| over (ulp(ref) + rel·scale), scale the size of the terms that were added (by
+ * default the largest |ref|). A reference beyond the dtype's range must come out as that infinity. */
+static double worst_error_scaled(const double *got, const double *ref, int64_t n, norma_dtype t, double rel,
+                                 double scale) {
+    double worst = 0.0;
+    for (int64_t i = 0; i < n; i++) {
+        float rounded;
+        uint32_t buf;
+        store_elem(t, &buf, 0, (float)ref[i]);
+        rounded = load_elem(t, &buf, 0);
+        if (isinf(rounded) && got[i] == rounded) continue;
+        double e = fabs(got[i] - ref[i]) / (ulp_of(t, ref[i]) + rel * scale + 1e-300);
+        if (!(e <= worst)) worst = isnan(e) ? INFINITY : e;
+    }
+    return worst;
+}
+
+static double worst_error(const double *got, const double *ref, int64_t n, norma_dtype t, double rel) {
+    return worst_error_scaled(got, ref, n, t, rel, max_abs(ref, n));
+}
+
+static double rel_for(norma_dtype t) { return t == NORMA_F32 ? 1e-12 : 1e-5; }
+
+/* ----- the set norms (BN, IN, GN, AdaGN) through the C API -------------------------------------- */
+
+typedef enum { BN, IN, GN, ADA_GN } set_op;
+static const char *set_op_name(set_op op) { return op == BN ? "batch_norm" : op == IN ? "instance_norm" : op == GN ? "group_norm" : "ada_group_norm"; }
+
+typedef struct {
+    set_op op;
+    norma_dtype dtype;
+    norma_layout layout;
+    int64_t N, C, S, G;
+    int affine;
+    double eps, mean, spread;
+} set_case;
+
+static char *set_describe(const set_case *k) {
+    static char buf[200];
+    snprintf(buf, sizeof buf, "%s %s %s N=%lld C=%lld S=%lld G=%lld affine=%d mean=%g", set_op_name(k->op),
+             dtype_name(k->dtype), layout_name(k->layout), (long long)k->N, (long long)k->C, (long long)k->S,
+             (long long)k->G, k->affine, k->mean);
+    return buf;
+}
+
+static void check_set_case(set_case k) {
+    int64_t N = k.N, C = k.C, S = k.S, NC = N * C, n_el = N * C * S, G = k.op == GN || k.op == ADA_GN ? k.G : 0;
+    set_spec sp = {.N = N, .C = C, .S = S, .cpg = k.op == BN ? 0 : k.op == IN ? 1 : C / G, .zero_rule = k.op <= IN,
+                   .eps = k.eps};
+    int64_t sets = num_sets(&sp);
+    ctensor x = c_new(k.dtype, k.layout, N, C, S), y = c_new(k.dtype, k.layout, N, C, S);
+    ctensor dy = c_new(k.dtype, k.layout, N, C, S), dx = c_new(k.dtype, k.layout, N, C, S);
+    c_fill(&x, k.mean, k.spread);
+    c_fill(&dy, 0.0, 1.0);
+    /* parameters: weight/bias (C) or per-sample scale/shift (N x C, sample stride C + 3) */
+    int ada = k.op == ADA_GN;
+    int64_t stride = ada ? C + 3 : 0, plen = ada ? (N - 1) * stride + C : C;
+    tensor w = t_new(k.dtype, plen), b = t_new(k.dtype, plen);
+    t_fill_normal(&w, ada ? 0.0 : 1.0, 0.5), t_fill_normal(&b, 0.0, 0.5);
+    double *gain = xmalloc((size_t)NC * sizeof(double)), *bias = xmalloc((size_t)NC * sizeof(double));
+    for (int64_t n = 0; n < N; n++)
+        for (int64_t c = 0; c < C; c++) {
+            int64_t o = ada ? n * stride + c : c;
+            gain[n * C + c] = ada ? 1.0 + w.v[o] : k.affine ? w.v[o] : 1.0;
+            bias[n * C + c] = ada || k.affine ? b.v[o] : 0.0;
+        }
+    const void *wp = k.affine || ada ? w.p : NULL, *bp = k.affine || ada ? b.p : NULL;
+    float *mean = xmalloc((size_t)(sets + NC) * sizeof(float)), *rstd = xmalloc((size_t)(sets + NC) * sizeof(float));
+    float rm[64], rv[64], rm0[64], rv0[64];
+    for (int64_t c = 0; c < C && c < 64; c++) rm[c] = rm0[c] = (float)(0.1 * c), rv[c] = rv0[c] = (float)(1.0 + 0.2 * c);
+    double momentum = 0.25, eps = k.eps;
+
+    switch (k.op) {
+    case BN: CHECK_OK(norma_batch_norm_fwd(k.dtype, k.layout, N, C, S, x.t.p, wp, bp, rm, rv, 1, momentum, eps, y.t.p, mean, rstd)); break;
+    case IN: CHECK_OK(norma_instance_norm_fwd(k.dtype, k.layout, N, C, S, x.t.p, wp, bp, rm, rv, 1, momentum, eps, y.t.p, mean, rstd)); break;
+    case GN: CHECK_OK(norma_group_norm_fwd(k.dtype, k.layout, N, C, S, G, x.t.p, wp, bp, eps, y.t.p, mean, rstd)); break;
+    case ADA_GN: CHECK_OK(norma_ada_group_norm_fwd(k.dtype, k.layout, N, C, S, G, x.t.p, bp, wp, stride, eps, y.t.p, mean, rstd)); break;
+    }
+    c_sync(&y);
+    double *ry = xmalloc((size_t)n_el * sizeof(double)), *rmean = xmalloc((size_t)sets * sizeof(double));
+    double *rrstd = xmalloc((size_t)sets * sizeof(double));
+    oracle_set_forward(&sp, x.v, gain, bias, ry, rmean, rrstd);
+    double e = worst_error(y.v, ry, n_el, k.dtype, rel_for(k.dtype) * (1.0 + fabs(k.mean) / k.spread));
+    CHECK(e <= 1.0, "%s: forward error %.3g tolerances", set_describe(&k), e);
+    for (int64_t s = 0; s < sets; s++) {
+        CHECK(fabs(mean[s] - rmean[s]) <= ulp_of(NORMA_F32, rmean[s]), "%s: mean[%lld] %.9g vs %.9g", set_describe(&k),
+              (long long)s, (double)mean[s], rmean[s]);
+        CHECK(fabs(rstd[s] - rrstd[s]) <= ulp_of(NORMA_F32, rrstd[s]), "%s: rstd[%lld] %.9g vs %.9g", set_describe(&k),
+              (long long)s, (double)rstd[s], rrstd[s]);
+    }
+    /* running statistics: BN over the batch; IN averaged over the samples of per-instance values */
+    if (k.op <= IN && C <= 64) {
+        double worst = 0.0;
+        for (int64_t c = 0; c < C; c++) {
+            double bm = 0.0, bv = 0.0;
+            for (int64_t n = 0; n < (k.op == BN ? 1 : N); n++) {
+                set_spec one = sp;
+                one.nv_minus = 1;
+                long double m, r, cnt;
+                oracle_set_stats(&one, x.v, k.op == BN ? c : n * C + c, &m, &r, &cnt);
+                long double var = 1.0L / (r * r) - one.eps;
+                bm += (double)m, bv += (double)var;
+            }
+            if (k.op == IN) bm /= (double)N, bv /= (double)N;
+            double em = momentum * bm + (1.0 - momentum) * rm0[c], ev = momentum * bv + (1.0 - momentum) * rv0[c];
+            worst = fmax(worst, fabs(rm[c] - em) / (ulp_of(NORMA_F32, em) + 1e-9 * fabs(em)));
+            worst = fmax(worst, fabs(rv[c] - ev) / (2 * ulp_of(NORMA_F32, ev) + 1e-9 * fabs(ev)));
+        }
+        CHECK(worst <= 1.0, "%s: running statistics error %.3g tolerances", set_describe(&k), worst);
+    }
+
+    /* backward */
+    int want_params = k.affine || ada;
+    size_t gsize = ada ? (size_t)plen * norma_dtype_size(k.dtype) : (size_t)C * sizeof(float);
+    void *dg = xmalloc(gsize + 1), *db = xmalloc(gsize + 1);
+    memset(dg, 0x7f, gsize), memset(db, 0x7f, gsize);
+    void *dgp = want_params ? dg : NULL, *dbp = want_params ? db : NULL;
+    switch (k.op) {
+    case BN: CHECK_OK(norma_batch_norm_bwd(k.dtype, k.layout, N, C, S, dy.t.p, x.t.p, wp, mean, NULL, NULL, 1, eps, dx.t.p, dgp, dbp)); break;
+    case IN: CHECK_OK(norma_instance_norm_bwd(k.dtype, k.layout, N, C, S, dy.t.p, x.t.p, wp, mean, NULL, NULL, 1, eps, dx.t.p, dgp, dbp)); break;
+    case GN: CHECK_OK(norma_group_norm_bwd(k.dtype, k.layout, N, C, S, G, dy.t.p, x.t.p, wp, mean, eps, dx.t.p, dgp, dbp)); break;
+    case ADA_GN: CHECK_OK(norma_ada_group_norm_bwd(k.dtype, k.layout, N, C, S, G, dy.t.p, x.t.p, wp, stride, mean, eps, dx.t.p, dbp, dgp)); break;
+    }
+    c_sync(&dx);
+    double *rdx = xmalloc((size_t)n_el * sizeof(double)), *rdg = xmalloc((size_t)NC * sizeof(double));
+    double *rdb = xmalloc((size_t)NC * sizeof(double));
+    oracle_set_backward(&sp, x.v, dy.v, gain, rdx, rdg, rdb);
+    /* dx cancels (completely for sets of one or two elements): errors are relative to its terms rstd·|g| */
+    double terms = 0.0;
+    for (int64_t i = 0; i < n_el; i++) {
+        int64_t n = i / (C * S), c = (i / S) % C;
+        terms = fmax(terms, fabs(dy.v[i] * gain[n * C + c]) * rrstd[chan_set(&sp, n, c)]);
+    }
+    e = worst_error_scaled(dx.v, rdx, n_el, k.dtype, rel_for(k.dtype) * 10 * (1.0 + fabs(k.mean) / k.spread), terms);
+    CHECK(e <= 1.0, "%s: dx error %.3g tolerances", set_describe(&k), e);
+    if (want_params) {
+        /* weights: summed over the samples; modulation: per (n, c) at n·stride + c, gaps untouched */
+        int64_t len = ada ? plen : C;
+        double *got_g = xmalloc((size_t)len * sizeof(double)), *got_b = xmalloc((size_t)len * sizeof(double));
+        double *ref_g = calloc((size_t)len, sizeof(double)), *ref_b = calloc((size_t)len, sizeof(double));
+        norma_dtype gt = ada ? k.dtype : NORMA_F32;
+        for (int64_t n = 0; n < N; n++)
+            for (int64_t c = 0; c < C; c++) {
+                int64_t o = ada ? n * stride + c : c;
+                ref_g[o] += rdg[n * C + c], ref_b[o] += rdb[n * C + c];
+            }
+        int gaps_ok = 1;
+        for (int64_t o = 0; o < len; o++) {
+            if (ada && o % stride >= C) {
+                gaps_ok &= ((unsigned char *)dg)[o * (int64_t)norma_dtype_size(gt)] == 0x7f;
+                got_g[o] = ref_g[o], got_b[o] = ref_b[o];
+                continue;
+            }
+            got_g[o] = load_elem(gt, dg, o), got_b[o] = load_elem(gt, db, o);
+        }
+        double eg = worst_error(got_g, ref_g, len, gt, (ada ? rel_for(k.dtype) : 1e-12) * 100 * (1.0 + fabs(k.mean) / k.spread));
+        double eb = worst_error(got_b, ref_b, len, gt, (ada ? rel_for(k.dtype) : 1e-12) * 100);
+        CHECK(eg <= 1.0 && eb <= 1.0, "%s: parameter gradient errors %.3g, %.3g tolerances", set_describe(&k), eg, eb);
+        CHECK(gaps_ok, "%s: wrote between the modulation vectors", set_describe(&k));
+        free(got_g), free(got_b), free(ref_g), free(ref_b);
+    }
+    free(rdx), free(rdg), free(rdb), free(dg), free(db), free(ry), free(rmean), free(rrstd), free(mean), free(rstd);
+    free(gain), free(bias);
+    t_free(&w), t_free(&b);
+    c_free(&x), c_free(&y), c_free(&dy), c_free(&dx);
+}
+
+static void test_set_norms(void) {
+    /* every channel count and a spread of spatial sizes, including 1, tails of 16, several blocks */
+    static const int64_t spatials[] = {2, 3, 7, 16, 17, 49, 100};
+    static const int64_t channels[] = {1, 2, 3, 4, 6, 16, 17, 33};
+    for (int op = BN; op <= ADA_GN; op++)
+        for (size_t ti = 0; ti < 3; ti++)
+            for (int layout = 0; layout < 2; layout++)
+                for (size_t ci = 0; ci < 8; ci++)
+                    for (size_t si = 0; si < 7; si++) {
+                        int64_t C = channels[ci], S = spatials[si];
+                        int64_t G = C % 2 == 0 ? C / 2 : C; /* a divisor of C */
+                        set_case k = {.op = op, .dtype = dtypes[ti], .layout = layout, .N = 1 + (int64_t)(si % 3),
+                                      .C = C, .S = S, .G = op == ADA_GN && C % 3 == 0 ? C / 3 : G,
+                                      .affine = (int)((ci + si) % 3 != 0), .eps = 1e-5, .mean = 0.5, .spread = 2.0};
+                        if (op == IN && S == 1) continue;
+                        check_set_case(k);
+                    }
+}
+
+/* Several spatial blocks per plane (NCHW: > 2^18 positions) and per sample (NHWC: > 2^18/C rows, with
+ * cache sub-blocks of 2^15/C rows); large means. */
+static void test_set_norms_large(void) {
+    set_case cases[] = {
+        {BN, NORMA_F32, NORMA_CHANNELS_FIRST, 2, 2, 150001, 0, 1, 1e-5, 0.5, 2.0},
+        {GN, NORMA_F32, NORMA_CHANNELS_FIRST, 1, 4, 70001, 2, 1, 1e-5, 0.5, 2.0},
+        {BN, NORMA_F32, NORMA_CHANNELS_LAST, 2, 33, 9001, 0, 1, 1e-5, 0.5, 2.0},
+        {GN, NORMA_BF16, NORMA_CHANNELS_LAST, 1, 48, 12345, 4, 1, 1e-5, 0.5, 2.0},
+        {IN, NORMA_F32, NORMA_CHANNELS_LAST, 2, 20, 14000, 0, 1, 1e-5, 0.5, 2.0},
+        /* large means over small spreads: both layouts */
+        {BN, NORMA_F32, NORMA_CHANNELS_FIRST, 3, 5, 1000, 0, 1, 1e-5, 1e4, 1e-2},
+        {BN, NORMA_F32, NORMA_CHANNELS_LAST, 3, 5, 1000, 0, 1, 1e-5, 1e4, 1e-2},
+        {GN, NORMA_F32, NORMA_CHANNELS_FIRST, 2, 8, 500, 4, 1, 1e-5, 1e4, 1e-2},
+        {GN, NORMA_F32, NORMA_CHANNELS_LAST, 2, 8, 500, 4, 1, 1e-5, 1e4, 1e-2},
+        {IN, NORMA_F32, NORMA_CHANNELS_LAST, 2, 8, 500, 0, 1, 1e-5, -1e5, 1e-2},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) check_set_case(cases[i]);
+}
+
+/* ----- AdaIN and channel RMSNorm: oracle, finite differences ------------------------------------- */
+
+static void oracle_adain(int64_t N, int64_t C, int64_t Sc, int64_t Ss, const double *content, const double *style,
+                         int unbiased, double eps, double *y) {
+    for (int64_t nc = 0; nc < N * C; nc++) {
+        long double mc = 0, ms = 0, qc = 0, qs = 0;
+        for (int64_t s = 0; s < Sc; s++) mc += content[nc * Sc + s];
+        for (int64_t s = 0; s < Ss; s++) ms += style[nc * Ss + s];
+        mc /= Sc, ms /= Ss;
+        for (int64_t s = 0; s < Sc; s++) qc += (content[nc * Sc + s] - mc) * (content[nc * Sc + s] - mc);
+        for (int64_t s = 0; s < Ss; s++) qs += (style[nc * Ss + s] - ms) * (style[nc * Ss + s] - ms);
+        long double sc = sqrtl(qc / (Sc - unbiased) + eps), ss = sqrtl(qs / (Ss - unbiased) + eps);
+        for (int64_t s = 0; s < Sc; s++) y[nc * Sc + s] = (double)(ss * (content[nc * Sc + s] - mc) / sc + ms);
+    }
+}
+
+static double adain_loss(int64_t N, int64_t C, int64_t Sc, int64_t Ss, const double *content, const double *style,
+                         int unbiased, double eps, const double *r) {
+    double *y = xmalloc((size_t)(N * C * Sc) * sizeof(double)), l = 0.0;
+    oracle_adain(N, C, Sc, Ss, content, style, unbiased, eps, y);
+    for (int64_t i = 0; i < N * C * Sc; i++) l += r[i] * y[i];
+    free(y);
+    return l;
+}
+
+static void test_adain(void) {
+    for (size_t ti = 0; ti < 3; ti++)
+        for (int layout = 0; layout < 2; layout++)
+            for (int unbiased = 0; unbiased < 2; unbiased++) {
+                norma_dtype t = dtypes[ti];
+                int64_t N = 2, C = 3, Sc = 17, Ss = 9;
+                ctensor ct = c_new(t, layout, N, C, Sc), st = c_new(t, layout, N, C, Ss), y = c_new(t, layout, N, C, Sc);
+                ctensor dy = c_new(t, layout, N, C, Sc), dc = c_new(t, layout, N, C, Sc), ds = c_new(t, layout, N, C, Ss);
+                c_fill(&ct, 0.5, 2.0), c_fill(&st, -1.0, 0.7), c_fill(&dy, 0.0, 1.0);
+                float cm[6], sm[6];
+                norma_variance v = unbiased ? NORMA_VAR_UNBIASED : NORMA_VAR_BIASED;
+                CHECK_OK(norma_adain_fwd(t, layout, N, C, Sc, Ss, ct.t.p, st.t.p, v, 1e-5f, y.t.p, cm, sm));
+                c_sync(&y);
+                double ry[102];
+                oracle_adain(N, C, Sc, Ss, ct.v, st.v, unbiased, 1e-5, ry);
+                double e = worst_error(y.v, ry, N * C * Sc, t, rel_for(t));
+                CHECK(e <= 1.0, "adain %s %s unbiased=%d: forward error %.3g", dtype_name(t), layout_name(layout), unbiased, e);
+                CHECK_OK(norma_adain_bwd(t, layout, N, C, Sc, Ss, dy.t.p, ct.t.p, st.t.p, v, cm, 1e-5f, dc.t.p, ds.t.p));
+                c_sync(&dc), c_sync(&ds);
+                /* finite differences of the long-double oracle */
+                double worst = 0.0, fdc[102], fds[54];
+                for (int64_t i = 0; i < N * C * Sc; i++) {
+                    double keep = ct.v[i], h = 1e-6 * fmax(1.0, fabs(keep));
+                    ct.v[i] = keep + h;
+                    double lp = adain_loss(N, C, Sc, Ss, ct.v, st.v, unbiased, 1e-5, dy.v);
+                    ct.v[i] = keep - h;
+                    double lm = adain_loss(N, C, Sc, Ss, ct.v, st.v, unbiased, 1e-5, dy.v);
+                    ct.v[i] = keep, fdc[i] = (lp - lm) / (2 * h);
+                }
+                for (int64_t i = 0; i < N * C * Ss; i++) {
+                    double keep = st.v[i], h = 1e-6 * fmax(1.0, fabs(keep));
+                    st.v[i] = keep + h;
+                    double lp = adain_loss(N, C, Sc, Ss, ct.v, st.v, unbiased, 1e-5, dy.v);
+                    st.v[i] = keep - h;
+                    double lm = adain_loss(N, C, Sc, Ss, ct.v, st.v, unbiased, 1e-5, dy.v);
+                    st.v[i] = keep, fds[i] = (lp - lm) / (2 * h);
+                }
+                double tol = t == NORMA_F32 ? 1e-5 : 2e-2;
+                worst = fmax(worst_error(dc.v, fdc, N * C * Sc, NORMA_F32, tol), worst_error(ds.v, fds, N * C * Ss, NORMA_F32, tol));
+                CHECK(worst <= 1.0, "adain %s %s unbiased=%d: gradients vs finite differences %.3g", dtype_name(t),
+                      layout_name(layout), unbiased, worst);
+                c_free(&ct), c_free(&st), c_free(&y), c_free(&dy), c_free(&dc), c_free(&ds);
+            }
+}
+
+/* y = x/max(‖x‖, eps)·sqrt(C)·gamma + beta per (n, s); and its analytic backward. */
+static void oracle_channel_rms(int64_t N, int64_t C, int64_t S, const double *x, const double *dy, const double *g,
+                               const double *b, double eps, double *y, double *dx, double *dg, double *db) {
+    for (int64_t c = 0; c < C; c++) dg[c] = db[c] = 0.0;
+    for (int64_t n = 0; n < N; n++)
+        for (int64_t s = 0; s < S; s++) {
+            long double q = 0, sgx = 0;
+            for (int64_t c = 0; c < C; c++) q += (long double)x[(n * C + c) * S + s] * x[(n * C + c) * S + s];
+            long double nu = sqrtl(q), r = sqrtl((long double)C) / (nu < eps ? eps : nu);
+            for (int64_t c = 0; c < C; c++) {
+                int64_t i = (n * C + c) * S + s;
+                y[i] = (double)(x[i] * r * g[c] + b[c]);
+                sgx += dy[i] * g[c] * x[i];
+                dg[c] += (double)(dy[i] * x[i] * r), db[c] += dy[i];
+            }
+            for (int64_t c = 0; c < C; c++) {
+                int64_t i = (n * C + c) * S + s;
+                dx[i] = (double)(r * dy[i] * g[c] - (nu < eps ? 0 : x[i] * r * r * r * sgx / C));
+            }
+        }
+}
+
+static void test_channel_rms(void) {
+    static const int64_t shapes[][3] = {{1, 1, 5}, {2, 3, 1}, {2, 5, 17}, {1, 16, 33}, {3, 17, 300}, {1, 96, 1000}, {2, 7, 600}};
+    for (size_t ti = 0; ti < 3; ti++)
+        for (int layout = 0; layout < 2; layout++)
+            for (size_t k = 0; k < sizeof shapes / sizeof shapes[0]; k++)
+                for (int affine = 0; affine < 2; affine++) {
+                    norma_dtype t = dtypes[ti];
+                    int64_t N = shapes[k][0], C = shapes[k][1], S = shapes[k][2], n_el = N * C * S;
+                    ctensor x = c_new(t, layout, N, C, S), y = c_new(t, layout, N, C, S), dy = c_new(t, layout, N, C, S);
+                    ctensor dx = c_new(t, layout, N, C, S);
+                    c_fill(&x, 0.3, 1.5), c_fill(&dy, 0.0, 1.0);
+                    if (k == 1) c_set(&x, 1, 2, 0, 0.0), c_set(&x, 1, 1, 0, 0.0), c_set(&x, 1, 0, 0, 0.0); /* ν = 0: clamped */
+                    tensor g = t_new(t, C), b = t_new(t, C);
+                    t_fill_normal(&g, 1.0, 0.5), t_fill_normal(&b, 0.0, 0.5);
+                    double *ones = xmalloc((size_t)C * sizeof(double)), *zeros = calloc((size_t)C, sizeof(double));
+                    for (int64_t c = 0; c < C; c++) ones[c] = 1.0;
+                    double eps = 1e-12;
+                    float *dg = xmalloc((size_t)C * 4), *db = xmalloc((size_t)C * 4);
+                    CHECK_OK(norma_channel_rms_norm_fwd(t, layout, N, C, S, x.t.p, affine ? g.p : NULL, affine ? b.p : NULL, eps, y.t.p));
+                    CHECK_OK(norma_channel_rms_norm_bwd(t, layout, N, C, S, dy.t.p, x.t.p, affine ? g.p : NULL, eps, dx.t.p, dg, db));
+                    c_sync(&y), c_sync(&dx);
+                    double *ry = xmalloc((size_t)n_el * 8), *rdx = xmalloc((size_t)n_el * 8), *rdg = xmalloc((size_t)C * 8);
+                    double *rdb = xmalloc((size_t)C * 8), *gdg = xmalloc((size_t)C * 8), *gdb = xmalloc((size_t)C * 8);
+                    oracle_channel_rms(N, C, S, x.v, dy.v, affine ? g.v : ones, affine ? b.v : zeros, (double)eps, ry, rdx, rdg, rdb);
+                    for (int64_t c = 0; c < C; c++) gdg[c] = dg[c], gdb[c] = db[c];
+                    double terms = 0.0; /* dx = r·g - x·r³·Σ(g·x)/C cancels (completely for C = 1): its terms */
+                    for (int64_t i = 0; i < n_el; i++) {
+                        int64_t n = i / (C * S), s_ = i % S;
+                        double q = 0.0;
+                        for (int64_t c = 0; c < C; c++) q += x.v[(n * C + c) * S + s_] * x.v[(n * C + c) * S + s_];
+                        double r = sqrt((double)C) / fmax(sqrt(q), (double)eps);
+                        terms = fmax(terms, r * fabs(dy.v[i]) * (affine ? fabs(g.v[(i / S) % C]) : 1.0));
+                    }
+                    double e1 = worst_error(y.v, ry, n_el, t, rel_for(t)), e2 = worst_error_scaled(dx.v, rdx, n_el, t, rel_for(t) * 10, terms);
+                    double e3 = worst_error(gdg, rdg, C, NORMA_F32, 1e-7), e4 = worst_error(gdb, rdb, C, NORMA_F32, 1e-7);
+                    CHECK(e1 <= 1 && e2 <= 1 && e3 <= 1 && e4 <= 1,
+                          "channel_rms %s %s N=%lld C=%lld S=%lld affine=%d: errors y %.3g dx %.3g dgamma %.3g dbeta %.3g",
+                          dtype_name(t), layout_name(layout), (long long)N, (long long)C, (long long)S, affine, e1, e2, e3, e4);
+                    free(ry), free(rdx), free(rdg), free(rdb), free(gdg), free(gdb), free(ones), free(zeros), free(dg), free(db);
+                    t_free(&g), t_free(&b);
+                    c_free(&x), c_free(&y), c_free(&dy), c_free(&dx);
+                }
+}
+
+/* The set-norm backward formula itself, against finite differences of the oracle forward. */
+static void test_set_finite_differences(void) {
+    for (int zero_rule = 0; zero_rule < 2; zero_rule++)
+        for (int64_t cpg = 0; cpg <= 2; cpg++) {
+            set_spec sp = {.N = 2, .C = 4, .S = 5, .cpg = cpg, .zero_rule = zero_rule, .eps = 1e-3};
+            int64_t n_el = 40;
+            double x[40], dy[40], gain[8], bias[8], dx[40], dg[8], db[8], y[40];
+            for (int i = 0; i < 40; i++) x[i] = rng_normal() * 2 + 1, dy[i] = rng_normal();
+            for (int i = 0; i < 8; i++) gain[i] = 1 + 0.5 * rng_normal(), bias[i] = rng_normal();
+            oracle_set_backward(&sp, x, dy, gain, dx, dg, db);
+            double worst = 0.0;
+            for (int64_t i = 0; i < n_el; i++) {
+                double keep = x[i], h = 1e-6, lp = 0, lm = 0;
+                x[i] = keep + h;
+                oracle_set_forward(&sp, x, gain, bias, y, NULL, NULL);
+                for (int j = 0; j < 40; j++) lp += dy[j] * y[j];
+                x[i] = keep - h;
+                oracle_set_forward(&sp, x, gain, bias, y, NULL, NULL);
+                for (int j = 0; j < 40; j++) lm += dy[j] * y[j];
+                x[i] = keep;
+                worst = fmax(worst, fabs((lp - lm) / (2 * h) - dx[i]));
+            }
+            CHECK(worst < 1e-6, "the oracle's set backward disagrees with finite differences by %.3g", worst);
+        }
+}
+
+/* ----- behaviours ------------------------------------------------------------------------------- */
+
+static void test_layouts_agree(void) {
+    int64_t N = 2, C = 12, S = 77;
+    ctensor a = c_new(NORMA_F32, NORMA_CHANNELS_FIRST, N, C, S), b = c_new(NORMA_F32, NORMA_CHANNELS_LAST, N, C, S);
+    ctensor ya = c_new(NORMA_F32, NORMA_CHANNELS_FIRST, N, C, S), yb = c_new(NORMA_F32, NORMA_CHANNELS_LAST, N, C, S);
+    for (int64_t n = 0; n < N; n++)
+        for (int64_t c = 0; c < C; c++)
+            for (int64_t s = 0; s < S; s++) {
+                double v = 1e4 + 1e-2 * rng_normal(); /* PyTorch 1.13's channels-last GroupNorm gave NaN here */
+                c_set(&a, n, c, s, v), c_set(&b, n, c, s, v);
+            }
+    CHECK_OK(norma_group_norm_fwd(NORMA_F32, NORMA_CHANNELS_FIRST, N, C, S, 4, a.t.p, NULL, NULL, 1e-5f, ya.t.p, NULL, NULL));
+    CHECK_OK(norma_group_norm_fwd(NORMA_F32, NORMA_CHANNELS_LAST, N, C, S, 4, b.t.p, NULL, NULL, 1e-5f, yb.t.p, NULL, NULL));
+    c_sync(&ya), c_sync(&yb);
+    double worst = 0.0;
+    for (int64_t i = 0; i < N * C * S; i++) worst = fmax(worst, fabs(ya.v[i] - yb.v[i]));
+    CHECK(worst < 1e-4 && isfinite(worst), "GroupNorm NCHW and NHWC differ by %.3g at mean 1e4, std 1e-2", worst);
+    c_free(&a), c_free(&b), c_free(&ya), c_free(&yb);
+}
+
+static void test_special_cases(void) {
+    float x[8] = {2, 2, 2, 2, 1, 2, 3, 4}, y[8], w[2] = {3, 3}, b[2] = {0.5f, 0.25f}, rm[2] = {0, 0}, rv[2] = {1, 1};
+    float sm[2], sr[2];
+    /* BatchNorm, eps = 0, a constant channel: rstd 0, output = bias (PyTorch's InvStd) */
+    CHECK_OK(norma_batch_norm_fwd(NORMA_F32, NORMA_CHANNELS_FIRST, 1, 2, 4, x, w, b, NULL, NULL, 1, 0.1f, 0.0f, y, sm, sr));
+    CHECK(y[0] == 0.5f && y[3] == 0.5f && sr[0] == 0.0f, "BN eps=0 constant channel: y %g rstd %g", (double)y[0], (double)sr[0]);
+    /* BatchNorm with one value per channel in training: PyTorch's error */
+    float one[2] = {1, 2};
+    CHECK(norma_batch_norm_fwd(NORMA_F32, NORMA_CHANNELS_FIRST, 1, 2, 1, one, NULL, NULL, rm, rv, 1, 0.1f, 1e-5f, y, NULL, NULL) == NORMA_EINVAL &&
+              strstr(norma_last_error(), "Expected more than 1 value per channel when training"),
+          "BN with one value per channel: %s", norma_last_error());
+    /* ... but fine in inference */
+    CHECK_OK(norma_batch_norm_fwd(NORMA_F32, NORMA_CHANNELS_FIRST, 1, 2, 1, one, NULL, NULL, rm, rv, 0, 0.1f, 1e-5f, y, NULL, NULL));
+    /* InstanceNorm with one position in training */
+    CHECK(norma_instance_norm_fwd(NORMA_F32, NORMA_CHANNELS_FIRST, 2, 1, 1, one, NULL, NULL, NULL, NULL, 1, 0.1f, 1e-5f, y, NULL, NULL) == NORMA_EINVAL &&
+              strstr(norma_last_error(), "Expected more than 1 spatial element when training"),
+          "IN with one position: %s", norma_last_error());
+    /* an empty batch: nothing written, running statistics untouched; backward zeroes dweight/dbias */
+    float dw[2] = {7, 7}, dbias[2] = {7, 7};
+    rm[0] = 0.5f;
+    CHECK_OK(norma_batch_norm_fwd(NORMA_F32, NORMA_CHANNELS_LAST, 0, 2, 5, NULL, NULL, NULL, rm, rv, 1, 0.1f, 1e-5f, NULL, NULL, NULL));
+    CHECK(rm[0] == 0.5f, "an empty batch must not move the running mean");
+    CHECK_OK(norma_batch_norm_bwd(NORMA_F32, NORMA_CHANNELS_LAST, 3, 2, 0, NULL, NULL, NULL, sm, NULL, NULL, 1, 1e-5f, NULL, dw, dbias));
+    CHECK(dw[0] == 0 && dw[1] == 0 && dbias[0] == 0, "empty BN backward: zero parameter gradients");
+    /* GroupNorm with no positions: mean 0, rstd NaN (PyTorch) */
+    float gm[4] = {5, 5, 5, 5}, gr[4] = {5, 5, 5, 5};
+    CHECK_OK(norma_group_norm_fwd(NORMA_F32, NORMA_CHANNELS_FIRST, 2, 4, 0, 2, NULL, NULL, NULL, 1e-5f, NULL, gm, gr));
+    CHECK(gm[0] == 0.0f && isnan(gr[3]), "GroupNorm on an empty tensor: mean %g rstd %g", (double)gm[0], (double)gr[3]);
+    /* momentum 0 keeps, 1 replaces (unbiased variance) */
+    float rm2[1] = {9}, rv2[1] = {9}, xs[4] = {1, 2, 3, 4}, ys[4];
+    CHECK_OK(norma_batch_norm_fwd(NORMA_F32, NORMA_CHANNELS_FIRST, 4, 1, 1, xs, NULL, NULL, rm2, rv2, 1, 1.0f, 1e-5f, ys, NULL, NULL));
+    CHECK(rm2[0] == 2.5f && fabsf(rv2[0] - 5.0f / 3.0f) < 1e-6f, "momentum 1: running %g %g", (double)rm2[0], (double)rv2[0]);
+    CHECK(NORMA_CHANNEL_RMS_NORM_DEFAULT_EPS == 1e-12, "channel RMSNorm default eps");
+}
+
+/* A NaN in one channel stays in that channel (and its running statistics) for BatchNorm, in its group
+ * for GroupNorm. */
+static void test_nan_containment(void) {
+    for (int layout = 0; layout < 2; layout++) {
+        int64_t N = 2, C = 4, S = 6;
+        ctensor x = c_new(NORMA_F32, layout, N, C, S), y = c_new(NORMA_F32, layout, N, C, S);
+        c_fill(&x, 0.0, 1.0);
+        c_set(&x, 1, 2, 3, NAN);
+        float rm[4] = {0}, rv[4] = {1, 1, 1, 1};
+        CHECK_OK(norma_batch_norm_fwd(NORMA_F32, layout, N, C, S, x.t.p, NULL, NULL, rm, rv, 1, 0.1f, 1e-5f, y.t.p, NULL, NULL));
+        c_sync(&y);
+        int ok = 1;
+        for (int64_t n = 0; n < N; n++)
+            for (int64_t c = 0; c < C; c++)
+                for (int64_t s = 0; s < S; s++) ok &= (c == 2) == (int)isnan(y.v[(n * C + c) * S + s]);
+        CHECK(ok && isnan(rm[2]) && !isnan(rm[1]) && !isnan(rv[3]), "%s BatchNorm: a NaN must stay in its channel",
+              layout_name(layout));
+        CHECK_OK(norma_group_norm_fwd(NORMA_F32, layout, N, C, S, 2, x.t.p, NULL, NULL, 1e-5f, y.t.p, NULL, NULL));
+        c_sync(&y);
+        ok = 1;
+        for (int64_t n = 0; n < N; n++)
+            for (int64_t c = 0; c < C; c++)
+                for (int64_t s = 0; s < S; s++) ok &= (n == 1 && c >= 2) == (int)isnan(y.v[(n * C + c) * S + s]);
+        CHECK(ok, "%s GroupNorm: a NaN must stay in its (sample, group)", layout_name(layout));
+        c_free(&x), c_free(&y);
+    }
+}
+
+static void test_threads(void) {
+    static const int counts[] = {1, 2, 3, 7};
+    for (int layout = 0; layout < 2; layout++) {
+        int64_t N = 3, C = 24, S = 4001, n_el = N * C * S;
+        ctensor x = c_new(NORMA_F32, layout, N, C, S), dy = c_new(NORMA_F32, layout, N, C, S);
+        c_fill(&x, 1.0, 1.0), c_fill(&dy, 0.0, 1.0);
+        float *ref = xmalloc((size_t)n_el * 4 * 2), *out = xmalloc((size_t)n_el * 4 * 2);
+        float sm[24], dg[24], dbb[24], dg0[24], db0[24], gm[12], gmr[12];
+        for (size_t k = 0; k < 4; k++) {
+            CHECK_OK(norma_set_num_threads(counts[k]));
+            float *o = k ? out : ref, *g = k ? dg : dg0, *bb = k ? dbb : db0;
+            CHECK_OK(norma_batch_norm_fwd(NORMA_F32, layout, N, C, S, x.t.p, NULL, NULL, NULL, NULL, 1, 0.1f, 1e-5f, o, sm, NULL));
+            CHECK_OK(norma_batch_norm_bwd(NORMA_F32, layout, N, C, S, dy.t.p, x.t.p, NULL, sm, NULL, NULL, 1, 1e-5f, o + n_el, g, bb));
+            CHECK_OK(norma_group_norm_fwd(NORMA_F32, layout, N, C, S, 4, x.t.p, NULL, NULL, 1e-5f, o, k ? gmr : gm, NULL));
+            if (k)
+                CHECK(!memcmp(ref, out, (size_t)n_el * 8) && !memcmp(dg, dg0, sizeof dg) && !memcmp(dbb, db0, sizeof dbb) &&
+                          !memcmp(gm, gmr, sizeof gm),
+                      "%s: %d threads differ from 1", layout_name(layout), counts[k]);
+        }
+        CHECK_OK(norma_set_num_threads(2));
+        free(ref), free(out);
+        c_free(&x), c_free(&dy);
+    }
+}
+
+#define EXPECT_FAIL(status, what, call)                                                            \
+    do {                                                                                           \
+        for (int i_ = 0; i_ < 64; i_++) out[i_] = 123.0f;                                          \
+        for (int i_ = 0; i_ < 8; i_++) st[i_] = 5.0f;                                              \
+        norma_status s_ = (call);                                                                  \
+        int untouched_ = 1;                                                                        \
+        for (int i_ = 0; i_ < 64; i_++) untouched_ &= out[i_] == 123.0f;                           \
+        for (int i_ = 0; i_ < 8; i_++) untouched_ &= st[i_] == 5.0f;                               \
+        CHECK(s_ == (status), "%s: expected %s, got %s (%s)", #call, norma_status_name(status),     \
+              norma_status_name(s_), norma_last_error());                                          \
+        CHECK(strstr(norma_last_error(), what) != NULL, "%s: message \"%s\" should name \"%s\"",   \
+              #call, norma_last_error(), what);                                                    \
+        CHECK(untouched_, "%s: wrote to an output although it failed", #call);                     \
+    } while (0)
+
+static void test_errors(void) {
+    float x[64] = {0}, out[64], st[8];
+    for (int i = 0; i < 64; i++) x[i] = (float)(i % 7);
+    const norma_layout F = NORMA_CHANNELS_FIRST;
+    const int64_t huge = INT64_MAX / 4;
+    EXPECT_FAIL(NORMA_EUNSUPPORTED, "layout", norma_batch_norm_fwd(NORMA_F32, (norma_layout)2, 2, 4, 8, x, x, x, st, st + 4, 1, 0.1f, 1e-5f, out, NULL, NULL));
+    EXPECT_FAIL(NORMA_EUNSUPPORTED, "dtype", norma_batch_norm_fwd((norma_dtype)5, F, 2, 4, 8, x, x, x, st, st + 4, 1, 0.1f, 1e-5f, out, NULL, NULL));
+    EXPECT_FAIL(NORMA_EINVAL, "c must be", norma_batch_norm_fwd(NORMA_F32, F, 2, 0, 8, x, x, x, st, st + 4, 1, 0.1f, 1e-5f, out, NULL, NULL));
+    EXPECT_FAIL(NORMA_EINVAL, "n must be", norma_batch_norm_fwd(NORMA_F32, F, -2, 4, 8, x, x, x, st, st + 4, 1, 0.1f, 1e-5f, out, NULL, NULL));
+    EXPECT_FAIL(NORMA_EINVAL, "spatial must be", norma_batch_norm_fwd(NORMA_F32, F, 2, 4, -8, x, x, x, st, st + 4, 1, 0.1f, 1e-5f, out, NULL, NULL));
+    EXPECT_FAIL(NORMA_EINVAL, "too large", norma_batch_norm_fwd(NORMA_F32, F, huge, 4, 8, x, x, x, st, st + 4, 1, 0.1f, 1e-5f, out, NULL, NULL));
+    EXPECT_FAIL(NORMA_EINVAL, "momentum", norma_batch_norm_fwd(NORMA_F32, F, 2, 4, 8, x, x, x, st, st + 4, 1, NAN, 1e-5f, out, NULL, NULL));
+    EXPECT_FAIL(NORMA_EINVAL, "momentum", norma_batch_norm_fwd(NORMA_F32, F, 2, 4, 8, x, x, x, st, st + 4, 1, 1.5f, 1e-5f, out, NULL, NULL));
+    EXPECT_FAIL(NORMA_EINVAL, "eps", norma_batch_norm_fwd(NORMA_F32, F, 2, 4, 8, x, x, x, st, st + 4, 1, 0.1f, -1.0f, out, NULL, NULL));
+    EXPECT_FAIL(NORMA_ENULL, "running_mean is NULL", norma_batch_norm_fwd(NORMA_F32, F, 2, 4, 8, x, x, x, NULL, st + 4, 0, 0.1f, 1e-5f, out, NULL, NULL));
+    EXPECT_FAIL(NORMA_ENULL, "running_var is NULL", norma_batch_norm_fwd(NORMA_F32, F, 2, 4, 8, x, x, x, st, NULL, 1, 0.1f, 1e-5f, out, NULL, NULL));
+    EXPECT_FAIL(NORMA_ENULL, "x is NULL", norma_batch_norm_fwd(NORMA_F32, F, 2, 4, 8, NULL, x, x, st, st + 4, 1, 0.1f, 1e-5f, out, NULL, NULL));
+    EXPECT_FAIL(NORMA_ENULL, "y is NULL", norma_batch_norm_fwd(NORMA_F32, F, 2, 4, 8, x, x, x, st, st + 4, 1, 0.1f, 1e-5f, NULL, NULL, NULL));
+    EXPECT_FAIL(NORMA_EINVAL, "more than 1 value", norma_batch_norm_fwd(NORMA_F32, F, 1, 4, 1, x, x, x, st, st + 4, 1, 0.1f, 1e-5f, out, NULL, NULL));
+    EXPECT_FAIL(NORMA_ENULL, "save_mean is NULL", norma_batch_norm_bwd(NORMA_F32, F, 2, 4, 8, x, x, x, NULL, NULL, NULL, 1, 1e-5f, out, NULL, NULL));
+    EXPECT_FAIL(NORMA_ENULL, "running_var is NULL", norma_batch_norm_bwd(NORMA_F32, F, 2, 4, 8, x, x, x, NULL, st, NULL, 0, 1e-5f, out, NULL, NULL));
+    EXPECT_FAIL(NORMA_ENULL, "dy is NULL", norma_batch_norm_bwd(NORMA_F32, F, 2, 4, 8, NULL, x, x, st, NULL, NULL, 1, 1e-5f, out, NULL, NULL));
+    EXPECT_FAIL(NORMA_EINVAL, "eps", norma_batch_norm_bwd(NORMA_F32, F, 2, 4, 8, x, x, x, st, NULL, NULL, 1, NAN, out, NULL, NULL));
+    EXPECT_FAIL(NORMA_EINVAL, "spatial element", norma_instance_norm_fwd(NORMA_F32, F, 2, 4, 1, x, NULL, NULL, NULL, NULL, 1, 0.1f, 1e-5f, out, st, NULL));
+    EXPECT_FAIL(NORMA_ENULL, "running_mean is NULL", norma_instance_norm_fwd(NORMA_F32, F, 2, 4, 8, x, NULL, NULL, NULL, NULL, 0, 0.1f, 1e-5f, out, NULL, NULL));
+    EXPECT_FAIL(NORMA_ENULL, "running_var", norma_instance_norm_fwd(NORMA_F32, F, 2, 4, 8, x, NULL, NULL, st, NULL, 1, 0.1f, 1e-5f, out, NULL, NULL));
+    EXPECT_FAIL(NORMA_ENULL, "save_mean is NULL", norma_instance_norm_bwd(NORMA_F32, F, 2, 4, 8, x, x, NULL, NULL, NULL, NULL, 1, 1e-5f, out, NULL, NULL));
+    EXPECT_FAIL(NORMA_EINVAL, "divisible by num_groups", norma_group_norm_fwd(NORMA_F32, F, 2, 6, 3, 4, x, NULL, NULL, 1e-5f, out, st, NULL));
+    EXPECT_FAIL(NORMA_EINVAL, "greater than 0", norma_group_norm_fwd(NORMA_F32, F, 2, 6, 3, 0, x, NULL, NULL, 1e-5f, out, st, NULL));
+    EXPECT_FAIL(NORMA_EINVAL, "divisible by num_groups", norma_group_norm_bwd(NORMA_F32, F, 2, 6, 3, 5, x, x, NULL, st, 1e-5f, out, NULL, NULL));
+    EXPECT_FAIL(NORMA_ENULL, "mean is NULL", norma_group_norm_bwd(NORMA_F32, F, 2, 6, 3, 3, x, x, NULL, NULL, 1e-5f, out, NULL, NULL));
+    EXPECT_FAIL(NORMA_EINVAL, "mod_sample_stride", norma_ada_group_norm_fwd(NORMA_F32, F, 2, 6, 3, 3, x, x, x, -6, 1e-5f, out, st, NULL));
+    EXPECT_FAIL(NORMA_EINVAL, "overlap", norma_ada_group_norm_bwd(NORMA_F32, F, 2, 6, 3, 3, x, x, x, 3, st, 1e-5f, out, out + 40, NULL));
+    EXPECT_FAIL(NORMA_EINVAL, "content_spatial", norma_adain_fwd(NORMA_F32, F, 2, 2, 0, 4, x, x, NORMA_VAR_UNBIASED, 1e-5f, out, st, NULL));
+    EXPECT_FAIL(NORMA_EINVAL, "style_spatial", norma_adain_fwd(NORMA_F32, F, 2, 2, 4, 0, x, x, NORMA_VAR_UNBIASED, 1e-5f, out, st, NULL));
+    EXPECT_FAIL(NORMA_EINVAL, "variance", norma_adain_fwd(NORMA_F32, F, 2, 2, 4, 4, x, x, (norma_variance)3, 1e-5f, out, st, NULL));
+    EXPECT_FAIL(NORMA_ENULL, "style is NULL", norma_adain_fwd(NORMA_F32, F, 2, 2, 4, 4, x, NULL, NORMA_VAR_UNBIASED, 1e-5f, out, st, NULL));
+    EXPECT_FAIL(NORMA_ENULL, "content_mean is NULL", norma_adain_bwd(NORMA_F32, F, 2, 2, 4, 4, x, x, x, NORMA_VAR_BIASED, NULL, 1e-5f, out, NULL));
+    EXPECT_FAIL(NORMA_EUNSUPPORTED, "layout", norma_channel_rms_norm_fwd(NORMA_F32, (norma_layout)-1, 2, 4, 8, x, NULL, NULL, 1e-12f, out));
+    EXPECT_FAIL(NORMA_EINVAL, "eps", norma_channel_rms_norm_fwd(NORMA_F32, F, 2, 4, 8, x, NULL, NULL, -1e-12f, out));
+    EXPECT_FAIL(NORMA_ENULL, "x is NULL", norma_channel_rms_norm_bwd(NORMA_F32, F, 2, 4, 8, x, NULL, NULL, 1e-12f, out, NULL, NULL));
+}
+
+int main(void) {
+    const char *forced = getenv("NORMA_KERNELS");
+    if (forced && *forced && strcmp(forced, norma_kernels()) != 0) {
+        printf("skipped: this CPU cannot run the %s kernels\n", forced);
+        return 77;
+    }
+    rng_seed(777);
+    printf("kernels: %s\n", norma_kernels());
+    test_errors();
+    test_set_finite_differences();
+    test_set_norms();
+    test_set_norms_large();
+    test_adain();
+    test_channel_rms();
+    test_layouts_agree();
+    test_special_cases();
+    test_nan_containment();
+    test_threads();
+    return check_summary("test_channel_norm");
+}

@@ -13,8 +13,24 @@ typedef struct {
 
 static int always(void) { return 1; }
 
+#if defined(NORMA_HAVE_X86_KERNELS)
+static int has_avx2(void) {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("f16c");
+}
+static int has_avx512(void) {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+           __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") && has_avx2();
+}
+#endif
+
 /* Best first. */
 static const variant variants[] = {
+#if defined(NORMA_HAVE_X86_KERNELS)
+    {&norma_kernels_avx512, has_avx512},
+    {&norma_kernels_avx2, has_avx2},
+#endif
     {&norma_kernels_reference, always},
 };
 
@@ -45,3 +61,9 @@ const norma_kernel_table *norma_kernel(void) {
 }
 
 const char *norma_kernels(void) { return norma_kernel()->name; }
+
+const norma_kernel_table *norma_kernel_by_name(const char *name) {
+    for (size_t i = 0; i < sizeof variants / sizeof variants[0]; i++)
+        if (strcmp(name, variants[i].table->name) == 0) return variants[i].supported() ? variants[i].table : NULL;
+    return NULL;
+}

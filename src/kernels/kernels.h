@@ -88,6 +88,8 @@ typedef struct norma_kernel_table {
     void (*bwd_apply)(norma_dtype dtype, int64_t n, const void *dy, const void *x, void *dx,
                       const norma_affine *a, const norma_bwd_coef *k, double rstd, double *dgain,
                       double *dbias);
+    /* dst[i] = src[i] converted through float (rounded to nearest even; NaN quieted). */
+    void (*convert)(norma_dtype from, norma_dtype to, int64_t n, const void *src, void *dst);
     /* sums[0] = Σ dy·x·w, sums[1] = Σ dy, with w a double vector (a per-element weight). */
     void (*wsums)(norma_dtype dtype, int64_t n, const void *dy, const void *x, const double *w, double sums[2]);
     /* ----- 2-D blocks, per-column accumulation ----- */
@@ -106,7 +108,14 @@ typedef struct norma_kernel_table {
 /* The table in use (chosen once; NORMA_KERNELS may force one). */
 const norma_kernel_table *norma_kernel(void);
 
-/* Every table compiled in, whether or not this CPU can run it, and whether it can. */
+/* Every table compiled in, whether or not this CPU can run it. */
 extern const norma_kernel_table norma_kernels_reference;
+#if defined(NORMA_HAVE_X86_KERNELS)
+extern const norma_kernel_table norma_kernels_avx2;
+extern const norma_kernel_table norma_kernels_avx512;
+#endif
+
+/* The table of a variant by name if this CPU can run it, else NULL (tests compare variants). */
+const norma_kernel_table *norma_kernel_by_name(const char *name);
 
 #endif /* NORMA_KERNELS_H */

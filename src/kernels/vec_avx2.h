@@ -1,0 +1,150 @@
+/* vec_avx2.h: the shim of vec_scalar.h on AVX2 + F16C: vd is four ymm of doubles (lanes 0-3, 4-7,
+ * 8-11, 12-15), vf two ymm of floats. AVX2 has no masked 16-bit loads, so tails go through a small
+ * zero-padded buffer. Every operation rounds like its scalar twin and vd_reduce adds in the same
+ * tree, so results are bitwise the reference's. */
+#ifndef NORMA_VEC_AVX2_H
+#define NORMA_VEC_AVX2_H
+
+#include <immintrin.h>
+#include <string.h>
+
+#include "norma.h"
+
+#define VL 16
+
+typedef struct { __m256d q0, q1, q2, q3; } vd;
+typedef struct { __m256 lo, hi; } vf;
+
+static inline vd vd_zero(void) { __m256d z = _mm256_setzero_pd(); return (vd){z, z, z, z}; }
+static inline vd vd_set(double a) { __m256d s = _mm256_set1_pd(a); return (vd){s, s, s, s}; }
+#define VD_OP(name, op)                                                                            \
+    static inline vd name(vd a, vd b) {                                                            \
+        return (vd){op(a.q0, b.q0), op(a.q1, b.q1), op(a.q2, b.q2), op(a.q3, b.q3)};               \
+    }
+VD_OP(vd_add, _mm256_add_pd)
+VD_OP(vd_sub, _mm256_sub_pd)
+VD_OP(vd_mul, _mm256_mul_pd)
+#undef VD_OP
+
+static inline vf vf_zero(void) { return (vf){_mm256_setzero_ps(), _mm256_setzero_ps()}; }
+static inline vf vf_set(float a) { return (vf){_mm256_set1_ps(a), _mm256_set1_ps(a)}; }
+static inline vf vf_add(vf a, vf b) { return (vf){_mm256_add_ps(a.lo, b.lo), _mm256_add_ps(a.hi, b.hi)}; }
+static inline vf vf_sub(vf a, vf b) { return (vf){_mm256_sub_ps(a.lo, b.lo), _mm256_sub_ps(a.hi, b.hi)}; }
+static inline vf vf_mul(vf a, vf b) { return (vf){_mm256_mul_ps(a.lo, b.lo), _mm256_mul_ps(a.hi, b.hi)}; }
+
+/* lanes l + 8, then l + 4, l + 2, l + 1: the reference's tree */
+static inline double vd_reduce(vd a) {
+    __m256d s4 = _mm256_add_pd(_mm256_add_pd(a.q0, a.q2), _mm256_add_pd(a.q1, a.q3));
+    __m128d s2 = _mm_add_pd(_mm256_castpd256_pd128(s4), _mm256_extractf128_pd(s4, 1));
+    return _mm_cvtsd_f64(_mm_add_sd(s2, _mm_unpackhi_pd(s2, s2)));
+}
+
+/* ----- 16 elements of a dtype <-> 16 floats ----- */
+
+static inline __m256 bf16_widen8(__m128i h) { return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16)); }
+
+static inline __m128i bf16_narrow8(__m256 f) {
+    __m256i u = _mm256_castps_si256(f);
+    __m256i lsb = _mm256_and_si256(_mm256_srli_epi32(u, 16), _mm256_set1_epi32(1));
+    __m256i rounded = _mm256_srli_epi32(_mm256_add_epi32(u, _mm256_add_epi32(lsb, _mm256_set1_epi32(0x7fff))), 16);
+    __m256i quiet = _mm256_or_si256(_mm256_srli_epi32(u, 16), _mm256_set1_epi32(0x40));
+    __m256i nan = _mm256_castps_si256(_mm256_cmp_ps(f, f, _CMP_UNORD_Q));
+    __m256i v = _mm256_blendv_epi8(rounded, quiet, nan);
+    /* pack the low halves of the eight 32-bit lanes (each < 2^16) */
+    __m128i lo = _mm256_castsi256_si128(v), hi = _mm256_extracti128_si256(v, 1);
+    return _mm_packus_epi32(lo, hi);
+}
+
+static inline vf vf_load(norma_dtype t, const void *p, int64_t i) {
+    if (t == NORMA_F32) {
+        const float *f = (const float *)p + i;
+        return (vf){_mm256_loadu_ps(f), _mm256_loadu_ps(f + 8)};
+    }
+    const uint16_t *h = (const uint16_t *)p + i;
+    __m128i a = _mm_loadu_si128((const __m128i *)h), b = _mm_loadu_si128((const __m128i *)(h + 8));
+    if (t == NORMA_BF16) return (vf){bf16_widen8(a), bf16_widen8(b)};
+    return (vf){_mm256_cvtph_ps(a), _mm256_cvtph_ps(b)};
+}
+
+static inline vf vf_load_part(norma_dtype t, const void *p, int64_t i, int k) {
+    float f[VL] = {0};
+    uint16_t h[VL] = {0};
+    if (t == NORMA_F32) {
+        memcpy(f, (const float *)p + i, (size_t)k * sizeof(float));
+        return vf_load(t, f, 0);
+    }
+    memcpy(h, (const uint16_t *)p + i, (size_t)k * sizeof(uint16_t));
+    return vf_load(t, h, 0);
+}
+
+static inline void vf_store(norma_dtype t, void *p, int64_t i, vf a) {
+    if (t == NORMA_F32) {
+        float *f = (float *)p + i;
+        _mm256_storeu_ps(f, a.lo), _mm256_storeu_ps(f + 8, a.hi);
+        return;
+    }
+    __m128i *h = (__m128i *)((uint16_t *)p + i);
+    if (t == NORMA_BF16) {
+        _mm_storeu_si128(h, bf16_narrow8(a.lo)), _mm_storeu_si128(h + 1, bf16_narrow8(a.hi));
+    } else {
+        _mm_storeu_si128(h, _mm256_cvtps_ph(a.lo, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+        _mm_storeu_si128(h + 1, _mm256_cvtps_ph(a.hi, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+    }
+}
+
+static inline void vf_store_part(norma_dtype t, void *p, int64_t i, int k, vf a) {
+    if (t == NORMA_F32) {
+        float f[VL];
+        vf_store(t, f, 0, a);
+        memcpy((float *)p + i, f, (size_t)k * sizeof(float));
+    } else {
+        uint16_t h[VL];
+        vf_store(t, h, 0, a);
+        memcpy((uint16_t *)p + i, h, (size_t)k * sizeof(uint16_t));
+    }
+}
+
+/* ----- doubles ----- */
+
+static inline vd vd_from_vf(vf a) {
+    return (vd){_mm256_cvtps_pd(_mm256_castps256_ps128(a.lo)), _mm256_cvtps_pd(_mm256_extractf128_ps(a.lo, 1)),
+                _mm256_cvtps_pd(_mm256_castps256_ps128(a.hi)), _mm256_cvtps_pd(_mm256_extractf128_ps(a.hi, 1))};
+}
+
+static inline vf vf_from_vd(vd a) {
+    return (vf){_mm256_set_m128(_mm256_cvtpd_ps(a.q1), _mm256_cvtpd_ps(a.q0)),
+                _mm256_set_m128(_mm256_cvtpd_ps(a.q3), _mm256_cvtpd_ps(a.q2))};
+}
+
+static inline vd vd_load(norma_dtype t, const void *p, int64_t i) { return vd_from_vf(vf_load(t, p, i)); }
+static inline vd vd_load_part(norma_dtype t, const void *p, int64_t i, int k) {
+    return vd_from_vf(vf_load_part(t, p, i, k));
+}
+static inline void vd_store(norma_dtype t, void *p, int64_t i, vd a) { vf_store(t, p, i, vf_from_vd(a)); }
+static inline void vd_store_part(norma_dtype t, void *p, int64_t i, int k, vd a) {
+    vf_store_part(t, p, i, k, vf_from_vd(a));
+}
+
+static inline vd vd_load_acc(const double *p, int k) {
+    if (k == VL) return (vd){_mm256_loadu_pd(p), _mm256_loadu_pd(p + 4), _mm256_loadu_pd(p + 8), _mm256_loadu_pd(p + 12)};
+    double d[VL] = {0};
+    memcpy(d, p, (size_t)k * sizeof(double));
+    return vd_load_acc(d, VL);
+}
+
+static inline void vd_store_acc(double *p, int k, vd a) {
+    double d[VL];
+    double *out = k == VL ? p : d;
+    _mm256_storeu_pd(out, a.q0), _mm256_storeu_pd(out + 4, a.q1);
+    _mm256_storeu_pd(out + 8, a.q2), _mm256_storeu_pd(out + 12, a.q3);
+    if (k != VL) memcpy(p, d, (size_t)k * sizeof(double));
+}
+
+static inline vd vd_first(vd a, int k) {
+    double d[VL];
+    vd_store_acc(d, VL, a);
+    for (int l = k; l < VL; l++) d[l] = 0.0;
+    return vd_load_acc(d, VL);
+}
+
+#endif /* NORMA_VEC_AVX2_H */

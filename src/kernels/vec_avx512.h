@@ -1,0 +1,126 @@
+/* vec_avx512.h: the shim of vec_scalar.h on AVX-512 (F, BW, VL, DQ): vd is two zmm of doubles
+ * (lanes 0-7, 8-15), vf one zmm of floats. Tails use masked loads and stores. Every operation rounds
+ * like its scalar twin, and vd_reduce adds in the same tree, so results are bitwise the reference's.
+ * bf16 is converted with integer arithmetic (round to nearest even, NaN quieted) rather than
+ * vcvtneps2bf16, which flushes subnormals and would differ from the reference. */
+#ifndef NORMA_VEC_AVX512_H
+#define NORMA_VEC_AVX512_H
+
+#include <immintrin.h>
+
+#include "norma.h"
+
+#define VL 16
+
+typedef struct { __m512d lo, hi; } vd;
+typedef __m512 vf;
+
+static inline vd vd_zero(void) { return (vd){_mm512_setzero_pd(), _mm512_setzero_pd()}; }
+static inline vd vd_set(double a) { return (vd){_mm512_set1_pd(a), _mm512_set1_pd(a)}; }
+static inline vd vd_add(vd a, vd b) { return (vd){_mm512_add_pd(a.lo, b.lo), _mm512_add_pd(a.hi, b.hi)}; }
+static inline vd vd_sub(vd a, vd b) { return (vd){_mm512_sub_pd(a.lo, b.lo), _mm512_sub_pd(a.hi, b.hi)}; }
+static inline vd vd_mul(vd a, vd b) { return (vd){_mm512_mul_pd(a.lo, b.lo), _mm512_mul_pd(a.hi, b.hi)}; }
+
+static inline vf vf_zero(void) { return _mm512_setzero_ps(); }
+static inline vf vf_set(float a) { return _mm512_set1_ps(a); }
+static inline vf vf_add(vf a, vf b) { return _mm512_add_ps(a, b); }
+static inline vf vf_sub(vf a, vf b) { return _mm512_sub_ps(a, b); }
+static inline vf vf_mul(vf a, vf b) { return _mm512_mul_ps(a, b); }
+
+/* lanes l + 8, then l + 4, l + 2, l + 1: the reference's tree */
+static inline double vd_reduce(vd a) {
+    __m512d s8 = _mm512_add_pd(a.lo, a.hi);
+    __m256d s4 = _mm256_add_pd(_mm512_castpd512_pd256(s8), _mm512_extractf64x4_pd(s8, 1));
+    __m128d s2 = _mm_add_pd(_mm256_castpd256_pd128(s4), _mm256_extractf128_pd(s4, 1));
+    __m128d s1 = _mm_add_sd(s2, _mm_unpackhi_pd(s2, s2));
+    return _mm_cvtsd_f64(s1);
+}
+
+static inline __mmask16 mask16(int k) { return (__mmask16)((1u << k) - 1u); }
+
+/* ----- 16 elements of a dtype <-> 16 floats ----- */
+
+static inline vf bf16_widen(__m256i h) { return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16)); }
+
+static inline __m256i bf16_narrow(vf f) {
+    __m512i u = _mm512_castps_si512(f);
+    __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(1));
+    __m512i rounded = _mm512_srli_epi32(_mm512_add_epi32(u, _mm512_add_epi32(lsb, _mm512_set1_epi32(0x7fff))), 16);
+    __m512i quiet = _mm512_or_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(0x40));
+    __mmask16 nan = _mm512_cmp_ps_mask(f, f, _CMP_UNORD_Q);
+    return _mm512_cvtepi32_epi16(_mm512_mask_mov_epi32(rounded, nan, quiet));
+}
+
+static inline vf vf_load_part(norma_dtype t, const void *p, int64_t i, int k) {
+    __mmask16 m = mask16(k);
+    switch (t) {
+    case NORMA_BF16: return bf16_widen(_mm256_maskz_loadu_epi16(m, (const uint16_t *)p + i));
+    case NORMA_F16: return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, (const uint16_t *)p + i));
+    default: return _mm512_maskz_loadu_ps(m, (const float *)p + i);
+    }
+}
+
+static inline vf vf_load(norma_dtype t, const void *p, int64_t i) {
+    switch (t) {
+    case NORMA_BF16: return bf16_widen(_mm256_loadu_si256((const __m256i *)((const uint16_t *)p + i)));
+    case NORMA_F16: return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)((const uint16_t *)p + i)));
+    default: return _mm512_loadu_ps((const float *)p + i);
+    }
+}
+
+static inline __m256i narrow16(norma_dtype t, vf a) {
+    return t == NORMA_BF16 ? bf16_narrow(a) : _mm512_cvtps_ph(a, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+}
+
+static inline void vf_store(norma_dtype t, void *p, int64_t i, vf a) {
+    if (t == NORMA_F32) _mm512_storeu_ps((float *)p + i, a);
+    else _mm256_storeu_si256((__m256i *)((uint16_t *)p + i), narrow16(t, a));
+}
+
+static inline void vf_store_part(norma_dtype t, void *p, int64_t i, int k, vf a) {
+    if (t == NORMA_F32) _mm512_mask_storeu_ps((float *)p + i, mask16(k), a);
+    else _mm256_mask_storeu_epi16((uint16_t *)p + i, mask16(k), narrow16(t, a));
+}
+
+/* ----- doubles ----- */
+
+static inline vd vd_from_vf(vf a) {
+    return (vd){_mm512_cvtps_pd(_mm512_castps512_ps256(a)),
+                _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(a), 1)))};
+}
+
+static inline vf vf_from_vd(vd a) {
+    __m256 lo = _mm512_cvtpd_ps(a.lo), hi = _mm512_cvtpd_ps(a.hi);
+    return _mm512_castpd_ps(_mm512_insertf64x4(_mm512_castpd256_pd512(_mm256_castps_pd(lo)), _mm256_castps_pd(hi), 1));
+}
+
+static inline vd vd_load(norma_dtype t, const void *p, int64_t i) { return vd_from_vf(vf_load(t, p, i)); }
+static inline vd vd_load_part(norma_dtype t, const void *p, int64_t i, int k) {
+    return vd_from_vf(vf_load_part(t, p, i, k));
+}
+static inline void vd_store(norma_dtype t, void *p, int64_t i, vd a) { vf_store(t, p, i, vf_from_vd(a)); }
+static inline void vd_store_part(norma_dtype t, void *p, int64_t i, int k, vd a) {
+    vf_store_part(t, p, i, k, vf_from_vd(a));
+}
+
+static inline vd vd_first(vd a, int k) {
+    __mmask8 lo = (__mmask8)(k >= 8 ? 0xff : (1u << k) - 1u), hi = (__mmask8)(k <= 8 ? 0 : (1u << (k - 8)) - 1u);
+    return (vd){_mm512_maskz_mov_pd(lo, a.lo), _mm512_maskz_mov_pd(hi, a.hi)};
+}
+
+static inline vd vd_load_acc(const double *p, int k) {
+    if (k == VL) return (vd){_mm512_loadu_pd(p), _mm512_loadu_pd(p + 8)};
+    __mmask8 lo = (__mmask8)(k >= 8 ? 0xff : (1u << k) - 1u), hi = (__mmask8)(k <= 8 ? 0 : (1u << (k - 8)) - 1u);
+    return (vd){_mm512_maskz_loadu_pd(lo, p), _mm512_maskz_loadu_pd(hi, p + 8)};
+}
+
+static inline void vd_store_acc(double *p, int k, vd a) {
+    if (k == VL) {
+        _mm512_storeu_pd(p, a.lo), _mm512_storeu_pd(p + 8, a.hi);
+        return;
+    }
+    __mmask8 lo = (__mmask8)(k >= 8 ? 0xff : (1u << k) - 1u), hi = (__mmask8)(k <= 8 ? 0 : (1u << (k - 8)) - 1u);
+    _mm512_mask_storeu_pd(p, lo, a.lo), _mm512_mask_storeu_pd(p + 8, hi, a.hi);
+}
+
+#endif /* NORMA_VEC_AVX512_H */

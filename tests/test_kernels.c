@@ -1,0 +1,164 @@
+/* test_kernels.c: every kernel variant this CPU runs against the reference, primitive by primitive,
+ * bit for bit: every length 1..67 and some long ones (each tail of a 16-lane step, chunk boundaries),
+ * every dtype, special values (NaN, infinities, subnormals, huge and tiny numbers), aliasing; and the
+ * 16-bit conversions exhaustively. kernels.h promises identical results; this holds it to that. */
+#include "../src/kernels/kernels.h"
+#include "oracle.h"
+
+static const norma_dtype dtypes[] = {NORMA_F32, NORMA_BF16, NORMA_F16};
+
+/* Random data of a dtype; `special` sprinkles NaN, ±inf, subnormals, huge and tiny values. */
+static void fill(norma_dtype t, void *p, int64_t n, int special, double mean) {
+    for (int64_t i = 0; i < n; i++) {
+        double v = mean + rng_normal() * 3.0;
+        if (special && rng_uniform() < 0.15) {
+            static const double specials[] = {NAN, INFINITY, -INFINITY, 1e-40, -3e-39, 1e30, -2e35, 5e-8, 0.0, -0.0, 65519.0, 70000.0};
+            v = specials[rng_int(0, 11)];
+        }
+        store_elem(t, p, i, (float)v);
+    }
+}
+
+/* Bitwise equal, except that any two NaNs are equal: which NaN's payload and sign survive an
+ * operation depends on operand order, which the compiler may swap in commutative operations. */
+static int same_double(double a, double b) { return (isnan(a) && isnan(b)) || memcmp(&a, &b, sizeof a) == 0; }
+static int same_doubles(const double *a, const double *b, int64_t n) {
+    for (int64_t i = 0; i < n; i++)
+        if (!same_double(a[i], b[i])) return 0;
+    return 1;
+}
+static int same_values(norma_dtype t, const void *a, const void *b, int64_t n) {
+    size_t es = norma_dtype_size(t);
+    for (int64_t i = 0; i < n; i++) {
+        float x = load_elem(t, a, i), y = load_elem(t, b, i);
+        if (!(isnan(x) && isnan(y)) && memcmp((const char *)a + i * (int64_t)es, (const char *)b + i * (int64_t)es, es))
+            return 0;
+    }
+    return 1;
+}
+
+static void compare(const norma_kernel_table *K, const norma_kernel_table *R, norma_dtype t, int64_t n, int special) {
+    size_t es = norma_dtype_size(t), bytes = (size_t)n * es;
+    void *x = xmalloc(bytes), *dy = xmalloc(bytes), *gain = xmalloc(bytes), *bias = xmalloc(bytes);
+    void *y1 = xmalloc(bytes), *y2 = xmalloc(bytes);
+    double *w = xmalloc((size_t)n * sizeof(double));
+    fill(t, x, n, special, 2.0), fill(t, dy, n, special, 0.0), fill(t, gain, n, 0, 1.0), fill(t, bias, n, 0, 0.0);
+    for (int64_t i = 0; i < n; i++) w[i] = rng_normal();
+    const char *name = K->name;
+
+    double m1, q1, m2, q2;
+    K->moments(t, n, x, &m1, &q1), R->moments(t, n, x, &m2, &q2);
+    CHECK(same_double(m1, m2) && same_double(q1, q2), "%s moments n=%lld dtype=%d", name, (long long)n, t);
+    CHECK(same_double(K->sum_sq(t, n, x), R->sum_sq(t, n, x)), "%s sum_sq n=%lld dtype=%d", name, (long long)n, t);
+
+    for (int variant = 0; variant < 4; variant++) {
+        norma_affine a = {.mean = m2, .rstd = 0.7, .g0 = variant & 1 ? 1.0 : 0.0, .gain = variant & 1 ? NULL : gain,
+                          .b0 = 0.25, .bias = variant & 2 ? bias : NULL};
+        K->apply(t, n, x, y1, &a), R->apply(t, n, x, y2, &a);
+        CHECK(same_values(t, y1, y2, n), "%s apply n=%lld dtype=%d variant=%d", name, (long long)n, t, variant);
+        memcpy(y1, x, bytes), memcpy(y2, x, bytes); /* in place */
+        K->apply(t, n, y1, y1, &a), R->apply(t, n, y2, y2, &a);
+        CHECK(same_values(t, y1, y2, n), "%s apply in place n=%lld dtype=%d", name, (long long)n, t);
+
+        double s1[4], s2[4];
+        K->bwd_sums(t, n, dy, x, &a, 1.5, s1), R->bwd_sums(t, n, dy, x, &a, 1.5, s2);
+        CHECK(same_doubles(s1, s2, 4), "%s bwd_sums n=%lld dtype=%d", name, (long long)n, t);
+
+        norma_bwd_coef c = {.centre = 1.25, .kg = 0.5, .kx = -0.125, .k0 = 0.0625};
+        double *g1 = calloc((size_t)n, 8), *g2 = calloc((size_t)n, 8), *b1 = calloc((size_t)n, 8), *b2 = calloc((size_t)n, 8);
+        K->bwd_apply(t, n, dy, x, y1, &a, &c, 0.75, g1, b1), R->bwd_apply(t, n, dy, x, y2, &a, &c, 0.75, g2, b2);
+        CHECK(same_values(t, y1, y2, n) && same_doubles(g1, g2, n) && same_doubles(b1, b2, n),
+              "%s bwd_apply n=%lld dtype=%d", name, (long long)n, t);
+        free(g1), free(g2), free(b1), free(b2);
+    }
+    double ws1[2], ws2[2];
+    K->wsums(t, n, dy, x, w, ws1), R->wsums(t, n, dy, x, w, ws2);
+    CHECK(same_doubles(ws1, ws2, 2), "%s wsums n=%lld dtype=%d", name, (long long)n, t);
+
+    /* 2-D: n elements as rows x cols with a leading dimension */
+    int64_t cols = 1 + n % 37, rows = n / cols, ld = cols;
+    if (rows > 0) {
+        double *acc[2][6];
+        for (int v = 0; v < 2; v++)
+            for (int q = 0; q < 6; q++) {
+                acc[v][q] = xmalloc((size_t)cols * 8);
+                for (int64_t j = 0; j < cols; j++) acc[v][q][j] = 0.5 * (double)j;
+            }
+        const norma_kernel_table *T[2] = {K, R};
+        for (int v = 0; v < 2; v++) {
+            T[v]->col_sum(t, rows, cols, ld, x, acc[v][0]);
+            T[v]->col_dev(t, rows, cols, ld, x, w, acc[v][1], acc[v][2]);
+            double *sums[4] = {acc[v][2], acc[v][3], acc[v][4], acc[v][5]};
+            T[v]->col_bwd_sums(t, rows, cols, ld, dy, x, w, w, sums);
+        }
+        int ok = 1;
+        for (int q = 0; q < 6; q++) ok &= same_doubles(acc[0][q], acc[1][q], cols);
+        CHECK(ok, "%s col sums rows=%lld cols=%lld dtype=%d", name, (long long)rows, (long long)cols, t);
+        K->col_apply(t, rows, cols, ld, x, y1, w, w, w, w, w), R->col_apply(t, rows, cols, ld, x, y2, w, w, w, w, w);
+        CHECK(same_values(t, y1, y2, rows * cols), "%s col_apply", name);
+        K->col_apply(t, rows, cols, ld, x, y1, NULL, w, NULL, NULL, NULL);
+        R->col_apply(t, rows, cols, ld, x, y2, NULL, w, NULL, NULL, NULL);
+        CHECK(same_values(t, y1, y2, rows * cols), "%s col_apply without optional vectors", name);
+        K->col_bwd_apply(t, rows, cols, ld, dy, x, y1, w, w, w, w, w);
+        R->col_bwd_apply(t, rows, cols, ld, dy, x, y2, w, w, w, w, w);
+        CHECK(same_values(t, y1, y2, rows * cols), "%s col_bwd_apply", name);
+        for (int v = 0; v < 2; v++)
+            for (int q = 0; q < 6; q++) free(acc[v][q]);
+    }
+    free(x), free(dy), free(gain), free(bias), free(y1), free(y2), free(w);
+}
+
+/* The 16-bit conversions: all 65536 inputs widened, and floats near every rounding boundary
+ * (ties, subnormals, overflow, NaN payloads) narrowed. */
+static void compare_conversions(const norma_kernel_table *K) {
+    const norma_kernel_table *R = &norma_kernels_reference;
+    uint16_t *h = xmalloc(65536 * 2);
+    float *f1 = xmalloc(65536 * 4), *f2 = xmalloc(65536 * 4);
+    for (int i = 0; i < 65536; i++) h[i] = (uint16_t)i;
+    for (int ti = 1; ti < 3; ti++) {
+        K->convert(dtypes[ti], NORMA_F32, 65536, h, f1), R->convert(dtypes[ti], NORMA_F32, 65536, h, f2);
+        CHECK(same_values(NORMA_F32, f1, f2, 65536), "%s: widening dtype %d differs", K->name, dtypes[ti]);
+    }
+    int64_t n = 1 << 18;
+    float *f = xmalloc((size_t)n * 4);
+    uint16_t *a = xmalloc((size_t)n * 2), *b = xmalloc((size_t)n * 2);
+    for (int64_t i = 0; i < n; i++) {
+        uint32_t bits = (uint32_t)(rng_uniform() * 4294967296.0);
+        if (i % 4 == 0) bits = (bits & 0xffff0000u) | 0x8000u;                     /* bf16 ties */
+        if (i % 4 == 1) bits = (bits & 0xffffe000u) | 0x1000u;                     /* f16 ties */
+        if (i % 8 == 2) bits = (bits & 0x807fffffu) | ((uint32_t)(98 + i % 50) << 23); /* f16 subnormal range */
+        memcpy(&f[i], &bits, 4);
+    }
+    for (int ti = 1; ti < 3; ti++) {
+        K->convert(NORMA_F32, dtypes[ti], n, f, a), R->convert(NORMA_F32, dtypes[ti], n, f, b);
+        CHECK(!memcmp(a, b, (size_t)n * 2), "%s: narrowing to dtype %d differs", K->name, dtypes[ti]); /* NaNs too */
+        int64_t bad = -1; /* and the reference is the scalar converter */
+        for (int64_t i = 0; i < n && bad < 0; i++)
+            if (b[i] != (ti == 1 ? f32_to_bf16(f[i]) : f32_to_f16(f[i]))) bad = i;
+        CHECK(bad < 0, "reference narrowing differs from convert.h at %lld", (long long)bad);
+    }
+    free(h), free(f1), free(f2), free(f), free(a), free(b);
+}
+
+int main(void) {
+    rng_seed(4242);
+    const char *names[] = {"avx2", "avx512"};
+    int tested = 0;
+    for (int v = 0; v < 2; v++) {
+        const norma_kernel_table *K = norma_kernel_by_name(names[v]);
+        if (!K) {
+            printf("%s: not runnable on this CPU (or not built), skipped\n", names[v]);
+            continue;
+        }
+        tested++;
+        for (int ti = 0; ti < 3; ti++)
+            for (int special = 0; special < 2; special++) {
+                for (int64_t n = 1; n <= 67; n++) compare(K, &norma_kernels_reference, dtypes[ti], n, special);
+                static const int64_t longs[] = {255, 2047, 2048, 2049, 4097, 10001};
+                for (int i = 0; i < 6; i++) compare(K, &norma_kernels_reference, dtypes[ti], longs[i], special);
+            }
+        compare_conversions(K);
+    }
+    printf("variants compared with the reference: %d\n", tested);
+    return check_summary("test_kernels");
+}

@@ -162,7 +162,7 @@ typedef struct {
     const chan_shape *sh;
     const void *x, *dy;
     void *y;
-    const double *m, *a, *b, *k0; /* forward: m, a, b; backward: m = centre, a = kg, b = kx, k0 */
+    const double *m, *a, *b, *k0, *rs; /* forward: m, a, b; backward: m = centre, a = kg, b = kx, k0, rs = rstd */
     int64_t stride;
 } apply_job;
 
@@ -254,7 +254,8 @@ static void apply_bwd_task(void *ctx, int64_t t) {
     if (sh->last) {
         sh->k->col_bwd_apply(sh->dtype, block_len(sh, tk.k), sh->C, sh->C, cl_rows(sh, j->dy, tk.n, tk.k),
                              cl_rows(sh, j->x, tk.n, tk.k), (void *)cl_rows(sh, j->y, tk.n, tk.k), j->m + o,
-                             j->a + o, j->b ? j->b + o : NULL, j->k0 ? j->k0 + o : NULL, NULL);
+                             j->rs ? j->rs + o : NULL, j->a + o, j->b ? j->b + o : NULL, j->k0 ? j->k0 + o : NULL,
+                             NULL);
         return;
     }
     norma_affine unit = {.g0 = 1.0};
@@ -262,14 +263,15 @@ static void apply_bwd_task(void *ctx, int64_t t) {
         norma_bwd_coef k = {.centre = j->m[o + c], .kg = j->a[o + c], .kx = j->b ? j->b[o + c] : 0.0,
                             .k0 = j->k0 ? j->k0[o + c] : 0.0};
         sh->k->bwd_apply(sh->dtype, block_len(sh, tk.k), cf_run(sh, j->dy, tk.n, c, tk.k),
-                         cf_run(sh, j->x, tk.n, c, tk.k), (void *)cf_run(sh, j->y, tk.n, c, tk.k), &unit, &k, 0.0,
-                         NULL, NULL);
+                         cf_run(sh, j->x, tk.n, c, tk.k), (void *)cf_run(sh, j->y, tk.n, c, tk.k), &unit, &k,
+                         j->rs ? j->rs[o + c] : 1.0, NULL, NULL);
     }
 }
 
 void chan_apply_bwd(const chan_shape *sh, const void *dy, const void *x, void *dx, const double *centre,
-                    const double *kg, const double *kx, const double *k0, int64_t stride) {
-    apply_job j = {.sh = sh, .dy = dy, .x = x, .y = dx, .m = centre, .a = kg, .b = kx, .k0 = k0, .stride = stride};
+                    const double *rstd, const double *kg, const double *kx, const double *k0, int64_t stride) {
+    apply_job j = {.sh = sh, .dy = dy, .x = x, .y = dx, .m = centre, .rs = rstd, .a = kg, .b = kx, .k0 = k0,
+                   .stride = stride};
     norma_parallel_for(num_tasks(sh), serial(sh, 3), apply_bwd_task, &j);
 }
 
@@ -288,7 +290,7 @@ chan_grad chan_set_grad(double count, double nv, double shift, double eps, bool 
     double m2 = s[3] - s[2] * g.delta; /* Σ(x - mean)² */
     g.rstd = chan_rstd((m2 < 0.0 ? 0.0 : m2) / nv, eps, zero_rstd_rule);
     double sum_gxhat = g.rstd * (s[1] - g.delta * s[0]);
-    g.kx = -g.rstd * g.rstd * sum_gxhat / nv;
+    g.kx = -g.rstd * sum_gxhat / nv; /* multiplies x̂ */
     g.k0 = -g.rstd * s[0] / count;
     return g;
 }

@@ -72,15 +72,16 @@ void chan_bwd_sums(const chan_shape *sh, const void *dy, const void *x, const do
                    chan_arena *a, double *t[4]);
 int64_t chan_bwd_scratch(const chan_shape *sh);
 
-/* dx = kg[n,c]·dy + kx[n,c]·(x - centre[n,c]) + k0[n,c]; kx and k0 may be NULL (0). */
+/* dx = kg[n,c]·dy + kx[n,c]·x̂ + k0[n,c] with x̂ = (x - centre[n,c])·rstd[n,c]; kx and k0 may be NULL
+ * (0), and then rstd too. */
 void chan_apply_bwd(const chan_shape *sh, const void *dy, const void *x, void *dx, const double *centre,
-                    const double *kg, const double *kx, const double *k0, int64_t stride);
+                    const double *rstd, const double *kg, const double *kx, const double *k0, int64_t stride);
 
 /* ----- the gradient of a normalization over a set -----
  * With g = dy·gain, count elements, variance over nv (count, or count - 1 for an unbiased one):
  *     dx = rstd·(g - Σg/count - xhat·Σ(g·xhat)/nv),   xhat = (x - mean)·rstd
  * From Σg, Σg·d, Σd, Σd² (d = x - shift) it gives the exact mean and rstd and the coefficients
- * dx = rstd·g + kx·(x - mean) + k0. */
+ * dx = rstd·g + kx·x̂ + k0. */
 typedef struct chan_grad {
     double mean, rstd, delta; /* delta = mean - shift */
     double kx, k0;

@@ -95,7 +95,7 @@ static norma_status running_bwd(const char *fn, const chan_shape *sh, const void
             if (dbias) dbias[c] = (float)s0;
         }
     }
-    if (dx) chan_apply_bwd(sh, dy, x, dx, centre, kg, NULL, NULL, 0);
+    if (dx) chan_apply_bwd(sh, dy, x, dx, centre, NULL, kg, NULL, NULL, 0);
     return NORMA_OK;
 }
 
@@ -162,9 +162,9 @@ static norma_status sets_backward(const char *fn, const chan_shape *sh, const se
                                   const void *x, void *dx) {
     int64_t N = sh->N, C = sh->C, S = chan_num_sets(sh, p->sets);
     chan_arena a;
-    TRY(chan_arena_init(&a, fn, chan_bwd_scratch(sh) + 9 * N * C + 4 * S));
+    TRY(chan_arena_init(&a, fn, chan_bwd_scratch(sh) + 10 * N * C + 4 * S));
     double *t[4], *gain = chan_alloc(&a, N * C), *centre = chan_alloc(&a, N * C), *kg = chan_alloc(&a, N * C);
-    double *kx = chan_alloc(&a, N * C), *k0 = chan_alloc(&a, N * C);
+    double *kx = chan_alloc(&a, N * C), *k0 = chan_alloc(&a, N * C), *rs = chan_alloc(&a, N * C);
     double *sums = chan_alloc(&a, 4 * S);
     for (int q = 0; q < 4; q++) t[q] = chan_alloc(&a, N * C);
     for (int64_t n = 0; n < N; n++) {
@@ -191,7 +191,7 @@ static norma_status sets_backward(const char *fn, const chan_shape *sh, const se
             chan_rect r = chan_set_rect(sh, p->sets, s);
             double count = (double)((r.n1 - r.n0) * (r.c1 - r.c0)) * (double)sh->S;
             chan_grad g = chan_set_grad(count, count, p->mean[s], p->eps, p->zero_rule, sums + 4 * s);
-            centre[i] = g.mean, kg[i] = g.rstd * gain[i], kx[i] = g.kx, k0[i] = g.k0;
+            centre[i] = g.mean, rs[i] = g.rstd, kg[i] = g.rstd * gain[i], kx[i] = g.kx, k0[i] = g.k0;
             double dgain = g.rstd * (t[1][i] - g.delta * t[0][i]), dbias = t[0][i];
             if (p->per_sample) {
                 if (p->dgain) store_elem(sh->dtype, p->dgain, n * p->aff.stride + c, (float)dgain);
@@ -207,7 +207,7 @@ static norma_status sets_backward(const char *fn, const chan_shape *sh, const se
             if (p->dgain) ((float *)p->dgain)[c] = (float)dg;
             if (p->dbias) ((float *)p->dbias)[c] = (float)db;
         }
-    if (dx) chan_apply_bwd(sh, dy, x, dx, centre, kg, kx, k0, C);
+    if (dx) chan_apply_bwd(sh, dy, x, dx, centre, rs, kg, kx, k0, C);
     return NORMA_OK;
 }
 
@@ -480,10 +480,10 @@ norma_status norma_adain_bwd(norma_dtype dtype, norma_layout layout, int64_t n, 
     chan_shape shs = chan_make_shape(dtype, layout, n, c, style_spatial);
     int64_t nc = n * c;
     chan_arena a;
-    TRY(chan_arena_init(&a, fn, chan_bwd_scratch(&shc) + chan_moments_scratch(&shs) + 16 * nc));
+    TRY(chan_arena_init(&a, fn, chan_bwd_scratch(&shc) + chan_moments_scratch(&shs) + 17 * nc));
     double *t[4], *sc = chan_alloc(&a, nc), *sm = chan_alloc(&a, nc), *sm2 = chan_alloc(&a, nc);
     double *centre = chan_alloc(&a, nc), *kg = chan_alloc(&a, nc), *kx = chan_alloc(&a, nc), *k0 = chan_alloc(&a, nc);
-    double *sa = chan_alloc(&a, nc), *sb = chan_alloc(&a, nc);
+    double *sa = chan_alloc(&a, nc), *sb = chan_alloc(&a, nc), *rs = chan_alloc(&a, nc);
     for (int q = 0; q < 4; q++) t[q] = chan_alloc(&a, nc);
     chan_set_moments(&shs, (chan_sets){.cpg = 1}, style, &a, sc, sm, sm2);
     for (int64_t i = 0; i < nc; i++) centre[i] = content_mean[i];
@@ -495,13 +495,13 @@ norma_status norma_adain_bwd(norma_dtype dtype, norma_layout layout, int64_t n, 
         double sigma_s = adain_sigma(sm2[i], sc[i], variance, eps);
         double s[4] = {sigma_s * t[0][i], sigma_s * t[1][i], t[2][i], t[3][i]};
         chan_grad g = chan_set_grad(count, nv, centre[i], eps, false, s);
-        centre[i] = g.mean, kg[i] = g.rstd * sigma_s, kx[i] = g.kx, k0[i] = g.k0;
+        centre[i] = g.mean, rs[i] = g.rstd, kg[i] = g.rstd * sigma_s, kx[i] = g.kx, k0[i] = g.k0;
         /* style: y = σ_s·x̂ + μ_s, so dμ_s = Σdy and dσ_s = Σdy·x̂; then
          * dstyle_j = dμ_s/count_s + dσ_s·(s_j - μ_s)/(nv_s·σ_s) */
         double dmu = t[0][i], dsigma = g.rstd * (t[1][i] - g.delta * t[0][i]);
         sa[i] = dsigma / (nv_s * sigma_s), sb[i] = dmu / count_s;
     }
     if (dstyle) chan_apply(&shs, style, dstyle, sm, sa, sb, c);
-    if (dcontent) chan_apply_bwd(&shc, dy, content, dcontent, centre, kg, kx, k0, c);
+    if (dcontent) chan_apply_bwd(&shc, dy, content, dcontent, centre, rs, kg, kx, k0, c);
     return NORMA_OK;
 }

@@ -5,7 +5,7 @@
  * column blocks reduce down the channels (col_* primitives), which is what this file does.
  *
  * Backward, per position with g = dy·gamma, r = sqrt(C)/max(ν, eps), x̂ = x·r, ν = ‖x‖₂:
- *     dx = r·(g - x̂·mean(g·x̂)) = r·g - x·r³·Σ(g·x)/C,   or r·g where the clamp bites (ν < eps);
+ *     dx = r·(g - x̂·mean(g·x̂)) = r·g - x̂·r²·Σ(g·x)/C,   or r·g where the clamp bites (ν < eps);
  *     dgamma[c] = Σ dy·x̂,   dbeta[c] = Σ dy. */
 #include <math.h>
 #include <string.h>
@@ -60,14 +60,15 @@ static void bwd_task(void *ctx, int64_t t) {
     sh->k->col_bwd_sums(sh->dtype, C, w, sh->S, dy, x, NULL, j->gamma, sums);
     for (int64_t s = 0; s < w; s++) {
         r[s] = rstd_l2(sums[3][s], j->sqrt_c, j->eps);
-        kx[s] = sqrt(sums[3][s]) < j->eps ? 0.0 : -r[s] * r[s] * r[s] * sums[1][s] / (double)C;
+        kx[s] = sqrt(sums[3][s]) < j->eps ? 0.0 : -r[s] * r[s] * sums[1][s] / (double)C; /* multiplies x̂ = x·r */
     }
     if (j->dgamma || j->dbeta) /* before dx is written: it may alias dy or x */
         for (int64_t c = 0; c < C; c++) {
             size_t off = (size_t)(c * sh->S) * sh->es;
             sh->k->wsums(sh->dtype, w, (const char *)dy + off, (const char *)x + off, r, partial + 2 * c);
         }
-    if (j->y) sh->k->col_bwd_apply(sh->dtype, C, w, sh->S, dy, x, (void *)at(j, j->y, n, s0), NULL, r, kx, NULL, j->gamma);
+    if (j->y)
+        sh->k->col_bwd_apply(sh->dtype, C, w, sh->S, dy, x, (void *)at(j, j->y, n, s0), NULL, r, r, kx, NULL, j->gamma);
 }
 
 static void load_params(const chan_shape *sh, const void *p, double *out) {

@@ -127,6 +127,7 @@ typedef struct row_grads {
     int64_t blocks_per_seg; /* fixed by the problem size only */
     bool per_row;
     double *partials;      /* per task: 2·cols doubles (dgain, then dbias) */
+    float *rows_acc;       /* per task: 2·cols floats, the last few rows' terms before they join partials */
 } row_grads;
 
 typedef struct row_bwd {
@@ -145,7 +146,7 @@ typedef struct row_bwd {
 static bool wants_grads(const row_grads *G) { return G->dgain || G->dbias; }
 static bool sums_grads(const row_grads *G) { return wants_grads(G) && !G->per_row; }
 
-static void backward_row(const row_bwd *p, int64_t r, double *dgain, double *dbias) {
+static void backward_row(const row_bwd *p, int64_t r, void *dgain, void *dbias) {
     const row_layout *L = &p->L;
     const void *x = row_ptr(L, p->x, r), *dy = row_ptr(L, p->dy, r);
     norma_affine a = {.g0 = p->g0, .gain = row_vector(L, p->gain, r)};
@@ -160,7 +161,7 @@ static void backward_row(const row_bwd *p, int64_t r, double *dgain, double *dbi
     /* channel RMSNorm's clamp max(‖x‖, eps) is a constant when it bites: no term through the norm */
     bool clamped = p->stat == STAT_L2_CLAMP && sqrt(s[3]) < p->eps; /* torch: no gradient below the clamp */
     double mean_gxhat = rstd * (s[1] - delta * s[0]) / n; /* mean(g·x̂), x̂ = (d - delta)·rstd */
-    norma_bwd_coef c = {.centre = shift + delta, .kg = rstd, .kx = clamped ? 0.0 : -rstd * rstd * mean_gxhat,
+    norma_bwd_coef c = {.centre = shift + delta, .kg = rstd, .kx = clamped ? 0.0 : -rstd * mean_gxhat,
                         .k0 = centred ? -rstd * s[0] / n : 0.0};
     p->k->bwd_apply(L->dtype, L->cols, dy, x, p->dx ? (void *)row_ptr(L, p->dx, r) : NULL, &a, &c, rstd, dgain,
                     dbias);
@@ -172,36 +173,48 @@ static void store_grad(norma_dtype dtype, void *out, int64_t offset, const doubl
     for (int64_t j = 0; j < n; j++) store_elem(dtype, out, offset + j, (float)sums[j]);
 }
 
+/* The parameter-gradient terms of each row are added to the task's double partials: directly for f32
+ * data (computed in double), through float accumulators flushed every FLUSH_ROWS rows for bf16/f16. */
+#define FLUSH_ROWS 8
+
+static void flush_rows(float *acc, double *partial, int64_t n) {
+    for (int64_t j = 0; j < n; j++) partial[j] += (double)acc[j], acc[j] = 0.0f;
+}
+
 static void backward_task(void *ctx, int64_t task) {
     const row_bwd *p = ctx;
     const row_grads *G = &p->G;
     int64_t cols = p->L.cols;
-    double *dgain = NULL, *dbias = NULL;
+    size_t n = (size_t)cols;
+    bool direct = p->L.dtype == NORMA_F32; /* accumulate straight into the double partials */
+    double *part_g = NULL, *part_b = NULL;
+    float *acc_g = NULL, *acc_b = NULL;
     if (wants_grads(G)) {
-        dgain = G->dgain ? G->partials + (size_t)task * 2 * (size_t)cols : NULL;
-        dbias = G->dbias ? G->partials + ((size_t)task * 2 + 1) * (size_t)cols : NULL;
+        part_g = G->partials + (size_t)task * 2 * n, part_b = part_g + n;
+        acc_g = G->rows_acc + (size_t)task * 2 * n, acc_b = acc_g + n;
+        memset(part_g, 0, 2 * n * sizeof(double));
+        if (!direct) memset(acc_g, 0, 2 * n * sizeof(float));
     }
+    void *dgain = G->dgain ? (direct ? (void *)part_g : (void *)acc_g) : NULL;
+    void *dbias = G->dbias ? (direct ? (void *)part_b : (void *)acc_b) : NULL;
     int64_t r0, r1;
     if (sums_grads(G)) {
         int64_t seg = task / G->blocks_per_seg, blk = task % G->blocks_per_seg, base = seg * G->seg_rows;
         r0 = base + block_begin(G->seg_rows, G->blocks_per_seg, blk);
         r1 = base + block_begin(G->seg_rows, G->blocks_per_seg, blk + 1);
-        if (dgain) memset(dgain, 0, (size_t)cols * sizeof(double));
-        if (dbias) memset(dbias, 0, (size_t)cols * sizeof(double));
     } else {
         r0 = task * p->rows_per_task;
         r1 = min_i64(p->L.rows, r0 + p->rows_per_task);
     }
     for (int64_t r = r0; r < r1; r++) {
-        if (G->per_row) {
-            if (dgain) memset(dgain, 0, (size_t)cols * sizeof(double));
-            if (dbias) memset(dbias, 0, (size_t)cols * sizeof(double));
-        }
         backward_row(p, r, dgain, dbias);
-        if (G->per_row) {
+        bool last = G->per_row || (r - r0) % FLUSH_ROWS == FLUSH_ROWS - 1 || r == r1 - 1;
+        if (wants_grads(G) && !direct && last) flush_rows(acc_g, part_g, 2 * cols);
+        if (G->per_row) { /* each row's own gradient: store it and start again */
             int64_t off = vector_offset(&p->L, r);
-            store_grad(G->dtype, G->dgain, off, dgain, cols);
-            store_grad(G->dtype, G->dbias, off, dbias, cols);
+            store_grad(G->dtype, G->dgain, off, part_g, cols);
+            store_grad(G->dtype, G->dbias, off, part_b, cols);
+            memset(part_g, 0, 2 * n * sizeof(double));
         }
     }
 }
@@ -247,9 +260,10 @@ static norma_status row_backward(row_bwd *p, const char *fn) {
         tasks = ceil_div(L->rows, p->rows_per_task);
     }
     if (wants_grads(G) && tasks > 0) {
-        G->partials = norma_scratch((size_t)tasks * 2 * (size_t)L->cols * sizeof(double));
-        if (!G->partials) return norma_fail(NORMA_ENOMEM, fn, "cannot allocate %lld bytes of scratch",
-                                            (long long)tasks * 2 * L->cols * 8);
+        size_t per_task = 2 * (size_t)L->cols, bytes = (size_t)tasks * per_task * (sizeof(double) + sizeof(float));
+        G->partials = norma_scratch(bytes);
+        if (!G->partials) return norma_fail(NORMA_ENOMEM, fn, "cannot allocate %zu bytes of scratch", bytes);
+        G->rows_acc = (float *)(G->partials + (size_t)tasks * per_task);
     }
     norma_parallel_for(tasks, run_serial(L, 3), backward_task, p);
     if (sums_grads(G)) norma_parallel_for(G->segments * ceil_div(L->cols, REDUCE_COLS), run_serial(L, 1), reduce_task, p);

@@ -157,7 +157,8 @@ static double worst_error(const double *got, const double *ref, int64_t n, norma
     return worst_error_scaled(got, ref, n, t, rel, max_abs(ref, n));
 }
 
-static double rel_for(norma_dtype t) { return t == NORMA_F32 ? 1e-12 : 1e-5; }
+/* A few float roundings: the kernels compute in float (their sums flushed into double). */
+static double rel_for(norma_dtype t) { return t == NORMA_F32 ? 4e-7 : 1e-5; }
 
 /* ----- the set norms (BN, IN, GN, AdaGN) through the C API -------------------------------------- */
 
@@ -221,10 +222,10 @@ static void check_set_case(set_case k) {
     double e = worst_error(y.v, ry, n_el, k.dtype, rel_for(k.dtype) * (1.0 + fabs(k.mean) / k.spread));
     CHECK(e <= 1.0, "%s: forward error %.3g tolerances", set_describe(&k), e);
     for (int64_t s = 0; s < sets; s++) {
-        CHECK(fabs(mean[s] - rmean[s]) <= ulp_of(NORMA_F32, rmean[s]), "%s: mean[%lld] %.9g vs %.9g", set_describe(&k),
-              (long long)s, (double)mean[s], rmean[s]);
-        CHECK(fabs(rstd[s] - rrstd[s]) <= ulp_of(NORMA_F32, rrstd[s]), "%s: rstd[%lld] %.9g vs %.9g", set_describe(&k),
-              (long long)s, (double)rstd[s], rrstd[s]);
+        CHECK(fabs(mean[s] - rmean[s]) <= ulp_of(NORMA_F32, rmean[s]) + 0x1p-20 / rrstd[s], "%s: mean[%lld] %.9g vs %.9g",
+              set_describe(&k), (long long)s, (double)mean[s], rmean[s]);
+        CHECK(fabs(rstd[s] - rrstd[s]) <= ulp_of(NORMA_F32, rrstd[s]) + 0x1p-21 * rrstd[s], "%s: rstd[%lld] %.9g vs %.9g",
+              set_describe(&k), (long long)s, (double)rstd[s], rrstd[s]);
     }
     /* running statistics: BN over the batch; IN averaged over the samples of per-instance values */
     if (k.op <= IN && C <= 64) {
@@ -241,8 +242,8 @@ static void check_set_case(set_case k) {
             }
             if (k.op == IN) bm /= (double)N, bv /= (double)N;
             double em = momentum * bm + (1.0 - momentum) * rm0[c], ev = momentum * bv + (1.0 - momentum) * rv0[c];
-            worst = fmax(worst, fabs(rm[c] - em) / (ulp_of(NORMA_F32, em) + 1e-9 * fabs(em)));
-            worst = fmax(worst, fabs(rv[c] - ev) / (2 * ulp_of(NORMA_F32, ev) + 1e-9 * fabs(ev)));
+            worst = fmax(worst, fabs(rm[c] - em) / (ulp_of(NORMA_F32, em) + 1e-6 * sqrt(bv)));
+            worst = fmax(worst, fabs(rv[c] - ev) / (2 * ulp_of(NORMA_F32, ev) + 1e-6 * fabs(ev)));
         }
         CHECK(worst <= 1.0, "%s: running statistics error %.3g tolerances", set_describe(&k), worst);
     }
@@ -291,8 +292,8 @@ static void check_set_case(set_case k) {
             }
             got_g[o] = load_elem(gt, dg, o), got_b[o] = load_elem(gt, db, o);
         }
-        double eg = worst_error(got_g, ref_g, len, gt, (ada ? rel_for(k.dtype) : 1e-12) * 100 * (1.0 + fabs(k.mean) / k.spread));
-        double eb = worst_error(got_b, ref_b, len, gt, (ada ? rel_for(k.dtype) : 1e-12) * 100);
+        double eg = worst_error(got_g, ref_g, len, gt, rel_for(k.dtype) * 10 * (1.0 + fabs(k.mean) / k.spread));
+        double eb = worst_error(got_b, ref_b, len, gt, rel_for(k.dtype) * 10);
         CHECK(eg <= 1.0 && eb <= 1.0, "%s: parameter gradient errors %.3g, %.3g tolerances", set_describe(&k), eg, eb);
         CHECK(gaps_ok, "%s: wrote between the modulation vectors", set_describe(&k));
         free(got_g), free(got_b), free(ref_g), free(ref_b);
@@ -467,7 +468,7 @@ static void test_channel_rms(void) {
                         terms = fmax(terms, r * fabs(dy.v[i]) * (affine ? fabs(g.v[(i / S) % C]) : 1.0));
                     }
                     double e1 = worst_error(y.v, ry, n_el, t, rel_for(t)), e2 = worst_error_scaled(dx.v, rdx, n_el, t, rel_for(t) * 10, terms);
-                    double e3 = worst_error(gdg, rdg, C, NORMA_F32, 1e-7), e4 = worst_error(gdb, rdb, C, NORMA_F32, 1e-7);
+                    double e3 = worst_error(gdg, rdg, C, NORMA_F32, 2e-6), e4 = worst_error(gdb, rdb, C, NORMA_F32, 2e-6);
                     CHECK(e1 <= 1 && e2 <= 1 && e3 <= 1 && e4 <= 1,
                           "channel_rms %s %s N=%lld C=%lld S=%lld affine=%d: errors y %.3g dx %.3g dgamma %.3g dbeta %.3g",
                           dtype_name(t), layout_name(layout), (long long)N, (long long)C, (long long)S, affine, e1, e2, e3, e4);

@@ -5,7 +5,7 @@
  *   sum_sq:    Σ x² of the run
  *   apply:     y = (x - mean) · rstd · gain + bias            (the forward of every norm)
  *   bwd_sums:  Σg, Σg·d, Σd, Σd²   with g = dy · gain, d = x - c   (what every backward reduces)
- *   bwd_apply: dx = kg·g + kx·(x - c) + k0, and the per-element parameter-gradient terms
+ *   bwd_apply: dx = kg·g + kx·x̂ + k0 with x̂ = (x - c)·rstd, and the parameter-gradient terms
  *   wsums:     Σ dy·x·w and Σ dy, with a per-element double weight w
  * where gain and bias are a scalar plus an optional per-element vector, so the same primitive serves
  * a LayerNorm row (vector weight and bias), a BatchNorm plane (scalar weight and bias of its channel)
@@ -18,19 +18,22 @@
  *   col_sum, col_dev:  Σx;  Σd and Σd² with d = x - c[j]
  *   col_bwd_sums:      Σg, Σg·d, Σd, Σd² with g = dy·rg[r], d = x - c[j]
  *   col_apply:         y = ((x - m[j])·a[j])·rg[r] + b[j] + rb[r]
- *   col_bwd_apply:     dx = kg[j]·dy·rg[r] + kx[j]·(x - c[j]) + k0[j]
+ *   col_bwd_apply:     dx = kg[j]·dy·rg[r] + kx[j]·(x - c[j])·rs[j] + k0[j]
  * (an optional vector, NULL, contributes 0 to a sum and 1 to a product). Columns accumulate row by row
  * in order, so these too are identical across variants.
  *
  * Numerics, identical in every variant:
- * - Sums run in 16 double lanes, element i of each 16-element step going to lane i % 16, and the
+ * - f32 data is computed in double (results within about half a float ulp of exact, so never less
+ *   accurate than PyTorch's float32); bf16/f16 data in float, whose error is far below their rounding.
+ *   Double sums run in 16 lanes; float sums in 16 lanes flushed into double lanes every 4 steps (no
+ *   float partial adds more than 4 terms). Element i of each 16-element step goes to lane i % 16, and
  *   lanes are added by one fixed tree. moments() works on fixed 2048-element chunks (two passes, the
- *   second from L1) merged in order with Chan's formula. So every variant (reference, AVX2, AVX-512)
- *   performs the same operations in the same order and their results are bitwise identical.
+ *   second from L1) merged in order with Chan's formula.
+ * - The float path centres on a float hi + lo split of the centre, so x - centre is exact near a
+ *   large mean; chunks whose float squares would overflow or underflow are recomputed in double.
  * - No fused multiply-add anywhere (the build uses -ffp-contract=off): a mul and an add round twice
- *   in every variant alike.
- * - f32 data is computed in double and rounded once; bf16/f16 data in float (mean split into a high
- *   and a low float so that x - mean stays exact) and rounded once.
+ *   in every variant alike. So every variant (reference, AVX2, AVX-512) performs the same operations
+ *   in the same order, and their results are bitwise identical (NaN payloads aside).
  *
  * The variants live in <isa>.c: each includes its shim (vec_<isa>.h) and core.inc, which defines the
  * primitives once against the shim. dispatch.c picks one table at startup.
@@ -51,7 +54,8 @@ typedef struct norma_affine {
     const void *bias; /* n elements of the data's dtype, or NULL */
 } norma_affine;
 
-/* dx = kg · g + kx · (x - centre) + k0, with g = dy · (g0 + gain[j]). */
+/* dx = kg · g + kx · x̂ + k0, with g = dy · (g0 + gain[j]) and x̂ = (x - centre) · rstd. (kx multiplies
+ * x̂, not x - centre: for |x| ~ 1e30, rstd² would underflow a float where rstd does not.) */
 typedef struct norma_bwd_coef {
     double centre; /* the precise mean (0 for RMSNorm) */
     double kg, kx, k0;
@@ -83,11 +87,11 @@ typedef struct norma_kernel_table {
      * sums = {Σg, Σg·d, Σd, Σd²}. a->mean, rstd, bias are unused. */
     void (*bwd_sums)(norma_dtype dtype, int64_t n, const void *dy, const void *x, const norma_affine *a,
                      double centre, double sums[4]);
-    /* dx[j] (if dx) as above; dgain[j] += dy·(x - centre)·rstd (if dgain); dbias[j] += dy (if dbias).
-     * dx may alias dy or x. */
+    /* dx[j] (if dx) as above; dgain[j] += dy·x̂ (if dgain); dbias[j] += dy (if dbias). The
+     * accumulators are arrays of the compute type: double for f32 data, float for bf16/f16 data
+     * (callers flush those into double every few rows; see norma_acc_size). dx may alias dy or x. */
     void (*bwd_apply)(norma_dtype dtype, int64_t n, const void *dy, const void *x, void *dx,
-                      const norma_affine *a, const norma_bwd_coef *k, double rstd, double *dgain,
-                      double *dbias);
+                      const norma_affine *a, const norma_bwd_coef *k, double rstd, void *dgain, void *dbias);
     /* dst[i] = src[i] converted through float (rounded to nearest even; NaN quieted). */
     void (*convert)(norma_dtype from, norma_dtype to, int64_t n, const void *src, void *dst);
     /* sums[0] = Σ dy·x·w, sums[1] = Σ dy, with w a double vector (a per-element weight). */
@@ -101,9 +105,12 @@ typedef struct norma_kernel_table {
     void (*col_apply)(norma_dtype dtype, int64_t rows, int64_t cols, int64_t ld, const void *x, void *y,
                       const double *m, const double *a, const double *b, const double *rg, const double *rb);
     void (*col_bwd_apply)(norma_dtype dtype, int64_t rows, int64_t cols, int64_t ld, const void *dy,
-                          const void *x, void *dx, const double *c, const double *kg, const double *kx,
-                          const double *k0, const double *rg);
+                          const void *x, void *dx, const double *c, const double *rs, const double *kg,
+                          const double *kx, const double *k0, const double *rg);
 } norma_kernel_table;
+
+/* Bytes of a bwd_apply accumulator element for data of a dtype: double for f32, float otherwise. */
+static inline size_t norma_acc_size(norma_dtype dtype) { return dtype == NORMA_F32 ? sizeof(double) : sizeof(float); }
 
 /* The table in use (chosen once; NORMA_KERNELS may force one). */
 const norma_kernel_table *norma_kernel(void);

@@ -39,6 +39,21 @@ static inline double vd_reduce(vd a) {
     return _mm_cvtsd_f64(_mm_add_sd(s2, _mm_unpackhi_pd(s2, s2)));
 }
 
+static inline float vf_reduce(vf a) {
+    __m256 s8 = _mm256_add_ps(a.lo, a.hi);
+    __m128 s4 = _mm_add_ps(_mm256_castps256_ps128(s8), _mm256_extractf128_ps(s8, 1));
+    __m128 s2 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));
+    return _mm_cvtss_f32(_mm_add_ss(s2, _mm_shuffle_ps(s2, s2, 1)));
+}
+
+static inline vf vf_first(vf a, int k) {
+    static const int32_t lanes[16] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
+    __m256i kk = _mm256_set1_epi32(k);
+    __m256 lo = _mm256_castsi256_ps(_mm256_cmpgt_epi32(kk, _mm256_loadu_si256((const __m256i *)lanes)));
+    __m256 hi = _mm256_castsi256_ps(_mm256_cmpgt_epi32(kk, _mm256_loadu_si256((const __m256i *)(lanes + 8))));
+    return (vf){_mm256_and_ps(a.lo, lo), _mm256_and_ps(a.hi, hi)};
+}
+
 /* ----- 16 elements of a dtype <-> 16 floats ----- */
 
 static inline __m256 bf16_widen8(__m128i h) { return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16)); }

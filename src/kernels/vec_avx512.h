@@ -38,6 +38,15 @@ static inline double vd_reduce(vd a) {
 
 static inline __mmask16 mask16(int k) { return (__mmask16)((1u << k) - 1u); }
 
+static inline float vf_reduce(vf a) {
+    __m256 s8 = _mm256_add_ps(_mm512_castps512_ps256(a), _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(a), 1)));
+    __m128 s4 = _mm_add_ps(_mm256_castps256_ps128(s8), _mm256_extractf128_ps(s8, 1));
+    __m128 s2 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));
+    return _mm_cvtss_f32(_mm_add_ss(s2, _mm_shuffle_ps(s2, s2, 1)));
+}
+
+static inline vf vf_first(vf a, int k) { return _mm512_maskz_mov_ps(mask16(k), a); }
+
 /* ----- 16 elements of a dtype <-> 16 floats ----- */
 
 static inline vf bf16_widen(__m256i h) { return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16)); }

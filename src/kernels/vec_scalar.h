@@ -5,12 +5,13 @@
  * The shim interface, implemented by every vec_<isa>.h:
  *   vd: 16 doubles, vf: 16 floats
  *   vd_zero, vd_set, vd_add, vd_sub, vd_mul, vd_reduce (the fixed tree), and the same for vf
+ *   vd_first(a, k) / vf_first(a, k)   a with the lanes from k on set to 0
  *   vd_load(t, p, i)          elements p[i .. i+15] of dtype t, as doubles
  *   vd_load_part(t, p, i, k)  the first k < 16 of them, the other lanes 0
  *   vd_store / vd_store_part  the inverse (f32: rounded from double; bf16/f16: via float)
  *   vf_load / vf_load_part / vf_store / vf_store_part   the same in float
  *   vd_first(a, k)            a with the lanes from k on set to 0
- *   vd_from_vf                widening of 16 floats
+ *   vd_from_vf, vf_from_vd    widening of 16 floats, and rounding of 16 doubles
  *   vd_load_acc / vd_store_acc: the first k of 16 doubles of an accumulator array
  * The reduction tree adds lane l and l + 8, then l and l + 4, then l + 2, then l + 1. */
 #ifndef NORMA_VEC_SCALAR_H
@@ -37,6 +38,17 @@ static inline vf vf_set(float a) { vf r; LANES(i) r.v[i] = a; return r; }
 static inline vf vf_add(vf a, vf b) { LANES(i) a.v[i] += b.v[i]; return a; }
 static inline vf vf_sub(vf a, vf b) { LANES(i) a.v[i] -= b.v[i]; return a; }
 static inline vf vf_mul(vf a, vf b) { LANES(i) a.v[i] *= b.v[i]; return a; }
+
+static inline float vf_reduce(vf a) {
+    for (int width = VL / 2; width >= 1; width /= 2)
+        for (int i = 0; i < width; i++) a.v[i] += a.v[i + width];
+    return a.v[0];
+}
+
+static inline vf vf_first(vf a, int k) {
+    for (int l = k; l < VL; l++) a.v[l] = 0.0f;
+    return a;
+}
 
 static inline double vd_reduce(vd a) {
     for (int width = VL / 2; width >= 1; width /= 2)
@@ -71,6 +83,12 @@ static inline void vd_store(norma_dtype t, void *p, int64_t i, vd a) { vd_store_
 static inline vd vd_first(vd a, int k) {
     for (int l = k; l < VL; l++) a.v[l] = 0.0;
     return a;
+}
+
+static inline vf vf_from_vd(vd a) {
+    vf r;
+    for (int l = 0; l < VL; l++) r.v[l] = (float)a.v[l];
+    return r;
 }
 
 static inline vd vd_from_vf(vf a) {

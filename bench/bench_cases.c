@@ -1,0 +1,156 @@
+/* bench_cases.c: the benchmark's cases: shapes from FLUX.1, Qwen-Image, LLaMA, the FLUX/SD VAE and
+ * ResNet-50 (../shared/reference/dit_and_gpu.md, and the performance issue). */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "bench.h"
+
+static void must(norma_status s) {
+    if (s != NORMA_OK) {
+        fprintf(stderr, "norma-bench: %s\n", norma_last_error());
+        exit(1);
+    }
+}
+
+#define B (c->b)
+#define T (c->dtype)
+
+static void layer_fwd(bench_case *c) {
+    must(norma_layer_norm_fwd(T, c->d[0], c->d[1], B->x, B->params, B->params, 1e-5, B->y, B->stats[0], B->stats[1]));
+}
+static void layer_bwd(bench_case *c) {
+    must(norma_layer_norm_bwd(T, c->d[0], c->d[1], B->dy, B->x, B->params, B->stats[0], 1e-5, B->dx, B->stats[2],
+                              B->stats[3]));
+}
+static void rms_fwd(bench_case *c) {
+    must(norma_rms_norm_fwd(T, c->d[0], c->d[1], B->x, B->params, 1e-6, B->y, B->stats[1]));
+}
+static void rms_bwd(bench_case *c) {
+    must(norma_rms_norm_bwd(T, c->d[0], c->d[1], B->dy, B->x, B->params, 1e-6, B->dx, B->stats[2]));
+}
+/* one sample of d[0] tokens, modulation (shift, scale) read from a (1, 6·D) vector, as FLUX */
+static void ada_fwd(bench_case *c) {
+    int64_t D = c->d[1];
+    size_t es = norma_dtype_size(T);
+    must(norma_ada_layer_norm_fwd(T, NORMA_LAYER_NORM, 1, c->d[0], D, B->x, B->params, (char *)B->params + D * es,
+                                  6 * D, 0, 1e-6, B->y, B->stats[0], B->stats[1]));
+}
+static void ada_bwd(bench_case *c) {
+    int64_t D = c->d[1];
+    size_t es = norma_dtype_size(T);
+    must(norma_ada_layer_norm_bwd(T, NORMA_LAYER_NORM, 1, c->d[0], D, B->dy, B->x, (char *)B->params + D * es, 6 * D,
+                                  0, B->stats[0], 1e-6, B->dx, B->stats[2], (char *)B->stats[2] + D * es));
+}
+static void group_fwd(bench_case *c) {
+    must(norma_group_norm_fwd(T, c->layout, c->d[0], c->d[1], c->d[2], c->d[3], B->x, B->params, B->params, 1e-6, B->y,
+                              B->stats[0], B->stats[1]));
+}
+static void group_bwd(bench_case *c) {
+    must(norma_group_norm_bwd(T, c->layout, c->d[0], c->d[1], c->d[2], c->d[3], B->dy, B->x, B->params, B->stats[0],
+                              1e-6, B->dx, B->stats[2], B->stats[3]));
+}
+static void crms_fwd(bench_case *c) {
+    must(norma_channel_rms_norm_fwd(T, c->layout, c->d[0], c->d[1], c->d[2], B->x, B->params, NULL, 1e-12, B->y));
+}
+static void crms_bwd(bench_case *c) {
+    must(norma_channel_rms_norm_bwd(T, c->layout, c->d[0], c->d[1], c->d[2], B->dy, B->x, B->params, 1e-12, B->dx,
+                                    B->stats[2], B->stats[3]));
+}
+static void batch_fwd(bench_case *c) {
+    must(norma_batch_norm_fwd(T, c->layout, c->d[0], c->d[1], c->d[2], B->x, B->params, B->params, NULL, NULL, 1, 0.1,
+                              1e-5, B->y, B->stats[0], B->stats[1]));
+}
+static void batch_bwd(bench_case *c) {
+    must(norma_batch_norm_bwd(T, c->layout, c->d[0], c->d[1], c->d[2], B->dy, B->x, B->params, B->stats[0], NULL,
+                              NULL, 1, 1e-5, B->dx, B->stats[2], B->stats[3]));
+}
+static void instance_fwd(bench_case *c) {
+    must(norma_instance_norm_fwd(T, c->layout, c->d[0], c->d[1], c->d[2], B->x, NULL, NULL, NULL, NULL, 1, 0.1, 1e-5,
+                                 B->y, B->stats[0], B->stats[1]));
+}
+static void instance_bwd(bench_case *c) {
+    must(norma_instance_norm_bwd(T, c->layout, c->d[0], c->d[1], c->d[2], B->dy, B->x, NULL, B->stats[0], NULL, NULL,
+                                 1, 1e-5, B->dx, NULL, NULL));
+}
+
+/* A row norm: rows x cols. Forward 1R+1W, backward 2R+1W. */
+static int add_rows(bench_case *out, int i, const char *op, void (*fn)(bench_case *), int bwd, int64_t rows,
+                    int64_t cols, int onednn) {
+    for (int t = 0; t < 2; t++) {
+        bench_case *c = &out[i++];
+        *c = (bench_case){.op = op, .dtype = t ? NORMA_BF16 : NORMA_F32, .elems = rows * cols, .reads = 1 + bwd,
+                          .writes = 1, .onednn = onednn, .d = {rows, cols}, .run = fn};
+        snprintf(c->shape, sizeof c->shape, "%lldx%lld", (long long)rows, (long long)cols);
+        c->bytes = (double)c->elems * (double)norma_dtype_size(c->dtype) * (c->reads + c->writes);
+    }
+    return i;
+}
+
+/* A channel norm on (n, c, spatial). `extra`: the statistic set does not fit in cache, so the statistics
+ * pass reads the inputs once more (forward: x; backward: x and dy). */
+static int add_channels(bench_case *out, int i, const char *op, void (*fn)(bench_case *), int bwd, int64_t n,
+                        int64_t ch, int64_t h, int64_t w, int64_t groups, norma_layout layout, int extra,
+                        int onednn) {
+    for (int t = 0; t < 2; t++) {
+        bench_case *c = &out[i++];
+        *c = (bench_case){.op = op, .dtype = t ? NORMA_BF16 : NORMA_F32, .elems = n * ch * h * w,
+                          .reads = (1 + bwd) * (1 + extra), .writes = 1, .onednn = onednn, .layout = layout,
+                          .d = {n, ch, h * w, groups}, .run = fn};
+        int k = snprintf(c->shape, sizeof c->shape, "(%lld,%lld,%lld,%lld)", (long long)n, (long long)ch,
+                         (long long)h, (long long)w);
+        if (groups) k += snprintf(c->shape + k, sizeof c->shape - (size_t)k, " G=%lld", (long long)groups);
+        if (layout == NORMA_CHANNELS_LAST) snprintf(c->shape + k, sizeof c->shape - (size_t)k, " NHWC");
+        c->bytes = (double)c->elems * (double)norma_dtype_size(c->dtype) * (c->reads + c->writes);
+    }
+    return i;
+}
+
+bench_case *bench_cases(bench_buffers *b, int *count) {
+    static bench_case cases[128];
+    int i = 0;
+    const norma_layout F = NORMA_CHANNELS_FIRST, L = NORMA_CHANNELS_LAST;
+    /* transformer rows: FLUX/Qwen-Image hidden 3072, LLaMA 4096, per-head QK norm 128 */
+    i = add_rows(cases, i, "layer_norm fwd", layer_fwd, 0, 4096, 3072, 1);
+    i = add_rows(cases, i, "layer_norm bwd", layer_bwd, 1, 4096, 3072, 1);
+    i = add_rows(cases, i, "layer_norm fwd", layer_fwd, 0, 512, 3072, 1);
+    i = add_rows(cases, i, "layer_norm bwd", layer_bwd, 1, 512, 3072, 1);
+    i = add_rows(cases, i, "ada_layer_norm fwd (FLUX mod)", ada_fwd, 0, 4096, 3072, 0);
+    i = add_rows(cases, i, "ada_layer_norm bwd (FLUX mod)", ada_bwd, 1, 4096, 3072, 0);
+    i = add_rows(cases, i, "ada_layer_norm fwd (FLUX mod)", ada_fwd, 0, 512, 3072, 0);
+    i = add_rows(cases, i, "ada_layer_norm bwd (FLUX mod)", ada_bwd, 1, 512, 3072, 0);
+    i = add_rows(cases, i, "rms_norm fwd", rms_fwd, 0, 4096, 4096, 0);
+    i = add_rows(cases, i, "rms_norm bwd", rms_bwd, 1, 4096, 4096, 0);
+    i = add_rows(cases, i, "rms_norm fwd QK (1,24,4096,128)", rms_fwd, 0, 24 * 4096, 128, 0);
+    i = add_rows(cases, i, "rms_norm bwd QK (1,24,4096,128)", rms_bwd, 1, 24 * 4096, 128, 0);
+    /* VAE GroupNorm: a group of (512/32)·128² f32 is 1 MiB, of (256/32)·256² 2 MiB: cached channels-first;
+     * channels-last a group is strided over the whole tensor (32/64 MiB f32) */
+    i = add_channels(cases, i, "group_norm fwd", group_fwd, 0, 1, 512, 128, 128, 32, F, 0, 0);
+    i = add_channels(cases, i, "group_norm bwd", group_bwd, 1, 1, 512, 128, 128, 32, F, 0, 0);
+    i = add_channels(cases, i, "group_norm fwd", group_fwd, 0, 1, 512, 128, 128, 32, L, 1, 0);
+    i = add_channels(cases, i, "group_norm bwd", group_bwd, 1, 1, 512, 128, 128, 32, L, 1, 0);
+    i = add_channels(cases, i, "group_norm fwd", group_fwd, 0, 1, 256, 256, 256, 32, F, 0, 0);
+    i = add_channels(cases, i, "group_norm bwd", group_bwd, 1, 1, 256, 256, 256, 32, F, 0, 0);
+    i = add_channels(cases, i, "group_norm fwd", group_fwd, 0, 1, 256, 256, 256, 32, L, 1, 0);
+    i = add_channels(cases, i, "group_norm bwd", group_bwd, 1, 1, 256, 256, 256, 32, L, 1, 0);
+    /* Qwen-Image VAE channel RMSNorm */
+    i = add_channels(cases, i, "channel_rms_norm fwd", crms_fwd, 0, 1, 384, 128, 128, 0, F, 0, 0);
+    i = add_channels(cases, i, "channel_rms_norm bwd", crms_bwd, 1, 1, 384, 128, 128, 0, F, 0, 0);
+    i = add_channels(cases, i, "channel_rms_norm fwd", crms_fwd, 0, 1, 384, 128, 128, 0, L, 0, 0);
+    i = add_channels(cases, i, "channel_rms_norm bwd", crms_bwd, 1, 1, 384, 128, 128, 0, L, 0, 0);
+    /* ResNet-50 BatchNorm, training: a channel of (16,·,56,56) is 200 KiB f32, of (32,·,112,112) 1.6 MiB */
+    i = add_channels(cases, i, "batch_norm fwd train", batch_fwd, 0, 16, 256, 56, 56, 0, F, 0, 1);
+    i = add_channels(cases, i, "batch_norm bwd train", batch_bwd, 1, 16, 256, 56, 56, 0, F, 0, 1);
+    i = add_channels(cases, i, "batch_norm fwd train", batch_fwd, 0, 32, 64, 112, 112, 0, F, 0, 1);
+    i = add_channels(cases, i, "batch_norm bwd train", batch_bwd, 1, 32, 64, 112, 112, 0, F, 0, 1);
+    i = add_channels(cases, i, "batch_norm fwd train", batch_fwd, 0, 16, 256, 56, 56, 0, L, 1, 1);
+    i = add_channels(cases, i, "batch_norm bwd train", batch_bwd, 1, 16, 256, 56, 56, 0, L, 1, 1);
+    i = add_channels(cases, i, "instance_norm fwd", instance_fwd, 0, 8, 256, 64, 64, 0, F, 0, 0);
+    i = add_channels(cases, i, "instance_norm bwd", instance_bwd, 1, 8, 256, 64, 64, 0, F, 0, 0);
+    /* LLM decoding: one row of 4096, one thread */
+    cases[i] = (bench_case){.op = "rms_norm fwd latency", .dtype = NORMA_F32, .elems = 4096, .latency = 1,
+                            .d = {1, 4096}, .run = rms_fwd};
+    snprintf(cases[i++].shape, 48, "1x4096");
+    for (int k = 0; k < i; k++) cases[k].b = b;
+    *count = i;
+    return cases;
+}

@@ -1,0 +1,202 @@
+/* norma-bench: times every op, forward and backward, in f32 and bf16, on the shapes of FLUX.1,
+ * Qwen-Image, LLaMA, the FLUX/SD VAE and ResNet-50, and compares each with a streaming baseline that
+ * moves the same bytes (y = a·x, same threads) measured in the same run, and with oneDNN where it has
+ * the op (when built with it).
+ *
+ *   build/norma-bench [--json] [--filter TEXT] [--reps N] [--threads N]
+ *
+ * Per case: median time of N warm repetitions, GB/s of the minimal traffic (one read of every input,
+ * one write of every output, plus one more read of x where the statistics must be complete before any
+ * output and the statistic set does not fit in cache), and norma's speed as a fraction of the
+ * baseline's over the same bytes ("of limit"). See bench/README.md. */
+#define _POSIX_C_SOURCE 200809L
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "bench.h"
+#include "internal.h"
+#include "norma.h"
+
+static double now(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+/* ----- buffers: allocated and touched once ----------------------------------------------------- */
+
+#define MAX_ELEMS ((int64_t)32 * 64 * 112 * 112) /* the largest case: ResNet-50 conv1 BatchNorm */
+static float *buf[6]; /* x, y, dy, dx, and two for the baseline */
+static float *params, *stats[4];
+
+static void *touch(size_t bytes) {
+    void *p = aligned_alloc(64, (bytes + 63) / 64 * 64);
+    if (!p) {
+        fprintf(stderr, "norma-bench: out of memory\n");
+        exit(1);
+    }
+    memset(p, 0, bytes);
+    return p;
+}
+
+static void fill(float *p, int64_t n, norma_dtype t) {
+    unsigned s = 12345;
+    for (int64_t i = 0; i < n; i++) {
+        s = s * 1664525u + 1013904223u;
+        float v = (float)((int)(s >> 9) - (1 << 22)) * 0x1p-21f + 0.5f;
+        if (t == NORMA_F32) p[i] = v;
+        else ((uint16_t *)p)[i] = (uint16_t)(f32_bits_of(v) >> 16); /* bf16 (truncated; fine for data) */
+    }
+}
+
+/* ----- the streaming baseline: out = a·in0 (+ in1 + in2), f32, same thread pool ----------------- */
+
+typedef struct {
+    int reads, writes;
+    int64_t n, block;
+} stream_job;
+
+static void stream_task(void *ctx, int64_t t) {
+    const stream_job *j = ctx;
+    int64_t i0 = t * j->block, i1 = i0 + j->block < j->n ? i0 + j->block : j->n;
+    const float *a = buf[0], *b = buf[2], *c = buf[4];
+    float *y = buf[1], *z = buf[3];
+    if (j->reads == 1)
+        for (int64_t i = i0; i < i1; i++) y[i] = 1.5f * a[i];
+    else if (j->reads == 2)
+        for (int64_t i = i0; i < i1; i++) y[i] = 1.5f * a[i] + b[i];
+    else
+        for (int64_t i = i0; i < i1; i++) y[i] = 1.5f * a[i] + b[i] + c[i];
+    if (j->writes == 2)
+        for (int64_t i = i0; i < i1; i++) z[i] = y[i];
+}
+
+/* Moves `bytes`: reads `reads` arrays and writes `writes` of bytes/(4·(reads+writes)) floats each. */
+static void stream(double bytes, int reads, int writes) {
+    stream_job j = {reads, writes, (int64_t)(bytes / (4.0 * (reads + writes))), 1 << 16};
+    norma_parallel_for(ceil_div(j.n, j.block), j.n < (1 << 16), stream_task, &j);
+}
+
+/* ----- the cases ------------------------------------------------------------------------------ */
+
+static int reps = 15;
+
+static double median_time(bench_case *c, int baseline) {
+    double t[64];
+    int n = reps < 64 ? reps : 64;
+    for (int w = 0; w < 2; w++) baseline ? stream(c->bytes, c->reads, c->writes) : c->run(c);
+    for (int i = 0; i < n; i++) {
+        double t0 = now();
+        baseline ? stream(c->bytes, c->reads, c->writes) : c->run(c);
+        t[i] = now() - t0;
+    }
+    for (int i = 1; i < n; i++) /* insertion sort: small n */
+        for (int k = i; k > 0 && t[k] < t[k - 1]; k--) {
+            double s = t[k];
+            t[k] = t[k - 1], t[k - 1] = s;
+        }
+    return t[n / 2];
+}
+
+/* Latency of one call on one thread: the median over batches of 1000 calls. */
+static double latency(bench_case *c) {
+    double t[15];
+    for (int w = 0; w < 100; w++) c->run(c);
+    for (int i = 0; i < 15; i++) {
+        double t0 = now();
+        for (int k = 0; k < 1000; k++) c->run(c);
+        t[i] = (now() - t0) / 1000;
+    }
+    for (int i = 1; i < 15; i++)
+        for (int k = i; k > 0 && t[k] < t[k - 1]; k--) {
+            double s = t[k];
+            t[k] = t[k - 1], t[k - 1] = s;
+        }
+    return t[7];
+}
+
+static void check(norma_status s, const char *what) {
+    if (s != NORMA_OK) {
+        fprintf(stderr, "norma-bench: %s failed: %s\n", what, norma_last_error());
+        exit(1);
+    }
+}
+
+int main(int argc, char **argv) {
+    int json = 0, threads = 0;
+    const char *filter = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--json")) json = 1;
+        else if (!strcmp(argv[i], "--filter") && i + 1 < argc) filter = argv[++i];
+        else if (!strcmp(argv[i], "--reps") && i + 1 < argc) reps = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--threads") && i + 1 < argc) threads = atoi(argv[++i]);
+        else {
+            fprintf(stderr, "usage: %s [--json] [--filter TEXT] [--reps N] [--threads N]\n", argv[0]);
+            return 2;
+        }
+    }
+    if (threads > 0) check(norma_set_num_threads(threads), "norma_set_num_threads");
+    for (int i = 0; i < 6; i++) buf[i] = touch((size_t)MAX_ELEMS * sizeof(float));
+    params = touch(1 << 20);
+    for (int i = 0; i < 4; i++) stats[i] = touch(1 << 22);
+    fill(buf[0], MAX_ELEMS, NORMA_F32), fill(buf[2], MAX_ELEMS, NORMA_F32), fill(params, 1 << 18, NORMA_F32);
+
+    bench_buffers bb = {.x = buf[0], .y = buf[1], .dy = buf[2], .dx = buf[3], .params = params};
+    for (int i = 0; i < 4; i++) bb.stats[i] = stats[i];
+    int ncases;
+    bench_case *cases = bench_cases(&bb, &ncases);
+
+    if (json) printf("[\n");
+    else {
+        printf("norma %s, kernels %s, %d threads; median of %d; limit = streaming y=a*x over the same bytes\n",
+               norma_version(), norma_kernels(), norma_get_num_threads(), reps);
+        printf("%-34s %-5s %-22s %10s %8s %9s %9s %s\n", "op", "dtype", "shape", "time", "GB/s", "limit",
+               "of limit", bench_onednn_available() ? "oneDNN (time, norma speedup)" : "");
+    }
+    int first = 1;
+    for (int i = 0; i < ncases; i++) {
+        bench_case *c = &cases[i];
+        char label[128];
+        snprintf(label, sizeof label, "%s %s %s", c->op, c->dtype == NORMA_BF16 ? "bf16" : "f32", c->shape);
+        if (filter && !strstr(label, filter)) continue;
+        bb.dtype = c->dtype;
+        fill(buf[0], c->elems, c->dtype), fill(buf[2], c->elems, c->dtype), fill(params, 1 << 18, c->dtype);
+        if (c->latency) {
+            int old = norma_get_num_threads();
+            check(norma_set_num_threads(1), "threads");
+            double t = latency(c);
+            check(norma_set_num_threads(old), "threads");
+            if (json)
+                printf("%s  {\"op\": \"%s\", \"dtype\": \"%s\", \"shape\": \"%s\", \"latency_us\": %.4f}", first ? "" : ",\n",
+                       c->op, c->dtype == NORMA_BF16 ? "bf16" : "f32", c->shape, t * 1e6);
+            else
+                printf("%-34s %-5s %-22s %8.3f us  (one thread, per call)\n", c->op, c->dtype == NORMA_BF16 ? "bf16" : "f32",
+                       c->shape, t * 1e6);
+            first = 0;
+            fflush(stdout);
+            continue;
+        }
+        double tn = median_time(c, 0), tb = median_time(c, 1), to = c->onednn ? bench_onednn_time(c, reps) : 0.0;
+        double gbs = c->bytes / tn * 1e-9, of = tb / tn;
+        if (json) {
+            printf("%s  {\"op\": \"%s\", \"dtype\": \"%s\", \"shape\": \"%s\", \"ms\": %.4f, \"gbps\": %.2f, "
+                   "\"baseline_ms\": %.4f, \"of_limit\": %.3f, \"bytes\": %.0f",
+                   first ? "" : ",\n", c->op, c->dtype == NORMA_BF16 ? "bf16" : "f32", c->shape, tn * 1e3, gbs, tb * 1e3,
+                   of, c->bytes);
+            if (to > 0) printf(", \"onednn_ms\": %.4f", to * 1e3);
+            printf("}");
+        } else {
+            printf("%-34s %-5s %-22s %7.3f ms %8.1f %6.3f ms %8.0f%%", c->op, c->dtype == NORMA_BF16 ? "bf16" : "f32",
+                   c->shape, tn * 1e3, gbs, tb * 1e3, 100.0 * of);
+            if (to > 0) printf("   %7.3f ms  %.2fx", to * 1e3, to / tn);
+            printf("\n");
+        }
+        first = 0;
+        fflush(stdout);
+    }
+    if (json) printf("\n]\n");
+    return 0;
+}

@@ -91,9 +91,10 @@ NORMA_API size_t norma_dtype_size(norma_dtype dtype);
 NORMA_API norma_status norma_set_num_threads(int n);
 NORMA_API int norma_get_num_threads(void);
 
-/* Name of the kernel variant in use: "reference" (portable scalar C), "avx2" or "avx512".
+/* Name of the kernel variant in use: "reference" (portable scalar C), "avx2", "avx512" or
+ * "avx512bf16" (AVX-512 with the BF16 conversion instructions).
  * It is chosen once from the CPU's features; the environment variable NORMA_KERNELS
- * ("reference", "avx2", "avx512") forces one the CPU supports. */
+ * (one of those names) forces one the CPU supports. All variants give bitwise identical results. */
 NORMA_API const char *norma_kernels(void);
 
 /* ---------------------------------------------------------------------------------------------

@@ -99,10 +99,8 @@ norma_status norma_channel_rms_norm_fwd(norma_dtype dtype, norma_layout layout, 
     TRY(norma_check_ptr(fn, "x", x));
     TRY(norma_check_ptr(fn, "y", y));
     chan_shape sh = chan_make_shape(dtype, layout, n, c, spatial);
-    if (sh.last) {
-        norma_row_stat_fwd(STAT_L2_CLAMP, dtype, n * spatial, c, x, gamma, gamma ? 0.0 : 1.0, beta, eps, y);
-        return NORMA_OK;
-    }
+    if (sh.last)
+        return norma_row_stat_fwd(fn, STAT_L2_CLAMP, dtype, n * spatial, c, x, gamma, gamma ? 0.0 : 1.0, beta, eps, y);
     cf_job j = {.sh = &sh, .x = x, .y = y, .eps = eps, .sqrt_c = sqrt((double)c), .tmp_per_task = 4 * COLS,
                 .col_blocks = ceil_div(spatial, COLS)};
     int64_t tasks = n * j.col_blocks;

@@ -51,6 +51,15 @@ static const void *row_vector(const row_layout *L, const void *base, int64_t r) 
     return base ? (const char *)base + (size_t)vector_offset(L, r) * L->esize : NULL;
 }
 
+/* Asks for a row about to be worked on, so that its memory latency overlaps the current row's work. */
+static void prefetch_row(const void *p, int64_t bytes) {
+#if defined(__GNUC__)
+    for (int64_t b = 0; b < bytes; b += 64) __builtin_prefetch((const char *)p + b, 0, 3);
+#else
+    (void)p, (void)bytes;
+#endif
+}
+
 /* Rows per task for work whose partition does not matter: ~128 KiB of data per task. */
 static int64_t rows_per_task(const row_layout *L) {
     int64_t row_bytes = L->cols * (int64_t)L->esize;
@@ -59,6 +68,45 @@ static int64_t rows_per_task(const row_layout *L) {
 
 static bool run_serial(const row_layout *L, int streams) {
     return L->rows * L->cols * (int64_t)L->esize * streams < NORMA_SERIAL_BYTES;
+}
+
+/* ----- vectors shared by many rows, ready-made --------------------------------------------------- */
+
+/* When rows share their gain/bias vectors (LayerNorm/RMSNorm weights; AdaLN per-sample modulation),
+ * they are converted once per call to the compute type, g0 included (norma_affine.gain_c/bias_c),
+ * instead of on every row. Per-token vectors are used as they are. */
+typedef struct prepared_vectors {
+    char *gain, *bias; /* `count` vectors of cols compute-type elements, or NULL */
+    int64_t count;
+    size_t bytes; /* of one vector */
+} prepared_vectors;
+
+static int64_t prepared_count(const row_layout *L) {
+    if (L->stride_l != 0 && L->tokens > 1) return 0; /* per token */
+    return L->stride_b == 0 ? 1 : L->rows / L->tokens;
+}
+
+static size_t prepared_bytes(const row_layout *L, const void *gain, const void *bias) {
+    return (size_t)prepared_count(L) * (size_t)L->cols * norma_compute_size(L->dtype) * ((gain != NULL) + (bias != NULL));
+}
+
+/* Fills pv from `mem` (prepared_bytes of it). */
+static void prepare_vectors(const norma_kernel_table *k, const row_layout *L, double g0, const void *gain,
+                            const void *bias, void *mem, prepared_vectors *pv) {
+    *pv = (prepared_vectors){.count = prepared_count(L), .bytes = (size_t)L->cols * norma_compute_size(L->dtype)};
+    char *next = mem;
+    if (gain && pv->count) pv->gain = next, next += (size_t)pv->count * pv->bytes;
+    if (bias && pv->count) pv->bias = next;
+    for (int64_t v = 0; v < pv->count; v++) {
+        int64_t r = v * L->tokens; /* the first row of sample v */
+        if (pv->gain) k->prepare(L->dtype, L->cols, g0, row_vector(L, gain, r), pv->gain + (size_t)v * pv->bytes);
+        if (pv->bias) k->prepare(L->dtype, L->cols, 0.0, row_vector(L, bias, r), pv->bias + (size_t)v * pv->bytes);
+    }
+}
+
+/* Row r's ready-made vector, or NULL. */
+static const void *prepared(const prepared_vectors *pv, const char *base, const row_layout *L, int64_t r) {
+    return base ? base + (size_t)(pv->count == 1 ? 0 : r / L->tokens) * pv->bytes : NULL;
 }
 
 /* ----- forward ------------------------------------------------------------------------------- */
@@ -82,12 +130,15 @@ typedef struct row_fwd {
     const void *gain, *bias;
     float *mean, *rstd;
     int64_t rows_per_task;
+    prepared_vectors pv;
 } row_fwd;
 
 static void forward_row(const row_fwd *p, int64_t r) {
     const row_layout *L = &p->L;
     const void *x = row_ptr(L, p->x, r);
-    norma_affine a = {.g0 = p->g0, .gain = row_vector(L, p->gain, r), .bias = row_vector(L, p->bias, r)};
+    norma_affine a = {.g0 = p->g0, .gain = row_vector(L, p->gain, r), .bias = row_vector(L, p->bias, r),
+                      .gain_c = prepared(&p->pv, p->pv.gain, L, r), .bias_c = prepared(&p->pv, p->pv.bias, L, r)};
+    if (r + 1 < L->rows) prefetch_row(row_ptr(L, p->x, r + 1), L->cols * (int64_t)L->esize);
     if (p->stat == STAT_VARIANCE) {
         double m2;
         p->k->moments(L->dtype, L->cols, x, &a.mean, &m2);
@@ -107,10 +158,15 @@ static void forward_task(void *ctx, int64_t task) {
     for (int64_t r = task * p->rows_per_task; r < r1; r++) forward_row(p, r);
 }
 
-static void row_forward(row_fwd *p) {
+static norma_status row_forward(row_fwd *p, const char *fn) {
     p->k = norma_kernel();
     p->rows_per_task = rows_per_task(&p->L);
+    size_t bytes = prepared_bytes(&p->L, p->gain, p->bias);
+    void *mem = bytes ? norma_scratch(bytes) : NULL;
+    if (bytes && !mem) return norma_fail(NORMA_ENOMEM, fn, "cannot allocate %zu bytes of scratch", bytes);
+    prepare_vectors(p->k, &p->L, p->g0, p->gain, p->bias, mem, &p->pv);
     norma_parallel_for(ceil_div(p->L.rows, p->rows_per_task), run_serial(&p->L, 2), forward_task, p);
+    return NORMA_OK;
 }
 
 /* ----- backward ------------------------------------------------------------------------------ */
@@ -141,6 +197,7 @@ typedef struct row_bwd {
     const float *mean;
     row_grads G;
     int64_t rows_per_task; /* when the partition is free (no summed gradients) */
+    prepared_vectors pv;
 } row_bwd;
 
 static bool wants_grads(const row_grads *G) { return G->dgain || G->dbias; }
@@ -149,7 +206,11 @@ static bool sums_grads(const row_grads *G) { return wants_grads(G) && !G->per_ro
 static void backward_row(const row_bwd *p, int64_t r, void *dgain, void *dbias) {
     const row_layout *L = &p->L;
     const void *x = row_ptr(L, p->x, r), *dy = row_ptr(L, p->dy, r);
-    norma_affine a = {.g0 = p->g0, .gain = row_vector(L, p->gain, r)};
+    norma_affine a = {.g0 = p->g0, .gain = row_vector(L, p->gain, r), .gain_c = prepared(&p->pv, p->pv.gain, L, r)};
+    if (r + 1 < L->rows) {
+        prefetch_row(row_ptr(L, p->x, r + 1), L->cols * (int64_t)L->esize);
+        prefetch_row(row_ptr(L, p->dy, r + 1), L->cols * (int64_t)L->esize);
+    }
     bool centred = p->stat == STAT_VARIANCE;
     double n = (double)L->cols, shift = centred ? (double)p->mean[r] : 0.0;
     double s[4]; /* Σg, Σg·d, Σd, Σd² with d = x - shift */
@@ -259,12 +320,15 @@ static norma_status row_backward(row_bwd *p, const char *fn) {
         p->rows_per_task = rows_per_task(L);
         tasks = ceil_div(L->rows, p->rows_per_task);
     }
-    if (wants_grads(G) && tasks > 0) {
-        size_t per_task = 2 * (size_t)L->cols, bytes = (size_t)tasks * per_task * (sizeof(double) + sizeof(float));
-        G->partials = norma_scratch(bytes);
-        if (!G->partials) return norma_fail(NORMA_ENOMEM, fn, "cannot allocate %zu bytes of scratch", bytes);
+    size_t per_task = 2 * (size_t)L->cols, grads = wants_grads(G) ? (size_t)tasks * per_task * (sizeof(double) + sizeof(float)) : 0;
+    size_t vectors = prepared_bytes(L, p->gain, NULL), bytes = grads + vectors;
+    char *mem = bytes ? norma_scratch(bytes) : NULL;
+    if (bytes && !mem) return norma_fail(NORMA_ENOMEM, fn, "cannot allocate %zu bytes of scratch", bytes);
+    if (grads) {
+        G->partials = (double *)mem;
         G->rows_acc = (float *)(G->partials + (size_t)tasks * per_task);
     }
+    prepare_vectors(p->k, L, p->g0, p->gain, NULL, mem + grads, &p->pv);
     norma_parallel_for(tasks, run_serial(L, 3), backward_task, p);
     if (sums_grads(G)) norma_parallel_for(G->segments * ceil_div(L->cols, REDUCE_COLS), run_serial(L, 1), reduce_task, p);
     return NORMA_OK;
@@ -299,8 +363,7 @@ norma_status norma_layer_norm_fwd(norma_dtype dtype, int64_t rows, int64_t cols,
     TRY(norma_check_ptr(fn, "y", y));
     row_fwd p = {.L = plain_layout(dtype, rows, cols), .stat = STAT_VARIANCE, .eps = eps, .x = x, .y = y,
                  .g0 = weight ? 0.0 : 1.0, .gain = weight, .bias = bias, .mean = mean, .rstd = rstd};
-    row_forward(&p);
-    return NORMA_OK;
+    return row_forward(&p, fn);
 }
 
 /* The checks shared by the LayerNorm and RMSNorm backward passes. */
@@ -337,8 +400,7 @@ norma_status norma_rms_norm_fwd(norma_dtype dtype, int64_t rows, int64_t cols, c
     TRY(norma_check_ptr(fn, "y", y));
     row_fwd p = {.L = plain_layout(dtype, rows, cols), .stat = STAT_MEAN_SQUARE, .eps = eps, .x = x, .y = y,
                  .g0 = weight ? 0.0 : 1.0, .gain = weight, .rstd = rstd};
-    row_forward(&p);
-    return NORMA_OK;
+    return row_forward(&p, fn);
 }
 
 norma_status norma_rms_norm_bwd(norma_dtype dtype, int64_t rows, int64_t cols, const void *dy, const void *x,
@@ -396,8 +458,7 @@ norma_status norma_ada_layer_norm_fwd(norma_dtype dtype, norma_norm_kind norm, i
                  .stat = rms ? STAT_MEAN_SQUARE : STAT_VARIANCE,
                  .eps = eps, .x = x, .y = y, .g0 = 1.0, .gain = scale, .bias = shift, .mean = rms ? NULL : mean,
                  .rstd = rstd};
-    row_forward(&p);
-    return NORMA_OK;
+    return row_forward(&p, fn);
 }
 
 norma_status norma_ada_layer_norm_bwd(norma_dtype dtype, norma_norm_kind norm, int64_t batch, int64_t tokens,
@@ -435,11 +496,11 @@ norma_status norma_ada_layer_norm_bwd(norma_dtype dtype, norma_norm_kind norm, i
 
 /* ----- rows of channels: channel RMSNorm in channels-last memory (src/channel_rms_norm.c) ------- */
 
-void norma_row_stat_fwd(row_stat stat, norma_dtype dtype, int64_t rows, int64_t cols, const void *x,
-                        const void *gain, double g0, const void *bias, double eps, void *y) {
+norma_status norma_row_stat_fwd(const char *fn, row_stat stat, norma_dtype dtype, int64_t rows, int64_t cols,
+                                const void *x, const void *gain, double g0, const void *bias, double eps, void *y) {
     row_fwd p = {.L = plain_layout(dtype, rows, cols), .stat = stat, .eps = eps, .x = x, .y = y, .g0 = g0,
                  .gain = gain, .bias = bias};
-    row_forward(&p);
+    return row_forward(&p, fn);
 }
 
 norma_status norma_row_stat_bwd(const char *fn, row_stat stat, norma_dtype dtype, int64_t rows, int64_t cols,

@@ -11,9 +11,10 @@
  *   STAT_L2_CLAMP     channel RMSNorm:    x·sqrt(n)/max(‖x‖₂, eps) */
 typedef enum { STAT_VARIANCE, STAT_MEAN_SQUARE, STAT_L2_CLAMP } row_stat;
 
-/* y = x̂·(g0 + gain[j]) + bias[j] for each row; arguments already validated. */
-void norma_row_stat_fwd(row_stat stat, norma_dtype dtype, int64_t rows, int64_t cols, const void *x,
-                        const void *gain, double g0, const void *bias, double eps, void *y);
+/* y = x̂·(g0 + gain[j]) + bias[j] for each row; arguments already validated. Fails only with
+ * NORMA_ENOMEM. */
+norma_status norma_row_stat_fwd(const char *fn, row_stat stat, norma_dtype dtype, int64_t rows, int64_t cols,
+                                const void *x, const void *gain, double g0, const void *bias, double eps, void *y);
 
 /* The backward (not for STAT_VARIANCE, which needs a saved mean): dx, and dgain = Σ dy·x̂,
  * dbias = Σ dy over the rows (cols floats each, or NULL). Fails only with NORMA_ENOMEM. */

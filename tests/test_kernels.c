@@ -65,7 +65,7 @@ static void compare(const norma_kernel_table *K, const norma_kernel_table *R, no
         CHECK(same_doubles(s1, s2, 4), "%s bwd_sums n=%lld dtype=%d", name, (long long)n, t);
 
         norma_bwd_coef c = {.centre = 1.25, .kg = 0.5, .kx = -0.125, .k0 = 0.0625};
-        size_t as = norma_acc_size(t);
+        size_t as = norma_compute_size(t);
         void *g1 = calloc((size_t)n, as), *g2 = calloc((size_t)n, as), *b1 = calloc((size_t)n, as), *b2 = calloc((size_t)n, as);
         K->bwd_apply(t, n, dy, x, y1, &a, &c, 0.75, g1, b1), R->bwd_apply(t, n, dy, x, y2, &a, &c, 0.75, g2, b2);
         int acc_same = t == NORMA_F32 ? same_doubles(g1, g2, n) && same_doubles(b1, b2, n)
@@ -155,9 +155,9 @@ static void compare_conversions(const norma_kernel_table *K) {
 
 int main(void) {
     rng_seed(4242);
-    const char *names[] = {"avx2", "avx512"};
+    const char *names[] = {"avx2", "avx512", "avx512bf16"};
     int tested = 0;
-    for (int v = 0; v < 2; v++) {
+    for (int v = 0; v < 3; v++) {
         const norma_kernel_table *K = norma_kernel_by_name(names[v]);
         if (!K) {
             printf("%s: not runnable on this CPU (or not built), skipped\n", names[v]);

@@ -569,7 +569,8 @@ static void test_errors(void) {
     snprintf(version, sizeof version, "%d.%d.%d", NORMA_VERSION_MAJOR, NORMA_VERSION_MINOR, NORMA_VERSION_PATCH);
     CHECK(!strcmp(norma_version(), version), "version %s vs header %s", norma_version(), version);
     const char *k = norma_kernels();
-    CHECK(!strcmp(k, "reference") || !strcmp(k, "avx2") || !strcmp(k, "avx512"), "kernel name %s", k);
+    CHECK(!strcmp(k, "reference") || !strcmp(k, "avx2") || !strcmp(k, "avx512") || !strcmp(k, "avx512bf16"),
+          "kernel name %s", k);
 }
 
 int main(void) {

@@ -113,7 +113,7 @@ def get_num_threads():
 
 
 def kernels():
-    """The kernel variant in use: "reference", "avx2" or "avx512"."""
+    """The kernel variant in use: "reference", "avx2", "avx512" or "avx512bf16"."""
     return lib.norma_kernels().decode()
 
 

@@ -1,8 +1,9 @@
-/* convert.h: scalar conversions between float and the 16-bit storage types.
- *
- * Rounding is to nearest, ties to even, with subnormals kept (no flush to zero) and NaN quieted,
- * exactly as the SIMD conversions in the other variants do it (F16C's vcvtps2ph / vcvtph2ps, and the
- * integer bf16 rounding of vec_avx*.h), so all variants store the same bits. */
+/* convert.h: scalar conversions between float and the 16-bit storage types, bit for bit as the SIMD
+ * conversions of the other variants, so that all variants store the same bits:
+ *   f16:  round to nearest even, subnormals kept, NaN quieted (F16C's vcvtps2ph / vcvtph2ps);
+ *   bf16: round to nearest even, NaN quieted, and a subnormal float becomes a zero of its sign, as
+ *         AVX512-BF16's vcvtneps2bf16 does (PyTorch keeps bf16 subnormals; the two differ only for
+ *         |x| < 1.2e-38). */
 #ifndef NORMA_CONVERT_H
 #define NORMA_CONVERT_H
 
@@ -29,6 +30,7 @@ static inline float bf16_to_f32(uint16_t h) { return f32_from_bits((uint32_t)h <
 static inline uint16_t f32_to_bf16(float f) {
     uint32_t u = f32_bits(f);
     if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x0040u); /* quiet NaN */
+    if ((u & 0x7f800000u) == 0) return (uint16_t)((u >> 16) & 0x8000u);          /* subnormal: ±0 */
     u += 0x7fffu + ((u >> 16) & 1u);                                              /* ties to even */
     return (uint16_t)(u >> 16);
 }

@@ -23,11 +23,13 @@ static int has_avx512(void) {
     return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
            __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") && has_avx2();
 }
+static int has_avx512bf16(void) { return has_avx512() && __builtin_cpu_supports("avx512bf16"); }
 #endif
 
 /* Best first. */
 static const variant variants[] = {
 #if defined(NORMA_HAVE_X86_KERNELS)
+    {&norma_kernels_avx512bf16, has_avx512bf16},
     {&norma_kernels_avx512, has_avx512},
     {&norma_kernels_avx2, has_avx2},
 #endif
@@ -67,3 +69,4 @@ const norma_kernel_table *norma_kernel_by_name(const char *name) {
         if (strcmp(name, variants[i].table->name) == 0) return variants[i].supported() ? variants[i].table : NULL;
     return NULL;
 }
+

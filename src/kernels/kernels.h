@@ -45,13 +45,18 @@
 
 #include "norma.h"
 
-/* y = (x - mean) · rstd · (g0 + gain[j]) + (b0 + bias[j]); a NULL vector contributes 0. */
+/* y = (x - mean) · rstd · (g0 + gain[j]) + (b0 + bias[j]); a NULL vector contributes 0.
+ * A plan that applies the same vectors to many rows passes them ready-made instead: gain_c and
+ * bias_c, n elements of the compute type (double for f32 data, float for bf16/f16; see
+ * norma_compute_size) that already include g0 and b0; where set they replace gain/g0 and bias/b0 (which
+ * must still be given: the float path's exact fallback reads them). */
 typedef struct norma_affine {
     double mean, rstd;
     double g0;
     const void *gain; /* n elements of the data's dtype, or NULL */
     double b0;
     const void *bias; /* n elements of the data's dtype, or NULL */
+    const void *gain_c, *bias_c;
 } norma_affine;
 
 /* dx = kg · g + kx · x̂ + k0, with g = dy · (g0 + gain[j]) and x̂ = (x - centre) · rstd. (kx multiplies
@@ -89,11 +94,13 @@ typedef struct norma_kernel_table {
                      double centre, double sums[4]);
     /* dx[j] (if dx) as above; dgain[j] += dy·x̂ (if dgain); dbias[j] += dy (if dbias). The
      * accumulators are arrays of the compute type: double for f32 data, float for bf16/f16 data
-     * (callers flush those into double every few rows; see norma_acc_size). dx may alias dy or x. */
+     * (callers flush those into double every few rows; see norma_compute_size). dx may alias dy or x. */
     void (*bwd_apply)(norma_dtype dtype, int64_t n, const void *dy, const void *x, void *dx,
                       const norma_affine *a, const norma_bwd_coef *k, double rstd, void *dgain, void *dbias);
     /* dst[i] = src[i] converted through float (rounded to nearest even; NaN quieted). */
     void (*convert)(norma_dtype from, norma_dtype to, int64_t n, const void *src, void *dst);
+    /* dst[j] = offset + (src ? src[j] : 0), n elements of the compute type (for gain_c, bias_c). */
+    void (*prepare)(norma_dtype dtype, int64_t n, double offset, const void *src, void *dst);
     /* sums[0] = Σ dy·x·w, sums[1] = Σ dy, with w a double vector (a per-element weight). */
     void (*wsums)(norma_dtype dtype, int64_t n, const void *dy, const void *x, const double *w, double sums[2]);
     /* ----- 2-D blocks, per-column accumulation ----- */
@@ -109,8 +116,11 @@ typedef struct norma_kernel_table {
                           const double *kx, const double *k0, const double *rg);
 } norma_kernel_table;
 
-/* Bytes of a bwd_apply accumulator element for data of a dtype: double for f32, float otherwise. */
-static inline size_t norma_acc_size(norma_dtype dtype) { return dtype == NORMA_F32 ? sizeof(double) : sizeof(float); }
+/* Bytes of an element of the compute type for data of a dtype: double for f32, float otherwise. The
+ * type of bwd_apply's accumulators and of norma_affine's gain_c/bias_c. */
+static inline size_t norma_compute_size(norma_dtype dtype) { return dtype == NORMA_F32 ? sizeof(double) : sizeof(float); }
+
+
 
 /* The table in use (chosen once; NORMA_KERNELS may force one). */
 const norma_kernel_table *norma_kernel(void);
@@ -120,6 +130,7 @@ extern const norma_kernel_table norma_kernels_reference;
 #if defined(NORMA_HAVE_X86_KERNELS)
 extern const norma_kernel_table norma_kernels_avx2;
 extern const norma_kernel_table norma_kernels_avx512;
+extern const norma_kernel_table norma_kernels_avx512bf16;
 #endif
 
 /* The table of a variant by name if this CPU can run it, else NULL (tests compare variants). */

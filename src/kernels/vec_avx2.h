@@ -63,8 +63,10 @@ static inline __m128i bf16_narrow8(__m256 f) {
     __m256i lsb = _mm256_and_si256(_mm256_srli_epi32(u, 16), _mm256_set1_epi32(1));
     __m256i rounded = _mm256_srli_epi32(_mm256_add_epi32(u, _mm256_add_epi32(lsb, _mm256_set1_epi32(0x7fff))), 16);
     __m256i quiet = _mm256_or_si256(_mm256_srli_epi32(u, 16), _mm256_set1_epi32(0x40));
+    __m256i sign = _mm256_and_si256(_mm256_srli_epi32(u, 16), _mm256_set1_epi32(0x8000));
     __m256i nan = _mm256_castps_si256(_mm256_cmp_ps(f, f, _CMP_UNORD_Q));
-    __m256i v = _mm256_blendv_epi8(rounded, quiet, nan);
+    __m256i subnormal = _mm256_cmpeq_epi32(_mm256_and_si256(u, _mm256_set1_epi32(0x7f800000)), _mm256_setzero_si256());
+    __m256i v = _mm256_blendv_epi8(_mm256_blendv_epi8(rounded, sign, subnormal), quiet, nan);
     /* pack the low halves of the eight 32-bit lanes (each < 2^16) */
     __m128i lo = _mm256_castsi256_si128(v), hi = _mm256_extracti128_si256(v, 1);
     return _mm_packus_epi32(lo, hi);

@@ -1,8 +1,8 @@
 /* vec_avx512.h: the shim of vec_scalar.h on AVX-512 (F, BW, VL, DQ): vd is two zmm of doubles
  * (lanes 0-7, 8-15), vf one zmm of floats. Tails use masked loads and stores. Every operation rounds
  * like its scalar twin, and vd_reduce adds in the same tree, so results are bitwise the reference's.
- * bf16 is converted with integer arithmetic (round to nearest even, NaN quieted) rather than
- * vcvtneps2bf16, which flushes subnormals and would differ from the reference. */
+ * Rounding to bf16 uses vcvtneps2bf16 where the build has AVX512-BF16 (the avx512bf16 variant), and
+ * otherwise the same rule in integer arithmetic (see convert.h). */
 #ifndef NORMA_VEC_AVX512_H
 #define NORMA_VEC_AVX512_H
 
@@ -52,12 +52,19 @@ static inline vf vf_first(vf a, int k) { return _mm512_maskz_mov_ps(mask16(k), a
 static inline vf bf16_widen(__m256i h) { return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16)); }
 
 static inline __m256i bf16_narrow(vf f) {
+#if defined(__AVX512BF16__)
+    return (__m256i)_mm512_cvtneps_pbh(f);
+#else
     __m512i u = _mm512_castps_si512(f);
     __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(1));
     __m512i rounded = _mm512_srli_epi32(_mm512_add_epi32(u, _mm512_add_epi32(lsb, _mm512_set1_epi32(0x7fff))), 16);
     __m512i quiet = _mm512_or_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(0x40));
+    __m512i sign = _mm512_and_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(0x8000));
     __mmask16 nan = _mm512_cmp_ps_mask(f, f, _CMP_UNORD_Q);
+    __mmask16 subnormal = _mm512_testn_epi32_mask(u, _mm512_set1_epi32(0x7f800000));
+    rounded = _mm512_mask_mov_epi32(rounded, subnormal, sign);
     return _mm512_cvtepi32_epi16(_mm512_mask_mov_epi32(rounded, nan, quiet));
+#endif
 }
 
 static inline vf vf_load_part(norma_dtype t, const void *p, int64_t i, int k) {

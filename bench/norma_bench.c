@@ -8,7 +8,8 @@
  * Per case: median time of N warm repetitions, GB/s of the minimal traffic (one read of every input,
  * one write of every output, plus one more read of x where the statistics must be complete before any
  * output and the statistic set does not fit in cache), and norma's speed as a fraction of the
- * baseline's over the same bytes ("of limit"). See bench/README.md. */
+ * baseline's over the same bytes ("of limit"); norma and the baseline run alternately, so both medians
+ * come from the same stretch of time on a shared machine. See bench/README.md. */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
 #include <stdio.h>
@@ -84,21 +85,30 @@ static void stream(double bytes, int reads, int writes) {
 
 static int reps = 15;
 
-static double median_time(bench_case *c, int baseline) {
-    double t[64];
-    int n = reps < 64 ? reps : 64;
-    for (int w = 0; w < 2; w++) baseline ? stream(c->bytes, c->reads, c->writes) : c->run(c);
-    for (int i = 0; i < n; i++) {
-        double t0 = now();
-        baseline ? stream(c->bytes, c->reads, c->writes) : c->run(c);
-        t[i] = now() - t0;
-    }
+static double median(double *t, int n) {
     for (int i = 1; i < n; i++) /* insertion sort: small n */
         for (int k = i; k > 0 && t[k] < t[k - 1]; k--) {
             double s = t[k];
             t[k] = t[k - 1], t[k - 1] = s;
         }
     return t[n / 2];
+}
+
+/* norma and the baseline, alternated run by run so that both see the same machine (other tenants
+ * come and go); the medians of each. */
+static void median_times(bench_case *c, double *t_norma, double *t_base) {
+    double tn[64], tb[64];
+    int n = reps < 64 ? reps : 64;
+    for (int w = 0; w < 2; w++) stream(c->bytes, c->reads, c->writes), c->run(c);
+    for (int i = 0; i < n; i++) {
+        double t0 = now();
+        stream(c->bytes, c->reads, c->writes);
+        double t1 = now();
+        c->run(c);
+        double t2 = now();
+        tb[i] = t1 - t0, tn[i] = t2 - t1;
+    }
+    *t_norma = median(tn, n), *t_base = median(tb, n);
 }
 
 /* Latency of one call on one thread: the median over batches of 1000 calls. */
@@ -110,12 +120,7 @@ static double latency(bench_case *c) {
         for (int k = 0; k < 1000; k++) c->run(c);
         t[i] = (now() - t0) / 1000;
     }
-    for (int i = 1; i < 15; i++)
-        for (int k = i; k > 0 && t[k] < t[k - 1]; k--) {
-            double s = t[k];
-            t[k] = t[k - 1], t[k - 1] = s;
-        }
-    return t[7];
+    return median(t, 15);
 }
 
 static void check(norma_status s, const char *what) {
@@ -179,7 +184,8 @@ int main(int argc, char **argv) {
             fflush(stdout);
             continue;
         }
-        double tn = median_time(c, 0), tb = median_time(c, 1), to = c->onednn ? bench_onednn_time(c, reps) : 0.0;
+        double tn, tb, to = c->onednn ? bench_onednn_time(c, reps) : 0.0;
+        median_times(c, &tn, &tb);
         double gbs = c->bytes / tn * 1e-9, of = tb / tn;
         if (json) {
             printf("%s  {\"op\": \"%s\", \"dtype\": \"%s\", \"shape\": \"%s\", \"ms\": %.4f, \"gbps\": %.2f, "

@@ -14,6 +14,7 @@ chan_shape chan_make_shape(norma_dtype dtype, norma_layout layout, int64_t n, in
     sh.block = sh.last ? max_i64(1, TASK_ELEMS / c) : max_i64(1, min_i64(spatial, TASK_ELEMS));
     sh.K = ceil_div(spatial, sh.block);
     sh.cpt = sh.last ? c : max_i64(1, min_i64(c, TASK_ELEMS / sh.block));
+    sh.stream = n * c * spatial * (int64_t)sh.es >= NORMA_STREAM_BYTES;
     return sh;
 }
 
@@ -173,11 +174,11 @@ static void apply_task(void *ctx, int64_t t) {
     int64_t o = tk.n * j->stride;
     if (sh->last) {
         sh->k->col_apply(sh->dtype, block_len(sh, tk.k), sh->C, sh->C, cl_rows(sh, j->x, tk.n, tk.k),
-                         (void *)cl_rows(sh, j->y, tk.n, tk.k), j->m + o, j->a + o, j->b + o, NULL, NULL);
+                         (void *)cl_rows(sh, j->y, tk.n, tk.k), j->m + o, j->a + o, j->b + o, NULL, NULL, sh->stream);
         return;
     }
     for (int64_t c = tk.c0; c < tk.c1; c++) {
-        norma_affine aff = {.mean = j->m[o + c], .rstd = j->a[o + c], .g0 = 1.0, .b0 = j->b[o + c]};
+        norma_affine aff = {.mean = j->m[o + c], .rstd = j->a[o + c], .g0 = 1.0, .b0 = j->b[o + c], .stream = sh->stream};
         sh->k->apply(sh->dtype, block_len(sh, tk.k), cf_run(sh, j->x, tk.n, c, tk.k),
                      (void *)cf_run(sh, j->y, tk.n, c, tk.k), &aff);
     }
@@ -255,10 +256,10 @@ static void apply_bwd_task(void *ctx, int64_t t) {
         sh->k->col_bwd_apply(sh->dtype, block_len(sh, tk.k), sh->C, sh->C, cl_rows(sh, j->dy, tk.n, tk.k),
                              cl_rows(sh, j->x, tk.n, tk.k), (void *)cl_rows(sh, j->y, tk.n, tk.k), j->m + o,
                              j->rs ? j->rs + o : NULL, j->a + o, j->b ? j->b + o : NULL, j->k0 ? j->k0 + o : NULL,
-                             NULL);
+                             NULL, sh->stream);
         return;
     }
-    norma_affine unit = {.g0 = 1.0};
+    norma_affine unit = {.g0 = 1.0, .stream = sh->stream};
     for (int64_t c = tk.c0; c < tk.c1; c++) {
         norma_bwd_coef k = {.centre = j->m[o + c], .kg = j->a[o + c], .kx = j->b ? j->b[o + c] : 0.0,
                             .k0 = j->k0 ? j->k0[o + c] : 0.0};

@@ -45,7 +45,7 @@ static void fwd_task(void *ctx, int64_t t) {
     sh->k->col_dev(sh->dtype, sh->C, w, sh->S, at(j, j->x, n, s0), zero, sd, sq);
     for (int64_t s = 0; s < w; s++) r[s] = rstd_l2(sq[s], j->sqrt_c, j->eps);
     sh->k->col_apply(sh->dtype, sh->C, w, sh->S, at(j, j->x, n, s0), (void *)at(j, j->y, n, s0), NULL, r, NULL,
-                     j->gamma, j->beta);
+                     j->gamma, j->beta, sh->stream);
 }
 
 static void bwd_task(void *ctx, int64_t t) {
@@ -68,7 +68,8 @@ static void bwd_task(void *ctx, int64_t t) {
             sh->k->wsums(sh->dtype, w, (const char *)dy + off, (const char *)x + off, r, partial + 2 * c);
         }
     if (j->y)
-        sh->k->col_bwd_apply(sh->dtype, C, w, sh->S, dy, x, (void *)at(j, j->y, n, s0), NULL, r, r, kx, NULL, j->gamma);
+        sh->k->col_bwd_apply(sh->dtype, C, w, sh->S, dy, x, (void *)at(j, j->y, n, s0), NULL, r, r, kx, NULL, j->gamma,
+                             sh->stream);
 }
 
 static void load_params(const chan_shape *sh, const void *p, double *out) {

@@ -131,13 +131,15 @@ typedef struct row_fwd {
     float *mean, *rstd;
     int64_t rows_per_task;
     prepared_vectors pv;
+    int stream; /* y is too large to stay cached: store it past the caches */
 } row_fwd;
 
 static void forward_row(const row_fwd *p, int64_t r) {
     const row_layout *L = &p->L;
     const void *x = row_ptr(L, p->x, r);
     norma_affine a = {.g0 = p->g0, .gain = row_vector(L, p->gain, r), .bias = row_vector(L, p->bias, r),
-                      .gain_c = prepared(&p->pv, p->pv.gain, L, r), .bias_c = prepared(&p->pv, p->pv.bias, L, r)};
+                      .gain_c = prepared(&p->pv, p->pv.gain, L, r), .bias_c = prepared(&p->pv, p->pv.bias, L, r),
+                      .stream = p->stream};
     if (r + 1 < L->rows) prefetch_row(row_ptr(L, p->x, r + 1), L->cols * (int64_t)L->esize);
     if (p->stat == STAT_VARIANCE) {
         double m2;
@@ -158,9 +160,12 @@ static void forward_task(void *ctx, int64_t task) {
     for (int64_t r = task * p->rows_per_task; r < r1; r++) forward_row(p, r);
 }
 
+static bool streams(const row_layout *L) { return L->rows * L->cols * (int64_t)L->esize >= NORMA_STREAM_BYTES; }
+
 static norma_status row_forward(row_fwd *p, const char *fn) {
     p->k = norma_kernel();
     p->rows_per_task = rows_per_task(&p->L);
+    p->stream = streams(&p->L);
     size_t bytes = prepared_bytes(&p->L, p->gain, p->bias);
     void *mem = bytes ? norma_scratch(bytes) : NULL;
     if (bytes && !mem) return norma_fail(NORMA_ENOMEM, fn, "cannot allocate %zu bytes of scratch", bytes);
@@ -198,6 +203,7 @@ typedef struct row_bwd {
     row_grads G;
     int64_t rows_per_task; /* when the partition is free (no summed gradients) */
     prepared_vectors pv;
+    int stream; /* dx is too large to stay cached */
 } row_bwd;
 
 static bool wants_grads(const row_grads *G) { return G->dgain || G->dbias; }
@@ -206,7 +212,8 @@ static bool sums_grads(const row_grads *G) { return wants_grads(G) && !G->per_ro
 static void backward_row(const row_bwd *p, int64_t r, void *dgain, void *dbias) {
     const row_layout *L = &p->L;
     const void *x = row_ptr(L, p->x, r), *dy = row_ptr(L, p->dy, r);
-    norma_affine a = {.g0 = p->g0, .gain = row_vector(L, p->gain, r), .gain_c = prepared(&p->pv, p->pv.gain, L, r)};
+    norma_affine a = {.g0 = p->g0, .gain = row_vector(L, p->gain, r), .gain_c = prepared(&p->pv, p->pv.gain, L, r),
+                      .stream = p->stream};
     if (r + 1 < L->rows) {
         prefetch_row(row_ptr(L, p->x, r + 1), L->cols * (int64_t)L->esize);
         prefetch_row(row_ptr(L, p->dy, r + 1), L->cols * (int64_t)L->esize);
@@ -309,6 +316,7 @@ static norma_status row_backward(row_bwd *p, const char *fn) {
     row_layout *L = &p->L;
     row_grads *G = &p->G;
     p->k = norma_kernel();
+    p->stream = streams(L);
     if (!p->dx && !wants_grads(G)) return NORMA_OK;
     int64_t tasks;
     if (sums_grads(G)) {

@@ -51,9 +51,9 @@ static void compare(const norma_kernel_table *K, const norma_kernel_table *R, no
     CHECK(same_double(m1, m2) && same_double(q1, q2), "%s moments n=%lld dtype=%d", name, (long long)n, t);
     CHECK(same_double(K->sum_sq(t, n, x), R->sum_sq(t, n, x)), "%s sum_sq n=%lld dtype=%d", name, (long long)n, t);
 
-    for (int variant = 0; variant < 4; variant++) {
+    for (int variant = 0; variant < 8; variant++) { /* gain or not, bias or not, streaming stores or not */
         norma_affine a = {.mean = m2, .rstd = 0.7, .g0 = variant & 1 ? 1.0 : 0.0, .gain = variant & 1 ? NULL : gain,
-                          .b0 = 0.25, .bias = variant & 2 ? bias : NULL};
+                          .b0 = 0.25, .bias = variant & 2 ? bias : NULL, .stream = variant >> 2};
         K->apply(t, n, x, y1, &a), R->apply(t, n, x, y2, &a);
         CHECK(same_values(t, y1, y2, n), "%s apply n=%lld dtype=%d variant=%d", name, (long long)n, t, variant);
         memcpy(y1, x, bytes), memcpy(y2, x, bytes); /* in place */
@@ -107,13 +107,13 @@ static void compare(const norma_kernel_table *K, const norma_kernel_table *R, no
                     ok = 0;
                 }
         CHECK(ok, "%s col sums rows=%lld cols=%lld dtype=%d", name, (long long)rows, (long long)cols, t);
-        K->col_apply(t, rows, cols, ld, x, y1, w, w, w, w, w), R->col_apply(t, rows, cols, ld, x, y2, w, w, w, w, w);
+        K->col_apply(t, rows, cols, ld, x, y1, w, w, w, w, w, 1), R->col_apply(t, rows, cols, ld, x, y2, w, w, w, w, w, 0);
         CHECK(same_values(t, y1, y2, rows * cols), "%s col_apply", name);
-        K->col_apply(t, rows, cols, ld, x, y1, NULL, w, NULL, NULL, NULL);
-        R->col_apply(t, rows, cols, ld, x, y2, NULL, w, NULL, NULL, NULL);
+        K->col_apply(t, rows, cols, ld, x, y1, NULL, w, NULL, NULL, NULL, 0);
+        R->col_apply(t, rows, cols, ld, x, y2, NULL, w, NULL, NULL, NULL, 1);
         CHECK(same_values(t, y1, y2, rows * cols), "%s col_apply without optional vectors", name);
-        K->col_bwd_apply(t, rows, cols, ld, dy, x, y1, w, w, w, w, w, w);
-        R->col_bwd_apply(t, rows, cols, ld, dy, x, y2, w, w, w, w, w, w);
+        K->col_bwd_apply(t, rows, cols, ld, dy, x, y1, w, w, w, w, w, w, 1);
+        R->col_bwd_apply(t, rows, cols, ld, dy, x, y2, w, w, w, w, w, w, 0);
         CHECK(same_values(t, y1, y2, rows * cols), "%s col_bwd_apply", name);
         for (int v = 0; v < 2; v++)
             for (int q = 0; q < 6; q++) free(acc[v][q]);

@@ -1,4 +1,4 @@
-/* avx2.c: the reduction core on AVX2 + F16C (compiled with -mavx2 -mf16c; chosen only when the CPU
+/* avx2.c: the reduction core on AVX2 + FMA + F16C (compiled with -mavx2 -mfma -mf16c; chosen only when the CPU
  * has both). Bitwise identical to the reference. */
 #include "vec_avx2.h"
 

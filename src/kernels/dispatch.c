@@ -16,7 +16,7 @@ static int always(void) { return 1; }
 #if defined(NORMA_HAVE_X86_KERNELS)
 static int has_avx2(void) {
     __builtin_cpu_init();
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("f16c");
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
 }
 static int has_avx512(void) {
     __builtin_cpu_init();

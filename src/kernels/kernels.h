@@ -25,15 +25,17 @@
  * Numerics, identical in every variant:
  * - f32 data is computed in double (results within about half a float ulp of exact, so never less
  *   accurate than PyTorch's float32); bf16/f16 data in float, whose error is far below their rounding.
- *   Double sums run in 16 lanes; float sums in 16 lanes flushed into double lanes every 4 steps (no
- *   float partial adds more than 4 terms). Element i of each 16-element step goes to lane i % 16, and
- *   lanes are added by one fixed tree. moments() works on fixed 2048-element chunks (two passes, the
- *   second from L1) merged in order with Chan's formula.
+ *   Double sums run in 16 lanes; float sums in 16 lanes flushed into double lanes every 16 steps (no
+ *   float partial adds more than 16 terms). Element i of each 16-element step goes to lane i % 16, and
+ *   lanes are added by one fixed tree. moments() works on fixed 2048-element chunks merged in order
+ *   with Chan's formula: one pass around a shift in double, two passes (the second from L1) in float.
  * - The float path centres on a float hi + lo split of the centre, so x - centre is exact near a
  *   large mean; chunks whose float squares would overflow or underflow are recomputed in double.
- * - No fused multiply-add anywhere (the build uses -ffp-contract=off): a mul and an add round twice
- *   in every variant alike. So every variant (reference, AVX2, AVX-512) performs the same operations
- *   in the same order, and their results are bitwise identical (NaN payloads aside).
+ * - Fused multiply-adds only where written (vd_fma/vf_fma: IEEE fma, rounded once, in every variant;
+ *   the reference calls fma(), which glibc runs on the FMA instruction where the CPU has one); the
+ *   build forbids the compiler any other contraction (-ffp-contract=off). So every variant (reference,
+ *   AVX2, AVX-512) performs the same operations in the same order, and their results are bitwise
+ *   identical (NaN payloads aside).
  *
  * The variants live in <isa>.c: each includes its shim (vec_<isa>.h) and core.inc, which defines the
  * primitives once against the shim. dispatch.c picks one table at startup.
@@ -57,6 +59,7 @@ typedef struct norma_affine {
     double b0;
     const void *bias; /* n elements of the data's dtype, or NULL */
     const void *gain_c, *bias_c;
+    int stream; /* store the output with streaming stores: it will not fit in the caches anyway */
 } norma_affine;
 
 /* dx = kg · g + kx · x̂ + k0, with g = dy · (g0 + gain[j]) and x̂ = (x - centre) · rstd. (kx multiplies
@@ -76,6 +79,11 @@ static inline void moments_merge(double *n, double *mean, double *m2, double b, 
     *m2 += m2b + delta * delta * (*n * b / total);
     *n = total;
 }
+
+/* Outputs of at least this many bytes are written with streaming stores (norma_affine.stream, the
+ * `stream` of the column primitives): larger than a last-level cache would keep, so caching them only
+ * costs the read-for-ownership of every line. */
+#define NORMA_STREAM_BYTES ((int64_t)16 << 20)
 
 /* Length of the chunks moments() works on: two passes over a chunk stay in L1. */
 #define NORMA_CHUNK 2048
@@ -110,10 +118,11 @@ typedef struct norma_kernel_table {
     void (*col_bwd_sums)(norma_dtype dtype, int64_t rows, int64_t cols, int64_t ld, const void *dy,
                          const void *x, const double *c, const double *rg, double *sums[4]);
     void (*col_apply)(norma_dtype dtype, int64_t rows, int64_t cols, int64_t ld, const void *x, void *y,
-                      const double *m, const double *a, const double *b, const double *rg, const double *rb);
+                      const double *m, const double *a, const double *b, const double *rg, const double *rb,
+                      int stream);
     void (*col_bwd_apply)(norma_dtype dtype, int64_t rows, int64_t cols, int64_t ld, const void *dy,
                           const void *x, void *dx, const double *c, const double *rs, const double *kg,
-                          const double *kx, const double *k0, const double *rg);
+                          const double *kx, const double *k0, const double *rg, int stream);
 } norma_kernel_table;
 
 /* Bytes of an element of the compute type for data of a dtype: double for f32, float otherwise. The

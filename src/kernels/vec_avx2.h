@@ -1,4 +1,4 @@
-/* vec_avx2.h: the shim of vec_scalar.h on AVX2 + F16C: vd is four ymm of doubles (lanes 0-3, 4-7,
+/* vec_avx2.h: the shim of vec_scalar.h on AVX2 + FMA + F16C: vd is four ymm of doubles (lanes 0-3, 4-7,
  * 8-11, 12-15), vf two ymm of floats. AVX2 has no masked 16-bit loads, so tails go through a small
  * zero-padded buffer. Every operation rounds like its scalar twin and vd_reduce adds in the same
  * tree, so results are bitwise the reference's. */
@@ -25,12 +25,17 @@ VD_OP(vd_add, _mm256_add_pd)
 VD_OP(vd_sub, _mm256_sub_pd)
 VD_OP(vd_mul, _mm256_mul_pd)
 #undef VD_OP
+static inline vd vd_fma(vd a, vd b, vd c) {
+    return (vd){_mm256_fmadd_pd(a.q0, b.q0, c.q0), _mm256_fmadd_pd(a.q1, b.q1, c.q1), _mm256_fmadd_pd(a.q2, b.q2, c.q2),
+                _mm256_fmadd_pd(a.q3, b.q3, c.q3)};
+}
 
 static inline vf vf_zero(void) { return (vf){_mm256_setzero_ps(), _mm256_setzero_ps()}; }
 static inline vf vf_set(float a) { return (vf){_mm256_set1_ps(a), _mm256_set1_ps(a)}; }
 static inline vf vf_add(vf a, vf b) { return (vf){_mm256_add_ps(a.lo, b.lo), _mm256_add_ps(a.hi, b.hi)}; }
 static inline vf vf_sub(vf a, vf b) { return (vf){_mm256_sub_ps(a.lo, b.lo), _mm256_sub_ps(a.hi, b.hi)}; }
 static inline vf vf_mul(vf a, vf b) { return (vf){_mm256_mul_ps(a.lo, b.lo), _mm256_mul_ps(a.hi, b.hi)}; }
+static inline vf vf_fma(vf a, vf b, vf c) { return (vf){_mm256_fmadd_ps(a.lo, b.lo, c.lo), _mm256_fmadd_ps(a.hi, b.hi, c.hi)}; }
 
 /* lanes l + 8, then l + 4, l + 2, l + 1: the reference's tree */
 static inline double vd_reduce(vd a) {
@@ -163,5 +168,24 @@ static inline vd vd_first(vd a, int k) {
     for (int l = k; l < VL; l++) d[l] = 0.0;
     return vd_load_acc(d, VL);
 }
+
+/* Non-temporal stores of full vectors where 32-byte aligned; ordinary stores otherwise. */
+static inline void vf_stream(norma_dtype t, void *p, int64_t i, vf a) {
+    uintptr_t at = t == NORMA_F32 ? (uintptr_t)((float *)p + i) : (uintptr_t)((uint16_t *)p + i);
+    if (at & 31) {
+        vf_store(t, p, i, a);
+        return;
+    }
+    if (t == NORMA_F32) {
+        float *f = (float *)p + i;
+        _mm256_stream_ps(f, a.lo), _mm256_stream_ps(f + 8, a.hi);
+    } else {
+        uint16_t h[VL] __attribute__((aligned(32)));
+        vf_store(t, h, 0, a);
+        _mm256_stream_si256((__m256i *)((uint16_t *)p + i), _mm256_load_si256((const __m256i *)h));
+    }
+}
+static inline void vd_stream(norma_dtype t, void *p, int64_t i, vd a) { vf_stream(t, p, i, vf_from_vd(a)); }
+static inline void stream_fence(void) { _mm_sfence(); }
 
 #endif /* NORMA_VEC_AVX2_H */

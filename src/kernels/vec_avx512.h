@@ -21,11 +21,14 @@ static inline vd vd_add(vd a, vd b) { return (vd){_mm512_add_pd(a.lo, b.lo), _mm
 static inline vd vd_sub(vd a, vd b) { return (vd){_mm512_sub_pd(a.lo, b.lo), _mm512_sub_pd(a.hi, b.hi)}; }
 static inline vd vd_mul(vd a, vd b) { return (vd){_mm512_mul_pd(a.lo, b.lo), _mm512_mul_pd(a.hi, b.hi)}; }
 
+static inline vd vd_fma(vd a, vd b, vd c) { return (vd){_mm512_fmadd_pd(a.lo, b.lo, c.lo), _mm512_fmadd_pd(a.hi, b.hi, c.hi)}; }
+
 static inline vf vf_zero(void) { return _mm512_setzero_ps(); }
 static inline vf vf_set(float a) { return _mm512_set1_ps(a); }
 static inline vf vf_add(vf a, vf b) { return _mm512_add_ps(a, b); }
 static inline vf vf_sub(vf a, vf b) { return _mm512_sub_ps(a, b); }
 static inline vf vf_mul(vf a, vf b) { return _mm512_mul_ps(a, b); }
+static inline vf vf_fma(vf a, vf b, vf c) { return _mm512_fmadd_ps(a, b, c); }
 
 /* lanes l + 8, then l + 4, l + 2, l + 1: the reference's tree */
 static inline double vd_reduce(vd a) {
@@ -110,11 +113,24 @@ static inline vf vf_from_vd(vd a) {
     return _mm512_castpd_ps(_mm512_insertf64x4(_mm512_castpd256_pd512(_mm256_castps_pd(lo)), _mm256_castps_pd(hi), 1));
 }
 
-static inline vd vd_load(norma_dtype t, const void *p, int64_t i) { return vd_from_vf(vf_load(t, p, i)); }
+static inline vd vd_load(norma_dtype t, const void *p, int64_t i) {
+    if (t == NORMA_F32) { /* two halves straight from memory: no lane extraction */
+        const float *f = (const float *)p + i;
+        return (vd){_mm512_cvtps_pd(_mm256_loadu_ps(f)), _mm512_cvtps_pd(_mm256_loadu_ps(f + 8))};
+    }
+    return vd_from_vf(vf_load(t, p, i));
+}
 static inline vd vd_load_part(norma_dtype t, const void *p, int64_t i, int k) {
     return vd_from_vf(vf_load_part(t, p, i, k));
 }
-static inline void vd_store(norma_dtype t, void *p, int64_t i, vd a) { vf_store(t, p, i, vf_from_vd(a)); }
+static inline void vd_store(norma_dtype t, void *p, int64_t i, vd a) {
+    if (t == NORMA_F32) {
+        float *f = (float *)p + i;
+        _mm256_storeu_ps(f, _mm512_cvtpd_ps(a.lo)), _mm256_storeu_ps(f + 8, _mm512_cvtpd_ps(a.hi));
+        return;
+    }
+    vf_store(t, p, i, vf_from_vd(a));
+}
 static inline void vd_store_part(norma_dtype t, void *p, int64_t i, int k, vd a) {
     vf_store_part(t, p, i, k, vf_from_vd(a));
 }
@@ -138,5 +154,21 @@ static inline void vd_store_acc(double *p, int k, vd a) {
     __mmask8 lo = (__mmask8)(k >= 8 ? 0xff : (1u << k) - 1u), hi = (__mmask8)(k <= 8 ? 0 : (1u << (k - 8)) - 1u);
     _mm512_mask_storeu_pd(p, lo, a.lo), _mm512_mask_storeu_pd(p + 8, hi, a.hi);
 }
+
+/* Non-temporal stores of full 16-element vectors where aligned (64 bytes for f32, 32 for 16-bit);
+ * ordinary stores otherwise. The caller fences after its last one. */
+static inline void vf_stream(norma_dtype t, void *p, int64_t i, vf a) {
+    if (t == NORMA_F32) {
+        float *f = (float *)p + i;
+        if (((uintptr_t)f & 63) == 0) _mm512_stream_ps(f, a);
+        else _mm512_storeu_ps(f, a);
+        return;
+    }
+    __m256i *h = (__m256i *)((uint16_t *)p + i);
+    if (((uintptr_t)h & 31) == 0) _mm256_stream_si256(h, narrow16(t, a));
+    else _mm256_storeu_si256(h, narrow16(t, a));
+}
+static inline void vd_stream(norma_dtype t, void *p, int64_t i, vd a) { vf_stream(t, p, i, vf_from_vd(a)); }
+static inline void stream_fence(void) { _mm_sfence(); }
 
 #endif /* NORMA_VEC_AVX512_H */

@@ -5,6 +5,7 @@
  * The shim interface, implemented by every vec_<isa>.h:
  *   vd: 16 doubles, vf: 16 floats
  *   vd_zero, vd_set, vd_add, vd_sub, vd_mul, vd_reduce (the fixed tree), and the same for vf
+ *   vd_fma(a, b, c) / vf_fma       a·b + c rounded once (IEEE fused multiply-add)
  *   vd_first(a, k) / vf_first(a, k)   a with the lanes from k on set to 0
  *   vd_load(t, p, i)          elements p[i .. i+15] of dtype t, as doubles
  *   vd_load_part(t, p, i, k)  the first k < 16 of them, the other lanes 0
@@ -13,9 +14,13 @@
  *   vd_first(a, k)            a with the lanes from k on set to 0
  *   vd_from_vf, vf_from_vd    widening of 16 floats, and rounding of 16 doubles
  *   vd_load_acc / vd_store_acc: the first k of 16 doubles of an accumulator array
+ *   vf_stream / vd_stream, stream_fence: full stores that bypass the caches where aligned, and the
+ *                             fence that orders them before the data is handed on
  * The reduction tree adds lane l and l + 8, then l and l + 4, then l + 2, then l + 1. */
 #ifndef NORMA_VEC_SCALAR_H
 #define NORMA_VEC_SCALAR_H
+
+#include <math.h>
 
 #include "convert.h"
 #include "norma.h"
@@ -33,11 +38,15 @@ static inline vd vd_add(vd a, vd b) { LANES(i) a.v[i] += b.v[i]; return a; }
 static inline vd vd_sub(vd a, vd b) { LANES(i) a.v[i] -= b.v[i]; return a; }
 static inline vd vd_mul(vd a, vd b) { LANES(i) a.v[i] *= b.v[i]; return a; }
 
+/* a·b + c with one rounding (IEEE fma; glibc runs it on the FMA instruction where the CPU has one) */
+static inline vd vd_fma(vd a, vd b, vd c) { LANES(i) a.v[i] = fma(a.v[i], b.v[i], c.v[i]); return a; }
+
 static inline vf vf_zero(void) { vf r; LANES(i) r.v[i] = 0.0f; return r; }
 static inline vf vf_set(float a) { vf r; LANES(i) r.v[i] = a; return r; }
 static inline vf vf_add(vf a, vf b) { LANES(i) a.v[i] += b.v[i]; return a; }
 static inline vf vf_sub(vf a, vf b) { LANES(i) a.v[i] -= b.v[i]; return a; }
 static inline vf vf_mul(vf a, vf b) { LANES(i) a.v[i] *= b.v[i]; return a; }
+static inline vf vf_fma(vf a, vf b, vf c) { LANES(i) a.v[i] = fmaf(a.v[i], b.v[i], c.v[i]); return a; }
 
 static inline float vf_reduce(vf a) {
     for (int width = VL / 2; width >= 1; width /= 2)
@@ -96,6 +105,12 @@ static inline vd vd_from_vf(vf a) {
     for (int l = 0; l < VL; l++) r.v[l] = (double)a.v[l];
     return r;
 }
+
+/* Streaming stores (non-temporal, where the ISA has them) and the fence that orders them: plain C has
+ * neither, so they are ordinary stores here. Same values in every variant. */
+static inline void vf_stream(norma_dtype t, void *p, int64_t i, vf a) { vf_store(t, p, i, a); }
+static inline void vd_stream(norma_dtype t, void *p, int64_t i, vd a) { vd_store(t, p, i, a); }
+static inline void stream_fence(void) {}
 
 static inline vd vd_load_acc(const double *p, int k) {
     vd r = vd_zero();

@@ -393,6 +393,88 @@ NORMA_API norma_status norma_channel_rms_norm_bwd(norma_dtype dtype, norma_layou
                                                   const void *dy, const void *x, const void *gamma,
                                                   double eps, void *dx, float *dgamma, float *dbeta);
 
+/* ---------------------------------------------------------------------------------------------
+ * Weight reparametrizations: spectral normalization and weight normalization
+ *
+ * These act on a layer's weight, not on activations. A weight tensor and a chosen dimension `dim`
+ * are described as (outer, rows, inner): rows = the size along dim, outer = the product of the
+ * sizes before it, inner = the product of the sizes after it (1 if none). Examples:
+ *   Linear (out, in), dim 0:                  outer 1,   rows out,  inner in
+ *   Conv2d (out, in, kh, kw), dim 0:          outer 1,   rows out,  inner in·kh·kw
+ *   ConvTranspose2d (in, out, kh, kw), dim 1: outer in,  rows out,  inner kh·kw
+ * outer, rows and inner must be >= 1. The weight and its gradient are of the call's dtype; the
+ * power-iteration vectors u and v, sigma and dg are float. The matrix W of spectral normalization is
+ * (rows x outer·inner) with W[r, o·inner + i] = weight[o, r, i]: dim moved to the front and the
+ * rest flattened, as PyTorch's reshape.
+ * ------------------------------------------------------------------------------------------- */
+
+/* The power iterations norma_spectral_norm_init runs, as torch.nn.utils.parametrizations. */
+#define NORMA_SPECTRAL_NORM_WARMUP 15
+#define NORMA_SPECTRAL_NORM_DEFAULT_EPS 1e-12
+
+/* Spectral normalization (Miyato et al. 2018), as torch.nn.utils.parametrizations.spectral_norm:
+ *     y = weight / sigma,   sigma = uᵀ W v  ~  the largest singular value of W
+ * u (rows floats) and v (outer·inner floats) are the caller's persistent power-iteration state. First
+ * n_power_iterations >= 0 steps of
+ *     u = normalize(W v),   v = normalize(Wᵀ u),     normalize(x) = x / max(‖x‖₂, eps)
+ * update u and v in place (training; pass 0 for inference, which leaves them unchanged). Then sigma
+ * is computed with the updated u and v; after at least one step it comes from the last product,
+ * sigma = (Wᵀu)·v, so a training forward reads the weight 2·n_power_iterations + 1 times. y may alias
+ * weight; *sigma (if sigma is not NULL) receives sigma for the backward. A zero weight gives sigma 0
+ * and y = NaN, as PyTorch. Products accumulate in double. */
+NORMA_API norma_status norma_spectral_norm_fwd(norma_dtype dtype, int64_t outer, int64_t rows, int64_t inner,
+                                               const void *weight, float *u, float *v,
+                                               int64_t n_power_iterations, double eps,
+                                               void *y, float *sigma);
+
+/* Backward to the weight with u and v held constant (as the parametrization's autograd sees them):
+ *     dweight = dy/sigma - (⟨dy, weight⟩/sigma²)·u vᵀ
+ * u, v and sigma as the forward left them. dweight may alias dy. */
+NORMA_API norma_status norma_spectral_norm_bwd(norma_dtype dtype, int64_t outer, int64_t rows, int64_t inner,
+                                               const void *dy, const void *weight,
+                                               const float *u, const float *v, float sigma,
+                                               void *dweight);
+
+/* Only the power iterations of the forward: n_power_iterations >= 0 steps, u and v updated. */
+NORMA_API norma_status norma_spectral_norm_power_iteration(norma_dtype dtype, int64_t outer, int64_t rows,
+                                                           int64_t inner, const void *weight,
+                                                           int64_t n_power_iterations, double eps,
+                                                           float *u, float *v);
+
+/* Initial state, as the parametrization's registration: u and v drawn from N(0, 1), normalized, then
+ * NORMA_SPECTRAL_NORM_WARMUP power iterations. The draws come from norma's own generator seeded by
+ * `seed` (the same seed gives the same u and v on every machine), not from PyTorch's. */
+NORMA_API norma_status norma_spectral_norm_init(norma_dtype dtype, int64_t outer, int64_t rows, int64_t inner,
+                                                const void *weight, uint64_t seed, double eps,
+                                                float *u, float *v);
+
+/* L2 normalization of each of `rows` rows of `cols` elements, F.normalize(x, dim=-1, eps):
+ *     y = x / max(‖x‖₂, eps)
+ * A 1-D weight's spectral normalization is exactly this (rows = 1), as PyTorch's. y may alias x. */
+NORMA_API norma_status norma_l2_normalize_fwd(norma_dtype dtype, int64_t rows, int64_t cols,
+                                              const void *x, double eps, void *y);
+
+/* Backward, with ν = ‖x‖₂ per row:
+ *     dx = (dy - x·Σ(dy·x)/ν²)/ν  if ν >= eps,   dy/eps otherwise (the clamp is constant).
+ * dx may alias dy or x. */
+NORMA_API norma_status norma_l2_normalize_bwd(norma_dtype dtype, int64_t rows, int64_t cols,
+                                              const void *dy, const void *x, double eps, void *dx);
+
+/* Weight normalization (Salimans & Kingma 2016), as torch._weight_norm(v, g, dim):
+ *     w[o, r, i] = v[o, r, i] · g[r] / ν[r],   ν[r] = ‖v[:, r, :]‖₂
+ * the norm over every dimension but dim. PyTorch's dim=None (one norm over the whole tensor, scalar
+ * g) is outer = rows = 1, inner = numel. g: rows elements of the dtype. There is no eps, as in
+ * PyTorch: an all-zero slice gives NaN (0/0). w may alias v. */
+NORMA_API norma_status norma_weight_norm_fwd(norma_dtype dtype, int64_t outer, int64_t rows, int64_t inner,
+                                             const void *v, const void *g, void *w);
+
+/* Backward (torch's _weight_norm_interface_backward), with s[r] = Σ dw·v over slice r:
+ *     dg[r] = s[r]/ν[r],   dv = (g[r]/ν[r])·(dw - dg[r]·v/ν[r])
+ * dv (may alias dw) and dg (rows floats) may each be NULL. */
+NORMA_API norma_status norma_weight_norm_bwd(norma_dtype dtype, int64_t outer, int64_t rows, int64_t inner,
+                                             const void *dw, const void *v, const void *g,
+                                             void *dv, float *dg);
+
 #ifdef __cplusplus
 }
 #endif

@@ -64,20 +64,6 @@ int64_t chan_set_of(const chan_shape *sh, chan_sets sets, int64_t n, int64_t c) 
 
 /* ----- scratch -------------------------------------------------------------------------------- */
 
-norma_status chan_arena_init(chan_arena *a, const char *fn, int64_t doubles) {
-    a->next = norma_scratch((size_t)max_i64(doubles, 1) * sizeof(double));
-    if (!a->next)
-        return norma_fail(NORMA_ENOMEM, fn, "cannot allocate %lld bytes of scratch", (long long)doubles * 8);
-    a->end = a->next + doubles;
-    return NORMA_OK;
-}
-
-double *chan_alloc(chan_arena *a, int64_t doubles) {
-    double *p = a->next;
-    a->next += doubles;
-    return p;
-}
-
 /* ----- forward: moments per cell, merged per set ----------------------------------------------- */
 
 typedef struct {
@@ -147,12 +133,12 @@ int64_t chan_moments_scratch(const chan_shape *sh) {
     return 2 * sh->N * sh->K * sh->C + (sh->last ? 3 * sh->C * num_tasks(sh) : 0);
 }
 
-void chan_set_moments(const chan_shape *sh, chan_sets sets, const void *x, chan_arena *a, double *count,
+void chan_set_moments(const chan_shape *sh, chan_sets sets, const void *x, norma_arena *a, double *count,
                       double *mean, double *m2) {
     int64_t cells = sh->N * sh->K * sh->C;
-    moments_job j = {.sh = sh, .x = x, .mean = chan_alloc(a, cells), .m2 = chan_alloc(a, cells), .sets = sets,
+    moments_job j = {.sh = sh, .x = x, .mean = norma_alloc(a, cells), .m2 = norma_alloc(a, cells), .sets = sets,
                      .set_count = count, .set_mean = mean, .set_m2 = m2};
-    j.tmp = sh->last ? chan_alloc(a, 3 * sh->C * num_tasks(sh)) : NULL;
+    j.tmp = sh->last ? norma_alloc(a, 3 * sh->C * num_tasks(sh)) : NULL;
     norma_parallel_for(num_tasks(sh), serial(sh, 1), moments_task, &j);
     norma_parallel_for(chan_num_sets(sh, sets), serial(sh, 1), merge_task, &j);
 }
@@ -239,10 +225,10 @@ static void bwd_total_task(void *ctx, int64_t nc) {
 int64_t chan_bwd_scratch(const chan_shape *sh) { return 4 * sh->N * sh->K * sh->C; }
 
 void chan_bwd_sums(const chan_shape *sh, const void *dy, const void *x, const double *centre, int64_t stride,
-                   chan_arena *a, double *t[4]) {
+                   norma_arena *a, double *t[4]) {
     int64_t cells = sh->N * sh->K * sh->C;
     bwd_job j = {.sh = sh, .dy = dy, .x = x, .centre = centre, .stride = stride};
-    for (int q = 0; q < 4; q++) j.cells[q] = chan_alloc(a, cells), j.t[q] = t[q];
+    for (int q = 0; q < 4; q++) j.cells[q] = norma_alloc(a, cells), j.t[q] = t[q];
     norma_parallel_for(num_tasks(sh), serial(sh, 2), bwd_cells_task, &j);
     norma_parallel_for(sh->N * sh->C, serial(sh, 1), bwd_total_task, &j);
 }

@@ -45,17 +45,10 @@ int64_t chan_num_sets(const chan_shape *sh, chan_sets sets);
 chan_rect chan_set_rect(const chan_shape *sh, chan_sets sets, int64_t set);
 int64_t chan_set_of(const chan_shape *sh, chan_sets sets, int64_t n, int64_t c);
 
-/* Doubles from the call's scratch, carved in order. */
-typedef struct chan_arena {
-    double *next, *end;
-} chan_arena;
-norma_status chan_arena_init(chan_arena *a, const char *fn, int64_t doubles);
-double *chan_alloc(chan_arena *a, int64_t doubles);
-
 /* ----- forward ----- */
 
 /* Count, mean and M2 = Σ(x - mean)² of every set of `x`, in double. */
-void chan_set_moments(const chan_shape *sh, chan_sets sets, const void *x, chan_arena *a, double *count,
+void chan_set_moments(const chan_shape *sh, chan_sets sets, const void *x, norma_arena *a, double *count,
                       double *mean, double *m2);
 /* Scratch doubles chan_set_moments needs. */
 int64_t chan_moments_scratch(const chan_shape *sh);
@@ -70,7 +63,7 @@ void chan_apply(const chan_shape *sh, const void *x, void *y, const double *m, c
 /* Per (n, c), over its positions, with d = x - centre[n·stride + c]:
  * t[0] = Σdy, t[1] = Σdy·d, t[2] = Σd, t[3] = Σd², each N·C doubles at t[i][n·C + c]. */
 void chan_bwd_sums(const chan_shape *sh, const void *dy, const void *x, const double *centre, int64_t stride,
-                   chan_arena *a, double *t[4]);
+                   norma_arena *a, double *t[4]);
 int64_t chan_bwd_scratch(const chan_shape *sh);
 
 /* dx = kg[n,c]·dy + kx[n,c]·x̂ + k0[n,c] with x̂ = (x - centre[n,c])·rstd[n,c]; kx and k0 may be NULL

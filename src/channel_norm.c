@@ -63,10 +63,10 @@ static void zero_floats(float *p, int64_t n) {
 /* Per channel: mean = running_mean, rstd = 1/sqrt(running_var + eps), then y = (x - mean)·rstd·w + b. */
 static norma_status running_fwd(const char *fn, const chan_shape *sh, const void *x, const void *weight,
                                 const void *bias, const float *rm, const float *rv, double eps, void *y) {
-    chan_arena a;
-    TRY(chan_arena_init(&a, fn, 5 * sh->C));
-    double *m = chan_alloc(&a, sh->C), *s = chan_alloc(&a, sh->C), *b = chan_alloc(&a, sh->C);
-    double *w = chan_alloc(&a, sh->C);
+    norma_arena a;
+    TRY(norma_arena_init(&a, fn, 5 * sh->C));
+    double *m = norma_alloc(&a, sh->C), *s = norma_alloc(&a, sh->C), *b = norma_alloc(&a, sh->C);
+    double *w = norma_alloc(&a, sh->C);
     chan_param(sh, weight, weight ? 0.0 : 1.0, 0, 0, w);
     chan_param(sh, bias, 0.0, 0, 0, b);
     for (int64_t c = 0; c < sh->C; c++) m[c] = rm[c], s[c] = w[c] / sqrt((double)rv[c] + eps);
@@ -79,11 +79,11 @@ static norma_status running_bwd(const char *fn, const chan_shape *sh, const void
                                 const void *weight, const float *rm, const float *rv, double eps, void *dx,
                                 float *dweight, float *dbias) {
     int64_t N = sh->N, C = sh->C;
-    chan_arena a;
-    TRY(chan_arena_init(&a, fn, chan_bwd_scratch(sh) + 4 * N * C + 4 * C));
-    double *t[4], *centre = chan_alloc(&a, C), *rstd = chan_alloc(&a, C), *kg = chan_alloc(&a, C);
-    double *w = chan_alloc(&a, C);
-    for (int q = 0; q < 4; q++) t[q] = chan_alloc(&a, N * C);
+    norma_arena a;
+    TRY(norma_arena_init(&a, fn, chan_bwd_scratch(sh) + 4 * N * C + 4 * C));
+    double *t[4], *centre = norma_alloc(&a, C), *rstd = norma_alloc(&a, C), *kg = norma_alloc(&a, C);
+    double *w = norma_alloc(&a, C);
+    for (int q = 0; q < 4; q++) t[q] = norma_alloc(&a, N * C);
     chan_param(sh, weight, weight ? 0.0 : 1.0, 0, 0, w);
     for (int64_t c = 0; c < C; c++) centre[c] = rm[c], rstd[c] = 1.0 / sqrt((double)rv[c] + eps), kg[c] = rstd[c] * w[c];
     if (dweight || dbias) {
@@ -118,11 +118,11 @@ typedef struct set_fwd {
     float *out_mean, *out_rstd; /* per set, or NULL */
 } set_fwd;
 
-static void sets_forward(const chan_shape *sh, const set_fwd *p, const void *x, void *y, chan_arena *a,
+static void sets_forward(const chan_shape *sh, const set_fwd *p, const void *x, void *y, norma_arena *a,
                          double **set_mean, double **set_m2, double **set_count) {
     int64_t S = chan_num_sets(sh, p->sets), N = sh->N, C = sh->C;
-    *set_count = chan_alloc(a, S), *set_mean = chan_alloc(a, S), *set_m2 = chan_alloc(a, S);
-    double *rstd = chan_alloc(a, S), *m = chan_alloc(a, N * C), *s = chan_alloc(a, N * C), *b = chan_alloc(a, N * C);
+    *set_count = norma_alloc(a, S), *set_mean = norma_alloc(a, S), *set_m2 = norma_alloc(a, S);
+    double *rstd = norma_alloc(a, S), *m = norma_alloc(a, N * C), *s = norma_alloc(a, N * C), *b = norma_alloc(a, N * C);
     chan_set_moments(sh, p->sets, x, a, *set_count, *set_mean, *set_m2);
     for (int64_t i = 0; i < S; i++) {
         double nv = p->unbiased ? (*set_count)[i] - 1.0 : (*set_count)[i];
@@ -161,12 +161,12 @@ typedef struct set_bwd {
 static norma_status sets_backward(const char *fn, const chan_shape *sh, const set_bwd *p, const void *dy,
                                   const void *x, void *dx) {
     int64_t N = sh->N, C = sh->C, S = chan_num_sets(sh, p->sets);
-    chan_arena a;
-    TRY(chan_arena_init(&a, fn, chan_bwd_scratch(sh) + 10 * N * C + 4 * S));
-    double *t[4], *gain = chan_alloc(&a, N * C), *centre = chan_alloc(&a, N * C), *kg = chan_alloc(&a, N * C);
-    double *kx = chan_alloc(&a, N * C), *k0 = chan_alloc(&a, N * C), *rs = chan_alloc(&a, N * C);
-    double *sums = chan_alloc(&a, 4 * S);
-    for (int q = 0; q < 4; q++) t[q] = chan_alloc(&a, N * C);
+    norma_arena a;
+    TRY(norma_arena_init(&a, fn, chan_bwd_scratch(sh) + 10 * N * C + 4 * S));
+    double *t[4], *gain = norma_alloc(&a, N * C), *centre = norma_alloc(&a, N * C), *kg = norma_alloc(&a, N * C);
+    double *kx = norma_alloc(&a, N * C), *k0 = norma_alloc(&a, N * C), *rs = norma_alloc(&a, N * C);
+    double *sums = norma_alloc(&a, 4 * S);
+    for (int q = 0; q < 4; q++) t[q] = norma_alloc(&a, N * C);
     for (int64_t n = 0; n < N; n++) {
         chan_param(sh, p->aff.gain, p->aff.g0, p->aff.stride, n, gain + n * C);
         for (int64_t c = 0; c < C; c++) centre[n * C + c] = p->mean[chan_set_of(sh, p->sets, n, c)];
@@ -234,8 +234,8 @@ norma_status norma_batch_norm_fwd(norma_dtype dtype, norma_layout layout, int64_
 
     set_fwd p = {.sets = {.per_channel = true}, .aff = {.gain = weight, .bias = bias, .g0 = weight ? 0.0 : 1.0},
                  .zero_rule = true, .eps = eps, .out_mean = save_mean, .out_rstd = save_rstd};
-    chan_arena a;
-    TRY(chan_arena_init(&a, fn, sets_forward_scratch(&sh, p.sets)));
+    norma_arena a;
+    TRY(norma_arena_init(&a, fn, sets_forward_scratch(&sh, p.sets)));
     double *mean, *m2, *cnt;
     sets_forward(&sh, &p, x, y, &a, &mean, &m2, &cnt);
     if (running_mean)
@@ -289,8 +289,8 @@ norma_status norma_instance_norm_fwd(norma_dtype dtype, norma_layout layout, int
 
     set_fwd p = {.sets = {.cpg = 1}, .aff = {.gain = weight, .bias = bias, .g0 = weight ? 0.0 : 1.0},
                  .zero_rule = true, .eps = eps, .out_mean = save_mean, .out_rstd = save_rstd};
-    chan_arena a;
-    TRY(chan_arena_init(&a, fn, sets_forward_scratch(&sh, p.sets)));
+    norma_arena a;
+    TRY(norma_arena_init(&a, fn, sets_forward_scratch(&sh, p.sets)));
     double *mean, *m2, *cnt;
     sets_forward(&sh, &p, x, y, &a, &mean, &m2, &cnt);
     /* Each instance moves its copy of the running statistics; PyTorch then averages the copies. */
@@ -345,8 +345,8 @@ static norma_status group_norm_fwd(const char *fn, norma_dtype dtype, norma_layo
     TRY(check_data(fn, x, y, "x", "y"));
     chan_shape sh = chan_make_shape(dtype, layout, n, c, spatial);
     set_fwd p = {.sets = sets, .aff = aff, .eps = eps, .out_mean = mean, .out_rstd = rstd};
-    chan_arena a;
-    TRY(chan_arena_init(&a, fn, sets_forward_scratch(&sh, sets)));
+    norma_arena a;
+    TRY(norma_arena_init(&a, fn, sets_forward_scratch(&sh, sets)));
     double *m, *m2, *cnt;
     sets_forward(&sh, &p, x, y, &a, &m, &m2, &cnt);
     return NORMA_OK;
@@ -450,11 +450,11 @@ norma_status norma_adain_fwd(norma_dtype dtype, norma_layout layout, int64_t n, 
     chan_shape shs = chan_make_shape(dtype, layout, n, c, style_spatial);
     chan_sets inst = {.cpg = 1};
     int64_t nc = n * c;
-    chan_arena a;
-    TRY(chan_arena_init(&a, fn, chan_moments_scratch(&shc) + chan_moments_scratch(&shs) + 9 * nc));
-    double *cc = chan_alloc(&a, nc), *cm = chan_alloc(&a, nc), *cm2 = chan_alloc(&a, nc);
-    double *sc = chan_alloc(&a, nc), *sm = chan_alloc(&a, nc), *sm2 = chan_alloc(&a, nc);
-    double *scale = chan_alloc(&a, nc);
+    norma_arena a;
+    TRY(norma_arena_init(&a, fn, chan_moments_scratch(&shc) + chan_moments_scratch(&shs) + 9 * nc));
+    double *cc = norma_alloc(&a, nc), *cm = norma_alloc(&a, nc), *cm2 = norma_alloc(&a, nc);
+    double *sc = norma_alloc(&a, nc), *sm = norma_alloc(&a, nc), *sm2 = norma_alloc(&a, nc);
+    double *scale = norma_alloc(&a, nc);
     chan_set_moments(&shc, inst, content, &a, cc, cm, cm2);
     chan_set_moments(&shs, inst, style, &a, sc, sm, sm2);
     for (int64_t i = 0; i < nc; i++) {
@@ -479,12 +479,12 @@ norma_status norma_adain_bwd(norma_dtype dtype, norma_layout layout, int64_t n, 
     chan_shape shc = chan_make_shape(dtype, layout, n, c, content_spatial);
     chan_shape shs = chan_make_shape(dtype, layout, n, c, style_spatial);
     int64_t nc = n * c;
-    chan_arena a;
-    TRY(chan_arena_init(&a, fn, chan_bwd_scratch(&shc) + chan_moments_scratch(&shs) + 17 * nc));
-    double *t[4], *sc = chan_alloc(&a, nc), *sm = chan_alloc(&a, nc), *sm2 = chan_alloc(&a, nc);
-    double *centre = chan_alloc(&a, nc), *kg = chan_alloc(&a, nc), *kx = chan_alloc(&a, nc), *k0 = chan_alloc(&a, nc);
-    double *sa = chan_alloc(&a, nc), *sb = chan_alloc(&a, nc), *rs = chan_alloc(&a, nc);
-    for (int q = 0; q < 4; q++) t[q] = chan_alloc(&a, nc);
+    norma_arena a;
+    TRY(norma_arena_init(&a, fn, chan_bwd_scratch(&shc) + chan_moments_scratch(&shs) + 17 * nc));
+    double *t[4], *sc = norma_alloc(&a, nc), *sm = norma_alloc(&a, nc), *sm2 = norma_alloc(&a, nc);
+    double *centre = norma_alloc(&a, nc), *kg = norma_alloc(&a, nc), *kx = norma_alloc(&a, nc), *k0 = norma_alloc(&a, nc);
+    double *sa = norma_alloc(&a, nc), *sb = norma_alloc(&a, nc), *rs = norma_alloc(&a, nc);
+    for (int q = 0; q < 4; q++) t[q] = norma_alloc(&a, nc);
     chan_set_moments(&shs, (chan_sets){.cpg = 1}, style, &a, sc, sm, sm2);
     for (int64_t i = 0; i < nc; i++) centre[i] = content_mean[i];
     chan_bwd_sums(&shc, dy, content, centre, c, &a, t);

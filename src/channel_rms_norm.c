@@ -105,11 +105,11 @@ norma_status norma_channel_rms_norm_fwd(norma_dtype dtype, norma_layout layout, 
     cf_job j = {.sh = &sh, .x = x, .y = y, .eps = eps, .sqrt_c = sqrt((double)c), .tmp_per_task = 4 * COLS,
                 .col_blocks = ceil_div(spatial, COLS)};
     int64_t tasks = n * j.col_blocks;
-    chan_arena a;
-    TRY(chan_arena_init(&a, fn, 2 * c + tasks * j.tmp_per_task));
-    double *g = chan_alloc(&a, c), *b = chan_alloc(&a, c);
+    norma_arena a;
+    TRY(norma_arena_init(&a, fn, 2 * c + tasks * j.tmp_per_task));
+    double *g = norma_alloc(&a, c), *b = norma_alloc(&a, c);
     load_params(&sh, gamma, g), load_params(&sh, beta, b);
-    j.gamma = gamma ? g : NULL, j.beta = beta ? b : NULL, j.tmp = chan_alloc(&a, tasks * j.tmp_per_task);
+    j.gamma = gamma ? g : NULL, j.beta = beta ? b : NULL, j.tmp = norma_alloc(&a, tasks * j.tmp_per_task);
     norma_parallel_for(tasks, n * c * spatial * (int64_t)sh.es * 2 < NORMA_SERIAL_BYTES, fwd_task, &j);
     return NORMA_OK;
 }
@@ -135,11 +135,11 @@ norma_status norma_channel_rms_norm_bwd(norma_dtype dtype, norma_layout layout, 
                 .tmp_per_task = 6 * COLS + 2 * c, .col_blocks = ceil_div(spatial, COLS), .dgamma = dgamma,
                 .dbeta = dbeta};
     int64_t tasks = n * j.col_blocks;
-    chan_arena a;
-    TRY(chan_arena_init(&a, fn, c + tasks * j.tmp_per_task));
-    double *g = chan_alloc(&a, c);
+    norma_arena a;
+    TRY(norma_arena_init(&a, fn, c + tasks * j.tmp_per_task));
+    double *g = norma_alloc(&a, c);
     load_params(&sh, gamma, g);
-    j.gamma = gamma ? g : NULL, j.tmp = chan_alloc(&a, tasks * j.tmp_per_task);
+    j.gamma = gamma ? g : NULL, j.tmp = norma_alloc(&a, tasks * j.tmp_per_task);
     norma_parallel_for(tasks, n * c * spatial * (int64_t)sh.es * 3 < NORMA_SERIAL_BYTES, bwd_task, &j);
     /* the parameter gradients: each task's partials, added in task order */
     for (int64_t ch = 0; ch < c; ch++) {

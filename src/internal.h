@@ -58,6 +58,14 @@ void norma_parallel_for(int64_t ntasks, bool serial, norma_task_fn fn, void *ctx
  * across calls. */
 void *norma_scratch(size_t bytes);
 
+/* Doubles from the call's scratch, carved in order: norma_arena_init takes all a call needs at once
+ * (failing with NORMA_ENOMEM, naming fn), norma_alloc hands out consecutive parts. */
+typedef struct norma_arena {
+    double *next, *end;
+} norma_arena;
+norma_status norma_arena_init(norma_arena *a, const char *fn, int64_t doubles);
+double *norma_alloc(norma_arena *a, int64_t doubles);
+
 /* ----- small helpers ------------------------------------------------------------------------ */
 
 static inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }

@@ -1,8 +1,10 @@
-/* row_norm.c: the row norms: LayerNorm, RMSNorm and adaptive LayerNorm modulation (AdaLN).
+/* row_norm.c: the row norms: LayerNorm, RMSNorm, adaptive LayerNorm modulation (AdaLN) and L2
+ * normalization (F.normalize).
  *
  * Every row of `cols` contiguous elements is one statistic set:
  *   LayerNorm:  mean, var = M2/cols,  rstd = 1/sqrt(var + eps),  y = (x - mean)·rstd·gain + bias
  *   RMSNorm:    rstd = 1/sqrt(Σx²/cols + eps),                   y = x·rstd·gain
+ *   L2:         rstd = 1/max(‖x‖₂, eps),                         y = x·rstd
  * with per-element gain = g0 + gain_vec[j] and bias = bias_vec[j]. The gain and bias vectors of row
  * r = b·tokens + l (sample b, token l) sit at  vec + b·stride_b + l·stride_l: both strides are 0 for
  * LayerNorm/RMSNorm weights (one vector for every row), and AdaLN's (1 + scale, shift) vectors are per
@@ -111,12 +113,14 @@ static const void *prepared(const prepared_vectors *pv, const char *base, const 
 
 /* ----- forward ------------------------------------------------------------------------------- */
 
-/* rstd of a row without centring, from its sum of squares ss over n elements:
- * RMSNorm 1/sqrt(ss/n + eps); channel RMSNorm (F.normalize, then ·sqrt(n)) sqrt(n)/max(sqrt(ss), eps). */
+/* rstd of a row without centring, from its sum of squares ss over n elements: RMSNorm
+ * 1/sqrt(ss/n + eps); F.normalize 1/max(sqrt(ss), eps); channel RMSNorm (F.normalize, then ·sqrt(n))
+ * sqrt(n)/max(sqrt(ss), eps). */
 static double rstd_of_squares(row_stat stat, double ss, double n, double eps) {
     if (stat == STAT_MEAN_SQUARE) return 1.0 / sqrt(ss / n + eps);
     double norm = sqrt(ss);
-    return sqrt(n) / (norm < eps ? eps : norm); /* a NaN norm stays NaN, as torch's clamp_min */
+    double clamped = norm < eps ? eps : norm; /* a NaN norm stays NaN, as torch's clamp_min */
+    return (stat == STAT_L2_UNIT ? 1.0 : sqrt(n)) / clamped;
 }
 
 typedef struct row_fwd {
@@ -227,8 +231,12 @@ static void backward_row(const row_bwd *p, int64_t r, void *dgain, void *dbias) 
     if (var < 0.0) var = 0.0;
     rstd = centred ? 1.0 / sqrt(var + p->eps) : rstd_of_squares(p->stat, s[3], n, p->eps);
     /* channel RMSNorm's clamp max(‖x‖, eps) is a constant when it bites: no term through the norm */
-    bool clamped = p->stat == STAT_L2_CLAMP && sqrt(s[3]) < p->eps; /* torch: no gradient below the clamp */
-    double mean_gxhat = rstd * (s[1] - delta * s[0]) / n; /* mean(g·x̂), x̂ = (d - delta)·rstd */
+    bool l2 = p->stat == STAT_L2_CLAMP || p->stat == STAT_L2_UNIT;
+    bool clamped = l2 && sqrt(s[3]) < p->eps; /* torch: no gradient below the clamp */
+    /* dx = rstd·(g - [mean(g)] - x̂·Σ(g·x̂)/m): m = n where x̂ has unit mean square (LayerNorm, RMSNorm,
+     * channel RMSNorm), 1 where it has unit norm (F.normalize). */
+    double m = p->stat == STAT_L2_UNIT ? 1.0 : n;
+    double mean_gxhat = rstd * (s[1] - delta * s[0]) / m; /* Σ(g·x̂)/m, x̂ = (d - delta)·rstd */
     norma_bwd_coef c = {.centre = shift + delta, .kg = rstd, .kx = clamped ? 0.0 : -rstd * mean_gxhat,
                         .k0 = centred ? -rstd * s[0] / n : 0.0};
     p->k->bwd_apply(L->dtype, L->cols, dy, x, p->dx ? (void *)row_ptr(L, p->dx, r) : NULL, &a, &c, rstd, dgain,
@@ -419,6 +427,27 @@ norma_status norma_rms_norm_bwd(norma_dtype dtype, int64_t rows, int64_t cols, c
                  .g0 = weight ? 0.0 : 1.0, .eps = eps, .gain = weight,
                  .G = {.dgain = dweight, .dtype = NORMA_F32, .segments = 1, .seg_rows = rows}};
     return row_backward(&p, fn);
+}
+
+/* ----- L2 normalization (F.normalize) --------------------------------------------------------- */
+
+norma_status norma_l2_normalize_fwd(norma_dtype dtype, int64_t rows, int64_t cols, const void *x, double eps,
+                                    void *y) {
+    static const char fn[] = "norma_l2_normalize_fwd";
+    TRY(check_rows(fn, dtype, rows, cols));
+    TRY(norma_check_eps(fn, eps));
+    if (rows == 0) return NORMA_OK;
+    TRY(norma_check_ptr(fn, "x", x));
+    TRY(norma_check_ptr(fn, "y", y));
+    return norma_row_stat_fwd(fn, STAT_L2_UNIT, dtype, rows, cols, x, NULL, 1.0, NULL, eps, y);
+}
+
+norma_status norma_l2_normalize_bwd(norma_dtype dtype, int64_t rows, int64_t cols, const void *dy, const void *x,
+                                    double eps, void *dx) {
+    static const char fn[] = "norma_l2_normalize_bwd";
+    TRY(check_row_bwd(fn, dtype, rows, cols, dy, x, NULL, false, eps));
+    if (rows == 0 || !dx) return NORMA_OK;
+    return norma_row_stat_bwd(fn, STAT_L2_UNIT, dtype, rows, cols, dy, x, NULL, 1.0, eps, dx, NULL, NULL);
 }
 
 /* ----- AdaLN modulation ---------------------------------------------------------------------- */

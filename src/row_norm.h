@@ -8,8 +8,9 @@
 /* What a row is normalized by:
  *   STAT_VARIANCE     LayerNorm:          (x - mean)/sqrt(var + eps)
  *   STAT_MEAN_SQUARE  RMSNorm:            x/sqrt(mean(x²) + eps)
- *   STAT_L2_CLAMP     channel RMSNorm:    x·sqrt(n)/max(‖x‖₂, eps) */
-typedef enum { STAT_VARIANCE, STAT_MEAN_SQUARE, STAT_L2_CLAMP } row_stat;
+ *   STAT_L2_CLAMP     channel RMSNorm:    x·sqrt(n)/max(‖x‖₂, eps)
+ *   STAT_L2_UNIT      F.normalize:        x/max(‖x‖₂, eps) */
+typedef enum { STAT_VARIANCE, STAT_MEAN_SQUARE, STAT_L2_CLAMP, STAT_L2_UNIT } row_stat;
 
 /* y = x̂·(g0 + gain[j]) + bias[j] for each row; arguments already validated. Fails only with
  * NORMA_ENOMEM. */

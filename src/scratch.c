@@ -46,3 +46,17 @@ void *norma_scratch(size_t bytes) {
     }
     return s->data;
 }
+
+norma_status norma_arena_init(norma_arena *a, const char *fn, int64_t doubles) {
+    a->next = norma_scratch((size_t)max_i64(doubles, 1) * sizeof(double));
+    if (!a->next)
+        return norma_fail(NORMA_ENOMEM, fn, "cannot allocate %lld bytes of scratch", (long long)doubles * 8);
+    a->end = a->next + doubles;
+    return NORMA_OK;
+}
+
+double *norma_alloc(norma_arena *a, int64_t doubles) {
+    double *p = a->next;
+    a->next += doubles;
+    return p;
+}

@@ -4,10 +4,11 @@ norma's."""
 
 import torch
 
-from . import functional as F
+from .. import functional as F
+from . import utils
 
 __all__ = ["LayerNorm", "RMSNorm", "BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "InstanceNorm1d", "InstanceNorm2d",
-           "InstanceNorm3d", "GroupNorm"]
+           "InstanceNorm3d", "GroupNorm", "utils"]
 
 
 class LayerNorm(torch.nn.LayerNorm):

@@ -1,0 +1,340 @@
+/* spectral_norm.c: spectral normalization, y = W/σ with σ = uᵀWv from power iteration
+ * (torch.nn.utils.parametrizations.spectral_norm). A 1-D weight is L2-normalized instead
+ * (norma_l2_normalize_*, in row_norm.c).
+ *
+ * Matrix-vector products. The weight's memory is taken as `batch` row-major (m x n) blocks A_b, and
+ * the two products every layout needs are
+ *   gather:   p[r]   = Σ_b A_b[r, :]·q_b      (dot products along the rows; a task owns some r)
+ *   scatter:  q_b[j] = Σ_r A_b[r, j]·p[r]     (accumulation down the columns; a task owns a strip of j)
+ * with p of m elements and q of batch·n. For a view (outer, rows, inner) with inner > 1 the blocks are
+ * weight[o] (batch = outer, m = rows, n = inner) and W = [A_0 A_1 ...]: u is p and v is q, so W v is a
+ * gather and Wᵀu a scatter. With inner = 1 (dim is the last dimension) rows of one element would be
+ * slow, so the memory is one (outer x rows) block A = Wᵀ instead: u is q and v is p, W v a scatter and
+ * Wᵀu a gather. Either way a product reads the weight once, in memory order, accumulating in double,
+ * and every output element adds its terms in a fixed order: results do not depend on the thread count.
+ *
+ * The iteration keeps u and v as the floats the caller stores (PyTorch's buffers): each normalized
+ * vector is rounded to float before the next product uses it. After a step v = t/max(‖t‖, eps) with
+ * t = Wᵀu, so σ = uᵀWv = t·v needs no further pass over W.
+ *
+ * Backward (u and v constant): dW = G/σ - (⟨G, W⟩/σ²)·u vᵀ. One pass reduces ⟨G, W⟩ over fixed chunks;
+ * a second writes dW run by run: run (b, r) of the rank-one term u vᵀ is p[r]·q_b in both layouts. */
+#include <math.h>
+#include <string.h>
+
+#include "weight_view.h"
+
+#define STRIP 512                      /* columns per scatter task: its accumulators stay in L1 (4 KiB) */
+#define TASK_BYTES ((int64_t)1 << 17)  /* weight bytes per task where the partition is free */
+#define DOT_CHUNK ((int64_t)1 << 15)   /* elements per partial sum of ⟨G, W⟩, fixed by the size alone */
+
+/* The weight's memory as blocks, and which side u is on. */
+typedef struct mat_view {
+    const weight_view *w;
+    int64_t batch, m, n;
+    bool u_is_q; /* inner = 1: the single block is Wᵀ */
+} mat_view;
+
+static mat_view mat_of(const weight_view *w) {
+    if (w->inner == 1) return (mat_view){.w = w, .batch = 1, .m = w->outer, .n = w->rows, .u_is_q = true};
+    return (mat_view){.w = w, .batch = w->outer, .m = w->rows, .n = w->inner, .u_is_q = false};
+}
+
+static const void *block_row(const mat_view *M, const void *base, int64_t b, int64_t r) {
+    return (const char *)base + (size_t)((b * M->m + r) * M->n) * M->w->es;
+}
+
+static bool small(const weight_view *w, int passes) {
+    return w->numel * (int64_t)w->es * passes < NORMA_SERIAL_BYTES;
+}
+
+/* Rows of the blocks per task: ~TASK_BYTES of weight. */
+static int64_t rows_per_task(const mat_view *M) {
+    return max_i64(1, TASK_BYTES / (M->batch * M->n * (int64_t)M->w->es));
+}
+
+/* ----- the two products ----------------------------------------------------------------------- */
+
+typedef struct product_job {
+    const mat_view *M;
+    const void *a;
+    const double *in;
+    double *out;
+    int64_t rows_per_task, strips;
+} product_job;
+
+static void gather_task(void *ctx, int64_t t) {
+    const product_job *j = ctx;
+    const mat_view *M = j->M;
+    const weight_view *w = M->w;
+    for (int64_t r = t * j->rows_per_task; r < min_i64(M->m, (t + 1) * j->rows_per_task); r++) {
+        double s = 0.0;
+        for (int64_t b = 0; b < M->batch; b++) s += w->k->dotv(w->dtype, M->n, block_row(M, j->a, b, r), j->in + b * M->n);
+        j->out[r] = s;
+    }
+}
+
+static void scatter_task(void *ctx, int64_t t) {
+    const product_job *j = ctx;
+    const mat_view *M = j->M;
+    const weight_view *w = M->w;
+    int64_t b = t / j->strips, j0 = (t % j->strips) * STRIP, width = min_i64(STRIP, M->n - j0);
+    double *acc = j->out + b * M->n + j0;
+    memset(acc, 0, (size_t)width * sizeof(double));
+    const char *a = (const char *)block_row(M, j->a, b, 0) + (size_t)j0 * w->es;
+    w->k->col_dotv(w->dtype, M->m, width, M->n, a, j->in, acc);
+}
+
+/* p = Σ_b A_b q_b */
+static void gather(const mat_view *M, const void *a, const double *q, double *p) {
+    product_job j = {.M = M, .a = a, .in = q, .out = p, .rows_per_task = rows_per_task(M)};
+    norma_parallel_for(ceil_div(M->m, j.rows_per_task), small(M->w, 1), gather_task, &j);
+}
+
+/* q_b = A_bᵀ p */
+static void scatter(const mat_view *M, const void *a, const double *p, double *q) {
+    product_job j = {.M = M, .a = a, .in = p, .out = q, .strips = ceil_div(M->n, STRIP)};
+    norma_parallel_for(M->batch * j.strips, small(M->w, 1), scatter_task, &j);
+}
+
+static void times_v(const mat_view *M, const void *a, const double *v, double *u) {
+    if (M->u_is_q) scatter(M, a, v, u);
+    else gather(M, a, v, u);
+}
+
+static void times_u(const mat_view *M, const void *a, const double *u, double *v) {
+    if (M->u_is_q) gather(M, a, u, v);
+    else scatter(M, a, u, v);
+}
+
+/* ----- power iteration ------------------------------------------------------------------------ */
+
+/* out = x / max(‖x‖₂, eps) rounded to float, and x = out (what the next product uses). Returns
+ * Σ x_before·out: σ when x is Wᵀu. A NaN norm stays NaN, as torch's clamp_min. */
+static double normalize_into(int64_t n, double *x, double eps, float *out) {
+    double ss = 0.0, dot = 0.0;
+    for (int64_t i = 0; i < n; i++) ss += x[i] * x[i];
+    double norm = sqrt(ss), d = norm < eps ? eps : norm;
+    for (int64_t i = 0; i < n; i++) {
+        out[i] = (float)(x[i] / d);
+        dot += x[i] * (double)out[i];
+        x[i] = out[i];
+    }
+    return dot;
+}
+
+static void load_vector(int64_t n, const float *src, double *dst) {
+    for (int64_t i = 0; i < n; i++) dst[i] = src[i];
+}
+
+/* The caller's u and v as doubles, and room for a product: scratch for one call. */
+typedef struct iteration {
+    mat_view M;
+    const void *weight;
+    double eps;
+    float *u_f, *v_f;
+    double *u, *v, *tmp; /* rows, outer·inner, rows */
+} iteration;
+
+/* load: start from the caller's u and v (else the caller fills it->u and it->v). */
+static norma_status iteration_init(iteration *it, const char *fn, const weight_view *w, const void *weight,
+                                   double eps, float *u, float *v, bool load) {
+    int64_t cols = w->outer * w->inner;
+    norma_arena a;
+    TRY(norma_arena_init(&a, fn, 2 * w->rows + cols));
+    *it = (iteration){.M = mat_of(w), .weight = weight, .eps = eps, .u_f = u, .v_f = v,
+                      .u = norma_alloc(&a, w->rows), .v = norma_alloc(&a, cols), .tmp = norma_alloc(&a, w->rows)};
+    if (load) load_vector(w->rows, u, it->u), load_vector(cols, v, it->v);
+    return NORMA_OK;
+}
+
+/* `steps` steps of u = normalize(W v), v = normalize(Wᵀ u); returns σ = uᵀWv after them (for
+ * steps = 0, from one more product). */
+static double iterate(iteration *it, int64_t steps) {
+    const weight_view *w = it->M.w;
+    double sigma = 0.0;
+    for (int64_t s = 0; s < steps; s++) {
+        times_v(&it->M, it->weight, it->v, it->u);
+        normalize_into(w->rows, it->u, it->eps, it->u_f);
+        times_u(&it->M, it->weight, it->u, it->v);
+        sigma = normalize_into(w->outer * w->inner, it->v, it->eps, it->v_f);
+    }
+    if (steps > 0) return sigma;
+    times_v(&it->M, it->weight, it->v, it->tmp);
+    for (int64_t r = 0; r < w->rows; r++) sigma += it->u[r] * it->tmp[r];
+    return sigma;
+}
+
+/* ----- y = W/σ -------------------------------------------------------------------------------- */
+
+typedef struct scale_job {
+    const weight_view *w;
+    const void *x;
+    void *y;
+    norma_affine a;
+    int64_t chunk;
+} scale_job;
+
+static void scale_task(void *ctx, int64_t t) {
+    const scale_job *j = ctx;
+    int64_t i0 = t * j->chunk, n = min_i64(j->chunk, j->w->numel - i0);
+    size_t off = (size_t)i0 * j->w->es;
+    j->w->k->apply(j->w->dtype, n, (const char *)j->x + off, (char *)j->y + off, &j->a);
+}
+
+static void scale_weight(const weight_view *w, const void *x, void *y, double sigma) {
+    scale_job j = {.w = w, .x = x, .y = y, .chunk = TASK_BYTES / (int64_t)w->es,
+                   .a = {.mean = 0.0, .rstd = 1.0 / sigma, .g0 = 1.0,
+                         .stream = w->numel * (int64_t)w->es >= NORMA_STREAM_BYTES}};
+    norma_parallel_for(ceil_div(w->numel, j.chunk), small(w, 2), scale_task, &j);
+}
+
+/* ----- entry points --------------------------------------------------------------------------- */
+
+static norma_status check_state(const char *fn, const void *weight, const void *u, const void *v) {
+    TRY(norma_check_ptr(fn, "weight", weight));
+    TRY(norma_check_ptr(fn, "u", u));
+    return norma_check_ptr(fn, "v", v);
+}
+
+static norma_status check_iteration(const char *fn, int64_t steps, double eps) {
+    TRY(norma_check_count(fn, "n_power_iterations", steps, 0));
+    return norma_check_eps(fn, eps);
+}
+
+norma_status norma_spectral_norm_power_iteration(norma_dtype dtype, int64_t outer, int64_t rows, int64_t inner,
+                                                 const void *weight, int64_t n_power_iterations, double eps,
+                                                 float *u, float *v) {
+    static const char fn[] = "norma_spectral_norm_power_iteration";
+    weight_view w;
+    TRY(weight_view_make(fn, dtype, outer, rows, inner, &w));
+    TRY(check_iteration(fn, n_power_iterations, eps));
+    TRY(check_state(fn, weight, u, v));
+    if (n_power_iterations == 0) return NORMA_OK;
+    iteration it;
+    TRY(iteration_init(&it, fn, &w, weight, eps, u, v, true));
+    iterate(&it, n_power_iterations);
+    return NORMA_OK;
+}
+
+norma_status norma_spectral_norm_fwd(norma_dtype dtype, int64_t outer, int64_t rows, int64_t inner,
+                                     const void *weight, float *u, float *v, int64_t n_power_iterations, double eps,
+                                     void *y, float *sigma) {
+    static const char fn[] = "norma_spectral_norm_fwd";
+    weight_view w;
+    TRY(weight_view_make(fn, dtype, outer, rows, inner, &w));
+    TRY(check_iteration(fn, n_power_iterations, eps));
+    TRY(check_state(fn, weight, u, v));
+    TRY(norma_check_ptr(fn, "y", y));
+    iteration it;
+    TRY(iteration_init(&it, fn, &w, weight, eps, u, v, true));
+    double s = iterate(&it, n_power_iterations);
+    scale_weight(&w, weight, y, s);
+    if (sigma) *sigma = (float)s;
+    return NORMA_OK;
+}
+
+/* ----- backward ------------------------------------------------------------------------------- */
+
+typedef struct bwd_job {
+    const mat_view *M;
+    const void *dy, *weight;
+    void *dx;
+    double *partials;    /* ⟨G, W⟩ per DOT_CHUNK */
+    const double *p, *q; /* u and v on the block sides */
+    double a, c;         /* dx = a·G + c·p[r]·q_b */
+    int64_t rows_per_task;
+} bwd_job;
+
+static void dot_task(void *ctx, int64_t t) {
+    const bwd_job *j = ctx;
+    const weight_view *w = j->M->w;
+    int64_t i0 = t * DOT_CHUNK, n = min_i64(DOT_CHUNK, w->numel - i0);
+    size_t off = (size_t)i0 * w->es;
+    norma_affine unit = {.g0 = 1.0};
+    double s[4]; /* Σg, Σg·d with g = dy, d = weight */
+    w->k->bwd_sums(w->dtype, n, (const char *)j->dy + off, (const char *)j->weight + off, &unit, 0.0, s);
+    j->partials[t] = s[1];
+}
+
+static void rank_one_task(void *ctx, int64_t t) {
+    const bwd_job *j = ctx;
+    const mat_view *M = j->M;
+    const weight_view *w = M->w;
+    int64_t runs = M->batch * M->m;
+    for (int64_t run = t * j->rows_per_task; run < min_i64(runs, (t + 1) * j->rows_per_task); run++) {
+        int64_t b = run / M->m, r = run % M->m;
+        w->k->axpv(w->dtype, M->n, block_row(M, j->dy, b, r), (void *)block_row(M, j->dx, b, r), j->a,
+                   j->c * j->p[r], j->q + b * M->n);
+    }
+}
+
+norma_status norma_spectral_norm_bwd(norma_dtype dtype, int64_t outer, int64_t rows, int64_t inner, const void *dy,
+                                     const void *weight, const float *u, const float *v, float sigma,
+                                     void *dweight) {
+    static const char fn[] = "norma_spectral_norm_bwd";
+    weight_view w;
+    TRY(weight_view_make(fn, dtype, outer, rows, inner, &w));
+    TRY(norma_check_ptr(fn, "dy", dy));
+    TRY(check_state(fn, weight, u, v));
+    if (!dweight) return NORMA_OK;
+    mat_view M = mat_of(&w);
+    int64_t cols = outer * inner, chunks = ceil_div(w.numel, DOT_CHUNK);
+    norma_arena arena;
+    TRY(norma_arena_init(&arena, fn, rows + cols + chunks));
+    double *ud = norma_alloc(&arena, rows), *vd = norma_alloc(&arena, cols);
+    load_vector(rows, u, ud), load_vector(cols, v, vd);
+    bwd_job j = {.M = &M, .dy = dy, .weight = weight, .dx = dweight, .partials = norma_alloc(&arena, chunks),
+                 .p = M.u_is_q ? vd : ud, .q = M.u_is_q ? ud : vd, .rows_per_task = rows_per_task(&M) };
+    norma_parallel_for(chunks, small(&w, 2), dot_task, &j);
+    double gw = 0.0;
+    for (int64_t t = 0; t < chunks; t++) gw += j.partials[t];
+    j.a = 1.0 / (double)sigma;
+    j.c = -gw * j.a * j.a;
+    /* rows_per_task counts block rows of the whole batch; here a task takes that many single runs */
+    j.rows_per_task = max_i64(1, TASK_BYTES / (M.n * (int64_t)w.es));
+    norma_parallel_for(ceil_div(M.batch * M.m, j.rows_per_task), small(&w, 3), rank_one_task, &j);
+    return NORMA_OK;
+}
+
+/* ----- initial state -------------------------------------------------------------------------- */
+
+/* SplitMix64 (Steele, Lea & Flood 2014): a small generator with a full 2^64 period, enough for
+ * starting vectors; normals by Box-Muller. */
+static uint64_t splitmix64(uint64_t *state) {
+    uint64_t z = (*state += 0x9E3779B97F4A7C15u);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9u;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBu;
+    return z ^ (z >> 31);
+}
+
+static double uniform_open0(uint64_t *state) { /* in (0, 1] */
+    return (double)((splitmix64(state) >> 11) + 1) * 0x1p-53;
+}
+
+static void fill_normal(uint64_t *state, int64_t n, double *x) {
+    const double two_pi = 6.283185307179586;
+    for (int64_t i = 0; i < n; i += 2) {
+        double radius = sqrt(-2.0 * log(uniform_open0(state))), angle = two_pi * uniform_open0(state);
+        x[i] = radius * cos(angle);
+        if (i + 1 < n) x[i + 1] = radius * sin(angle);
+    }
+}
+
+norma_status norma_spectral_norm_init(norma_dtype dtype, int64_t outer, int64_t rows, int64_t inner,
+                                      const void *weight, uint64_t seed, double eps, float *u, float *v) {
+    static const char fn[] = "norma_spectral_norm_init";
+    weight_view w;
+    TRY(weight_view_make(fn, dtype, outer, rows, inner, &w));
+    TRY(norma_check_eps(fn, eps));
+    TRY(check_state(fn, weight, u, v));
+    iteration it;
+    TRY(iteration_init(&it, fn, &w, weight, eps, u, v, false));
+    uint64_t state = seed;
+    fill_normal(&state, rows, it.u);
+    fill_normal(&state, outer * inner, it.v);
+    normalize_into(rows, it.u, eps, u);
+    normalize_into(outer * inner, it.v, eps, v);
+    iterate(&it, NORMA_SPECTRAL_NORM_WARMUP);
+    return NORMA_OK;
+}

@@ -73,6 +73,22 @@ static void instance_bwd(bench_case *c) {
                                  1, 1e-5, B->dx, NULL, NULL));
 }
 
+/* Weights of rows x cols (dim 0). Spectral norm with one power iteration: u, v in stats[0], stats[1];
+ * sigma in stats[2]. Weight norm: g in params, dg in stats[2]. */
+static void spectral_fwd(bench_case *c) {
+    must(norma_spectral_norm_fwd(T, 1, c->d[0], c->d[1], B->x, B->stats[0], B->stats[1], 1, 1e-12, B->y,
+                                 B->stats[2]));
+}
+static void spectral_bwd(bench_case *c) {
+    must(norma_spectral_norm_bwd(T, 1, c->d[0], c->d[1], B->dy, B->x, B->stats[0], B->stats[1], 3.0f, B->dx));
+}
+static void weight_norm_fwd(bench_case *c) {
+    must(norma_weight_norm_fwd(T, 1, c->d[0], c->d[1], B->x, B->params, B->y));
+}
+static void weight_norm_bwd(bench_case *c) {
+    must(norma_weight_norm_bwd(T, 1, c->d[0], c->d[1], B->dy, B->x, B->params, B->dx, B->stats[2]));
+}
+
 /* A row norm: rows x cols. Forward 1R+1W, backward 2R+1W. */
 static int add_rows(bench_case *out, int i, const char *op, void (*fn)(bench_case *), int bwd, int64_t rows,
                     int64_t cols, int onednn) {
@@ -146,6 +162,15 @@ bench_case *bench_cases(bench_buffers *b, int *count) {
     i = add_channels(cases, i, "batch_norm bwd train", batch_bwd, 1, 16, 256, 56, 56, 0, L, 1, 1);
     i = add_channels(cases, i, "instance_norm fwd", instance_fwd, 0, 8, 256, 64, 64, 0, F, 0, 0);
     i = add_channels(cases, i, "instance_norm bwd", instance_bwd, 1, 8, 256, 64, 64, 0, F, 0, 0);
+    /* weight reparametrizations of a 4096 x 4096 weight. Spectral norm's training forward must read the
+     * weight 3 times (the two products of one power iteration, then y = W/sigma); its backward reads dy
+     * twice (dweight needs <dy, W> over the whole weight first) */
+    i = add_rows(cases, i, "spectral_norm fwd (1 iteration)", spectral_fwd, 0, 4096, 4096, 0);
+    for (int k = i - 2; k < i; k++) cases[k].reads = 3, cases[k].bytes *= 2;
+    i = add_rows(cases, i, "spectral_norm bwd", spectral_bwd, 1, 4096, 4096, 0);
+    for (int k = i - 2; k < i; k++) cases[k].reads = 3, cases[k].bytes *= 4.0 / 3.0;
+    i = add_rows(cases, i, "weight_norm fwd", weight_norm_fwd, 0, 4096, 4096, 0);
+    i = add_rows(cases, i, "weight_norm bwd", weight_norm_bwd, 1, 4096, 4096, 0);
     /* LLM decoding: one row of 4096, one thread */
     cases[i] = (bench_case){.op = "rms_norm fwd latency", .dtype = NORMA_F32, .elems = 4096, .latency = 1,
                             .d = {1, 4096}, .run = rms_fwd};

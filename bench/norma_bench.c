@@ -148,6 +148,7 @@ int main(int argc, char **argv) {
     params = touch(1 << 20);
     for (int i = 0; i < 4; i++) stats[i] = touch(1 << 22);
     fill(buf[0], MAX_ELEMS, NORMA_F32), fill(buf[2], MAX_ELEMS, NORMA_F32), fill(params, 1 << 18, NORMA_F32);
+    fill(stats[0], 1 << 18, NORMA_F32), fill(stats[1], 1 << 18, NORMA_F32); /* spectral norm's u and v: not 0 */
 
     bench_buffers bb = {.x = buf[0], .y = buf[1], .dy = buf[2], .dx = buf[3], .params = params};
     for (int i = 0; i < 4; i++) bb.stats[i] = stats[i];

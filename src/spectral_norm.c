@@ -24,7 +24,7 @@
 
 #include "weight_view.h"
 
-#define STRIP 512                      /* columns per scatter task: its accumulators stay in L1 (4 KiB) */
+#define STRIP 2048                    /* columns per scatter task: 16 KiB of accumulators, cached */
 #define TASK_BYTES ((int64_t)1 << 17)  /* weight bytes per task where the partition is free */
 #define DOT_CHUNK ((int64_t)1 << 15)   /* elements per partial sum of ⟨G, W⟩, fixed by the size alone */
 
@@ -60,29 +60,53 @@ typedef struct product_job {
     const void *a;
     const double *in;
     double *out;
-    int64_t rows_per_task, strips;
+    int64_t rows_per_task;               /* gather */
+    int64_t strips, parts, part_rows;    /* scatter */
+    double *partials;                    /* scatter with parts > 1: batch·parts vectors of n */
 } product_job;
 
 static void gather_task(void *ctx, int64_t t) {
+    enum { GROUP = 64 };
     const product_job *j = ctx;
     const mat_view *M = j->M;
     const weight_view *w = M->w;
-    for (int64_t r = t * j->rows_per_task; r < min_i64(M->m, (t + 1) * j->rows_per_task); r++) {
-        double s = 0.0;
-        for (int64_t b = 0; b < M->batch; b++) s += w->k->dotv(w->dtype, M->n, block_row(M, j->a, b, r), j->in + b * M->n);
-        j->out[r] = s;
+    int64_t r1 = min_i64(M->m, (t + 1) * j->rows_per_task);
+    for (int64_t r0 = t * j->rows_per_task; r0 < r1; r0 += GROUP) {
+        int64_t rows = min_i64(GROUP, r1 - r0);
+        double sum[GROUP] = {0}, part[GROUP];
+        for (int64_t b = 0; b < M->batch; b++) { /* each row adds its blocks in order */
+            w->k->row_dotv(w->dtype, rows, M->n, M->n, block_row(M, j->a, b, r0), j->in + b * M->n, part);
+            for (int64_t r = 0; r < rows; r++) sum[r] += part[r];
+        }
+        memcpy(j->out + r0, sum, (size_t)rows * sizeof(double));
     }
 }
 
+/* Task (b, strip, part): the part's rows of one column strip of block b, into its partial vector. */
 static void scatter_task(void *ctx, int64_t t) {
     const product_job *j = ctx;
     const mat_view *M = j->M;
     const weight_view *w = M->w;
-    int64_t b = t / j->strips, j0 = (t % j->strips) * STRIP, width = min_i64(STRIP, M->n - j0);
-    double *acc = j->out + b * M->n + j0;
+    int64_t b = t / (j->strips * j->parts), s = t / j->parts % j->strips, p = t % j->parts;
+    int64_t j0 = s * STRIP, width = min_i64(STRIP, M->n - j0), r0 = p * j->part_rows;
+    int64_t rows = min_i64(j->part_rows, M->m - r0);
+    double *acc = j->parts == 1 ? j->out + b * M->n + j0 : j->partials + (b * j->parts + p) * M->n + j0;
     memset(acc, 0, (size_t)width * sizeof(double));
-    const char *a = (const char *)block_row(M, j->a, b, 0) + (size_t)j0 * w->es;
-    w->k->col_dotv(w->dtype, M->m, width, M->n, a, j->in, acc);
+    if (rows <= 0) return;
+    const char *a = (const char *)block_row(M, j->a, b, r0) + (size_t)j0 * w->es;
+    w->k->col_dotv(w->dtype, rows, width, M->n, a, j->in + r0, acc);
+}
+
+/* Task (b, strip): the parts' partial vectors added in order. */
+static void combine_task(void *ctx, int64_t t) {
+    const product_job *j = ctx;
+    const mat_view *M = j->M;
+    int64_t b = t / j->strips, j0 = t % j->strips * STRIP, j1 = min_i64(M->n, j0 + STRIP);
+    for (int64_t c = j0; c < j1; c++) {
+        double sum = 0.0;
+        for (int64_t p = 0; p < j->parts; p++) sum += j->partials[(b * j->parts + p) * M->n + c];
+        j->out[b * M->n + c] = sum;
+    }
 }
 
 /* p = Σ_b A_b q_b */
@@ -91,20 +115,40 @@ static void gather(const mat_view *M, const void *a, const double *q, double *p)
     norma_parallel_for(ceil_div(M->m, j.rows_per_task), small(M->w, 1), gather_task, &j);
 }
 
-/* q_b = A_bᵀ p */
-static void scatter(const mat_view *M, const void *a, const double *p, double *q) {
-    product_job j = {.M = M, .a = a, .in = p, .out = q, .strips = ceil_div(M->n, STRIP)};
-    norma_parallel_for(M->batch * j.strips, small(M->w, 1), scatter_task, &j);
+/* How a scatter splits the rows: into up to MAX_PARTS parts of at least MIN_PART_ROWS rows, so that
+ * tasks read whole rows of a strip (sequential memory), with partial vectors of at most
+ * PARTIALS_DOUBLES in all. Depends on the sizes only. */
+#define MAX_PARTS 16
+#define MIN_PART_ROWS 64
+#define PARTIALS_DOUBLES ((int64_t)1 << 21)
+
+static int64_t scatter_parts(const mat_view *M) {
+    int64_t by_rows = M->m / MIN_PART_ROWS, by_memory = PARTIALS_DOUBLES / (M->batch * M->n);
+    return max_i64(1, min_i64(MAX_PARTS, min_i64(by_rows, by_memory)));
 }
 
-static void times_v(const mat_view *M, const void *a, const double *v, double *u) {
-    if (M->u_is_q) scatter(M, a, v, u);
+static int64_t scatter_scratch(const mat_view *M) {
+    int64_t parts = scatter_parts(M);
+    return parts > 1 ? M->batch * parts * M->n : 0;
+}
+
+/* q_b = A_bᵀ p; partials: scatter_scratch(M) doubles. */
+static void scatter(const mat_view *M, const void *a, const double *p, double *q, double *partials) {
+    product_job j = {.M = M, .a = a, .in = p, .out = q, .strips = ceil_div(M->n, STRIP), .parts = scatter_parts(M),
+                     .partials = partials};
+    j.part_rows = ceil_div(M->m, j.parts);
+    norma_parallel_for(M->batch * j.strips * j.parts, small(M->w, 1), scatter_task, &j);
+    if (j.parts > 1) norma_parallel_for(M->batch * j.strips, small(M->w, 1), combine_task, &j);
+}
+
+static void times_v(const mat_view *M, const void *a, const double *v, double *u, double *partials) {
+    if (M->u_is_q) scatter(M, a, v, u, partials);
     else gather(M, a, v, u);
 }
 
-static void times_u(const mat_view *M, const void *a, const double *u, double *v) {
+static void times_u(const mat_view *M, const void *a, const double *u, double *v, double *partials) {
     if (M->u_is_q) gather(M, a, u, v);
-    else scatter(M, a, u, v);
+    else scatter(M, a, u, v, partials);
 }
 
 /* ----- power iteration ------------------------------------------------------------------------ */
@@ -134,6 +178,7 @@ typedef struct iteration {
     double eps;
     float *u_f, *v_f;
     double *u, *v, *tmp; /* rows, outer·inner, rows */
+    double *partials;    /* the scatter's */
 } iteration;
 
 /* load: start from the caller's u and v (else the caller fills it->u and it->v). */
@@ -141,9 +186,11 @@ static norma_status iteration_init(iteration *it, const char *fn, const weight_v
                                    double eps, float *u, float *v, bool load) {
     int64_t cols = w->outer * w->inner;
     norma_arena a;
-    TRY(norma_arena_init(&a, fn, 2 * w->rows + cols));
-    *it = (iteration){.M = mat_of(w), .weight = weight, .eps = eps, .u_f = u, .v_f = v,
-                      .u = norma_alloc(&a, w->rows), .v = norma_alloc(&a, cols), .tmp = norma_alloc(&a, w->rows)};
+    mat_view M = mat_of(w);
+    TRY(norma_arena_init(&a, fn, 2 * w->rows + cols + scatter_scratch(&M)));
+    *it = (iteration){.M = M, .weight = weight, .eps = eps, .u_f = u, .v_f = v, .u = norma_alloc(&a, w->rows),
+                      .v = norma_alloc(&a, cols), .tmp = norma_alloc(&a, w->rows),
+                      .partials = norma_alloc(&a, scatter_scratch(&M))};
     if (load) load_vector(w->rows, u, it->u), load_vector(cols, v, it->v);
     return NORMA_OK;
 }
@@ -154,13 +201,13 @@ static double iterate(iteration *it, int64_t steps) {
     const weight_view *w = it->M.w;
     double sigma = 0.0;
     for (int64_t s = 0; s < steps; s++) {
-        times_v(&it->M, it->weight, it->v, it->u);
+        times_v(&it->M, it->weight, it->v, it->u, it->partials);
         normalize_into(w->rows, it->u, it->eps, it->u_f);
-        times_u(&it->M, it->weight, it->u, it->v);
+        times_u(&it->M, it->weight, it->u, it->v, it->partials);
         sigma = normalize_into(w->outer * w->inner, it->v, it->eps, it->v_f);
     }
     if (steps > 0) return sigma;
-    times_v(&it->M, it->weight, it->v, it->tmp);
+    times_v(&it->M, it->weight, it->v, it->tmp, it->partials);
     for (int64_t r = 0; r < w->rows; r++) sigma += it->u[r] * it->tmp[r];
     return sigma;
 }

@@ -77,13 +77,23 @@ static void compare(const norma_kernel_table *K, const norma_kernel_table *R, no
     double ws1[2], ws2[2];
     K->wsums(t, n, dy, x, w, ws1), R->wsums(t, n, dy, x, w, ws2);
     CHECK(same_doubles(ws1, ws2, 2), "%s wsums n=%lld dtype=%d", name, (long long)n, t);
+    for (int64_t rows = 1; rows <= 6 && rows <= n; rows++) { /* a block of rows, and each row alone */
+        double d1[6], d2[6], d3[6];
+        int64_t len = n / rows;
+        K->row_dotv(t, rows, len, len, x, w, d1), R->row_dotv(t, rows, len, len, x, w, d2);
+        for (int64_t r = 0; r < rows; r++) K->row_dotv(t, 1, len, len, (const char *)x + (size_t)(r * len) * es, w, d3 + r);
+        CHECK(same_doubles(d1, d2, rows) && same_doubles(d1, d3, rows), "%s row_dotv rows=%lld n=%lld dtype=%d", name,
+              (long long)rows, (long long)len, t);
+    }
+    K->axpv(t, n, dy, y1, 0.75, -1.5, w), R->axpv(t, n, dy, y2, 0.75, -1.5, w);
+    CHECK(same_values(t, y1, y2, n), "%s axpv n=%lld dtype=%d", name, (long long)n, t);
 
     /* 2-D: n elements as rows x cols with a leading dimension */
     int64_t cols = 1 + n % 37, rows = n / cols, ld = cols;
     if (rows > 0) {
-        double *acc[2][6];
+        double *acc[2][7];
         for (int v = 0; v < 2; v++)
-            for (int q = 0; q < 6; q++) {
+            for (int q = 0; q < 7; q++) {
                 acc[v][q] = xmalloc((size_t)cols * 8);
                 for (int64_t j = 0; j < cols; j++) acc[v][q][j] = 0.5 * (double)j;
             }
@@ -93,9 +103,10 @@ static void compare(const norma_kernel_table *K, const norma_kernel_table *R, no
             T[v]->col_dev(t, rows, cols, ld, x, w, acc[v][1], acc[v][2]);
             double *sums[4] = {acc[v][2], acc[v][3], acc[v][4], acc[v][5]};
             T[v]->col_bwd_sums(t, rows, cols, ld, dy, x, w, w, sums);
+            T[v]->col_dotv(t, rows, cols, ld, x, w, acc[v][6]);
         }
         int ok = 1;
-        for (int q = 0; q < 6; q++)
+        for (int q = 0; q < 7; q++)
             for (int64_t j = 0; j < cols; j++)
                 if (!same_double(acc[0][q][j], acc[1][q][j])) {
                     if (ok) {
@@ -116,7 +127,7 @@ static void compare(const norma_kernel_table *K, const norma_kernel_table *R, no
         R->col_bwd_apply(t, rows, cols, ld, dy, x, y2, w, w, w, w, w, w, 0);
         CHECK(same_values(t, y1, y2, rows * cols), "%s col_bwd_apply", name);
         for (int v = 0; v < 2; v++)
-            for (int q = 0; q < 6; q++) free(acc[v][q]);
+            for (int q = 0; q < 7; q++) free(acc[v][q]);
     }
     free(x), free(dy), free(gain), free(bias), free(y1), free(y2), free(w);
 }

@@ -7,7 +7,7 @@
  *   bwd_sums:  Σg, Σg·d, Σd, Σd²   with g = dy · gain, d = x - c   (what every backward reduces)
  *   bwd_apply: dx = kg·g + kx·x̂ + k0 with x̂ = (x - c)·rstd, and the parameter-gradient terms
  *   wsums:     Σ dy·x·w and Σ dy, with a per-element double weight w
- *   dotv, col_dotv, axpv: W·v, Wᵀ·u and a rank-one update for spectral normalization
+ *   row_dotv, col_dotv, axpv: W·v, Wᵀ·u and a rank-one update for spectral normalization
  * where gain and bias are a scalar plus an optional per-element vector, so the same primitive serves
  * a LayerNorm row (vector weight and bias), a BatchNorm plane (scalar weight and bias of its channel)
  * and an AdaLN row (gain 1 + scale[j], bias shift[j]).
@@ -110,8 +110,9 @@ typedef struct norma_kernel_table {
     void (*convert)(norma_dtype from, norma_dtype to, int64_t n, const void *src, void *dst);
     /* dst[j] = offset + (src ? src[j] : 0), n elements of the compute type (for gain_c, bias_c). */
     void (*prepare)(norma_dtype dtype, int64_t n, double offset, const void *src, void *dst);
-    /* Σ x·v, with v a double vector (a row of W times v). */
-    double (*dotv)(norma_dtype dtype, int64_t n, const void *x, const double *v);
+    /* out[r] = Σ_j x[r, j]·v[j] for a block of rows (W v), v a double vector. */
+    void (*row_dotv)(norma_dtype dtype, int64_t rows, int64_t n, int64_t ld, const void *x, const double *v,
+                     double *out);
     /* acc[j] += Σ_r coef[r]·x[r, j] for a block of rows (Wᵀu), rows in order. */
     void (*col_dotv)(norma_dtype dtype, int64_t rows, int64_t cols, int64_t ld, const void *x, const double *coef,
                      double *acc);

@@ -77,10 +77,10 @@ static void instance_bwd(bench_case *c) {
  * sigma in stats[2]. Weight norm: g in params, dg in stats[2]. */
 static void spectral_fwd(bench_case *c) {
     must(norma_spectral_norm_fwd(T, 1, c->d[0], c->d[1], B->x, B->stats[0], B->stats[1], 1, 1e-12, B->y,
-                                 B->stats[2]));
+                                 (double *)B->stats[2]));
 }
 static void spectral_bwd(bench_case *c) {
-    must(norma_spectral_norm_bwd(T, 1, c->d[0], c->d[1], B->dy, B->x, B->stats[0], B->stats[1], 3.0f, B->dx));
+    must(norma_spectral_norm_bwd(T, 1, c->d[0], c->d[1], B->dy, B->x, B->stats[0], B->stats[1], 3.0, B->dx));
 }
 static void weight_norm_fwd(bench_case *c) {
     must(norma_weight_norm_fwd(T, 1, c->d[0], c->d[1], B->x, B->params, B->y));

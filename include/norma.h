@@ -403,7 +403,7 @@ NORMA_API norma_status norma_channel_rms_norm_bwd(norma_dtype dtype, norma_layou
  *   Conv2d (out, in, kh, kw), dim 0:          outer 1,   rows out,  inner in·kh·kw
  *   ConvTranspose2d (in, out, kh, kw), dim 1: outer in,  rows out,  inner kh·kw
  * outer, rows and inner must be >= 1. The weight and its gradient are of the call's dtype; the
- * power-iteration vectors u and v, sigma and dg are float. The matrix W of spectral normalization is
+ * power-iteration vectors u and v and dg are float, sigma a double. The matrix W of spectral normalization is
  * (rows x outer·inner) with W[r, o·inner + i] = weight[o, r, i]: dim moved to the front and the
  * rest flattened, as PyTorch's reshape.
  * ------------------------------------------------------------------------------------------- */
@@ -420,19 +420,21 @@ NORMA_API norma_status norma_channel_rms_norm_bwd(norma_dtype dtype, norma_layou
  * update u and v in place (training; pass 0 for inference, which leaves them unchanged). Then sigma
  * is computed with the updated u and v; after at least one step it comes from the last product,
  * sigma = (Wᵀu)·v, so a training forward reads the weight 2·n_power_iterations + 1 times. y may alias
- * weight; *sigma (if sigma is not NULL) receives sigma for the backward. A zero weight gives sigma 0
+ * weight; *sigma (if sigma is not NULL) receives sigma, in double, for the backward (which then
+ * differentiates exactly the y computed; a float sigma would cost the gradient up to two float
+ * roundings of relative error). A zero weight gives sigma 0
  * and y = NaN, as PyTorch. Products accumulate in double. */
 NORMA_API norma_status norma_spectral_norm_fwd(norma_dtype dtype, int64_t outer, int64_t rows, int64_t inner,
                                                const void *weight, float *u, float *v,
                                                int64_t n_power_iterations, double eps,
-                                               void *y, float *sigma);
+                                               void *y, double *sigma);
 
 /* Backward to the weight with u and v held constant (as the parametrization's autograd sees them):
  *     dweight = dy/sigma - (⟨dy, weight⟩/sigma²)·u vᵀ
  * u, v and sigma as the forward left them. dweight may alias dy. */
 NORMA_API norma_status norma_spectral_norm_bwd(norma_dtype dtype, int64_t outer, int64_t rows, int64_t inner,
                                                const void *dy, const void *weight,
-                                               const float *u, const float *v, float sigma,
+                                               const float *u, const float *v, double sigma,
                                                void *dweight);
 
 /* Only the power iterations of the forward: n_power_iterations >= 0 steps, u and v updated. */

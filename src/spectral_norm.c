@@ -266,7 +266,7 @@ norma_status norma_spectral_norm_power_iteration(norma_dtype dtype, int64_t oute
 
 norma_status norma_spectral_norm_fwd(norma_dtype dtype, int64_t outer, int64_t rows, int64_t inner,
                                      const void *weight, float *u, float *v, int64_t n_power_iterations, double eps,
-                                     void *y, float *sigma) {
+                                     void *y, double *sigma) {
     static const char fn[] = "norma_spectral_norm_fwd";
     weight_view w;
     TRY(weight_view_make(fn, dtype, outer, rows, inner, &w));
@@ -277,7 +277,7 @@ norma_status norma_spectral_norm_fwd(norma_dtype dtype, int64_t outer, int64_t r
     TRY(iteration_init(&it, fn, &w, weight, eps, u, v, true));
     double s = iterate(&it, n_power_iterations);
     scale_weight(&w, weight, y, s);
-    if (sigma) *sigma = (float)s;
+    if (sigma) *sigma = s;
     return NORMA_OK;
 }
 
@@ -317,7 +317,7 @@ static void rank_one_task(void *ctx, int64_t t) {
 }
 
 norma_status norma_spectral_norm_bwd(norma_dtype dtype, int64_t outer, int64_t rows, int64_t inner, const void *dy,
-                                     const void *weight, const float *u, const float *v, float sigma,
+                                     const void *weight, const float *u, const float *v, double sigma,
                                      void *dweight) {
     static const char fn[] = "norma_spectral_norm_bwd";
     weight_view w;
@@ -336,7 +336,7 @@ norma_status norma_spectral_norm_bwd(norma_dtype dtype, int64_t outer, int64_t r
     norma_parallel_for(chunks, small(&w, 2), dot_task, &j);
     double gw = 0.0;
     for (int64_t t = 0; t < chunks; t++) gw += j.partials[t];
-    j.a = 1.0 / (double)sigma;
+    j.a = 1.0 / sigma;
     j.c = -gw * j.a * j.a;
     /* rows_per_task counts block rows of the whole batch; here a task takes that many single runs */
     j.rows_per_task = max_i64(1, TASK_BYTES / (M.n * (int64_t)w.es));

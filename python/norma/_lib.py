@@ -87,7 +87,7 @@ _SIGNATURES = {
     "norma_channel_rms_norm_bwd": ([_int, _int, _i64, _i64, _i64, _ptr, _ptr, _ptr, _f64, _ptr, _ptr, _ptr], _int),
     # (dtype, outer, rows, inner, ...)
     "norma_spectral_norm_fwd": ([_int, _i64, _i64, _i64, _ptr, _ptr, _ptr, _i64, _f64, _ptr, _ptr], _int),
-    "norma_spectral_norm_bwd": ([_int, _i64, _i64, _i64, _ptr, _ptr, _ptr, _ptr, ctypes.c_float, _ptr], _int),
+    "norma_spectral_norm_bwd": ([_int, _i64, _i64, _i64, _ptr, _ptr, _ptr, _ptr, _f64, _ptr], _int),
     "norma_spectral_norm_power_iteration": ([_int, _i64, _i64, _i64, _ptr, _i64, _f64, _ptr, _ptr], _int),
     "norma_spectral_norm_init": ([_int, _i64, _i64, _i64, _ptr, ctypes.c_uint64, _f64, _ptr, _ptr], _int),
     "norma_l2_normalize_fwd": ([_int, _i64, _i64, _ptr, _f64, _ptr], _int),

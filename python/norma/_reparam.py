@@ -71,7 +71,7 @@ class _SpectralNorm(torch.autograd.Function):
     def forward(ctx, w, state, view, steps, eps):
         u, v = state
         y = torch.empty_like(w)
-        sigma = torch.empty((), dtype=torch.float32)
+        sigma = torch.empty((), dtype=torch.float64)
         call("norma_spectral_norm_fwd", _DTYPES[w.dtype], *view, w.data_ptr(), u.data_ptr(), v.data_ptr(), steps,
              eps, y.data_ptr(), sigma.data_ptr())
         ctx.save_for_backward(w, u.clone(), v.clone(), sigma)

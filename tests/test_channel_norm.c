@@ -525,6 +525,44 @@ static void test_layouts_agree(void) {
     c_free(&a), c_free(&b), c_free(&ya), c_free(&yb);
 }
 
+/* GroupNorm with one group is LayerNorm over (C, spatial); with C groups it is InstanceNorm. The plans
+ * differ (row plan vs channel engine, different blocking), so agreement is to within an ulp or two. */
+static void test_invariants(void) {
+    int64_t N = 3, C = 6, S = 53, n_el = N * C * S;
+    for (size_t d = 0; d < 3; d++) {
+        norma_dtype t = dtypes[d];
+        for (int layout = 0; layout < 2; layout++) {
+            ctensor x = c_new(t, layout, N, C, S), dy = c_new(t, layout, N, C, S);
+            ctensor a = c_new(t, layout, N, C, S), b = c_new(t, layout, N, C, S);
+            c_fill(&x, 3.0, 2.0), c_fill(&dy, 0.0, 1.0);
+            float m1[18], r1[18], m2[18], r2[18];
+            /* G = C against InstanceNorm, forward and backward */
+            CHECK_OK(norma_group_norm_fwd(t, layout, N, C, S, C, x.t.p, NULL, NULL, 1e-5, a.t.p, m1, r1));
+            CHECK_OK(norma_instance_norm_fwd(t, layout, N, C, S, x.t.p, NULL, NULL, NULL, NULL, 1, 0.1, 1e-5, b.t.p, m2, r2));
+            c_sync(&a), c_sync(&b);
+            double worst = worst_error(a.v, b.v, n_el, t, rel_for(t));
+            CHECK_OK(norma_group_norm_bwd(t, layout, N, C, S, C, dy.t.p, x.t.p, NULL, m1, 1e-5, a.t.p, NULL, NULL));
+            CHECK_OK(norma_instance_norm_bwd(t, layout, N, C, S, dy.t.p, x.t.p, NULL, m2, NULL, NULL, 1, 1e-5, b.t.p, NULL, NULL));
+            c_sync(&a), c_sync(&b);
+            worst = fmax(worst, worst_error(a.v, b.v, n_el, t, rel_for(t)));
+            CHECK(worst <= 2.0, "%s %s: GroupNorm(G=C) and InstanceNorm differ by %.3g", dtype_name(t), layout_name(layout), worst);
+            /* G = 1 against LayerNorm over each sample's C·S elements (channels-first: contiguous rows) */
+            if (layout == NORMA_CHANNELS_FIRST) {
+                CHECK_OK(norma_group_norm_fwd(t, layout, N, C, S, 1, x.t.p, NULL, NULL, 1e-5, a.t.p, m1, r1));
+                CHECK_OK(norma_layer_norm_fwd(t, N, C * S, x.t.p, NULL, NULL, 1e-5, b.t.p, m2, r2));
+                c_sync(&a), c_sync(&b);
+                worst = worst_error(a.v, b.v, n_el, t, rel_for(t));
+                CHECK_OK(norma_group_norm_bwd(t, layout, N, C, S, 1, dy.t.p, x.t.p, NULL, m1, 1e-5, a.t.p, NULL, NULL));
+                CHECK_OK(norma_layer_norm_bwd(t, N, C * S, dy.t.p, x.t.p, NULL, m2, 1e-5, b.t.p, NULL, NULL));
+                c_sync(&a), c_sync(&b);
+                worst = fmax(worst, worst_error(a.v, b.v, n_el, t, rel_for(t)));
+                CHECK(worst <= 2.0, "%s: GroupNorm(G=1) and LayerNorm differ by %.3g", dtype_name(t), worst);
+            }
+            c_free(&x), c_free(&dy), c_free(&a), c_free(&b);
+        }
+    }
+}
+
 static void test_special_cases(void) {
     float x[8] = {2, 2, 2, 2, 1, 2, 3, 4}, y[8], w[2] = {3, 3}, b[2] = {0.5f, 0.25f}, rm[2] = {0, 0}, rv[2] = {1, 1};
     float sm[2], sr[2];
@@ -686,6 +724,7 @@ int main(void) {
     test_adain();
     test_channel_rms();
     test_layouts_agree();
+    test_invariants();
     test_special_cases();
     test_nan_containment();
     test_threads();

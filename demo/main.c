@@ -261,11 +261,12 @@ static void *worker(void *arg) {
     }
 }
 
-/* The progress bar over all runs (steps done of all steps): redrawn in place on a terminal; in a log,
+/* The progress bar over all runs: redrawn in place on a terminal; in a log,
  * printed with each finished run. */
 static void draw_bar(const pool *p, int finished, int tty) {
-    long done = 0, total = 0;
-    for (int i = 0; i < p->nruns; i++) done += p->runs[i].steps_done, total += p->runs[i].steps;
+    long done = 0, total = 0; /* images trained on: the work, whatever the batch size */
+    for (int i = 0; i < p->nruns; i++)
+        done += (long)p->runs[i].steps_done * p->runs[i].batch, total += (long)p->runs[i].steps * p->runs[i].batch;
     int width = 30, fill = (int)(width * done / (total ? total : 1));
     printf("%s[", tty ? "\r  training " : "  ");
     for (int i = 0; i < width; i++) putchar(i < fill ? '#' : '.');

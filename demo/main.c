@@ -90,6 +90,8 @@ static int parse_list(const char *s, int *out, int max, int is_norm) {
     return n;
 }
 
+#define VALUE_OPTIONS "--epochs --train --test --lr --seed --jobs --data --plot --norms --batches"
+
 static int parse_options(int argc, char **argv, options *o) {
     *o = (options){.data = DEFAULT_DATA, .plot = "norma-demo.svg", .epochs = 2, .train = 12000, .test = 2000,
                    .seed = 1, .jobs = (int)sysconf(_SC_NPROCESSORS_ONLN), .lr = 0.05, .nnorms = NORM_KINDS,
@@ -101,6 +103,8 @@ static int parse_options(int argc, char **argv, options *o) {
         if (!strcmp(a, "--quick")) o->epochs = 1, o->train = 4000, o->test = 1000, used = 0;
         else if (!strcmp(a, "--full")) o->train = 60000, o->test = 10000, used = 0;
         else if (!strcmp(a, "--help") || !strcmp(a, "-h")) return usage(stdout), 1;
+        else if (strncmp(a, "--", 2) || !strstr(VALUE_OPTIONS, a))
+            return fprintf(stderr, "norma-demo: unknown option %s\n", a), usage(stderr), -1;
         else if (!v) return fprintf(stderr, "norma-demo: %s needs a value\n", a), usage(stderr), -1;
         else if (!strcmp(a, "--epochs")) o->epochs = atoi(v);
         else if (!strcmp(a, "--train")) o->train = atoi(v);

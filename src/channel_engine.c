@@ -20,6 +20,7 @@ chan_shape chan_make_shape(norma_dtype dtype, norma_layout layout, int64_t n, in
 
 static int64_t block_len(const chan_shape *sh, int64_t k) { return min_i64(sh->block, sh->S - k * sh->block); }
 static int64_t cell(const chan_shape *sh, int64_t n, int64_t k, int64_t c) { return (n * sh->K + k) * sh->C + c; }
+int64_t chan_num_cells(const chan_shape *sh) { return sh->N * sh->K * sh->C; }
 static int64_t num_tasks(const chan_shape *sh) { return sh->N * sh->K * ceil_div(sh->C, sh->cpt); }
 static bool serial(const chan_shape *sh, int streams) {
     return sh->N * sh->C * sh->S * (int64_t)sh->es * streams < NORMA_SERIAL_BYTES;
@@ -62,18 +63,21 @@ int64_t chan_set_of(const chan_shape *sh, chan_sets sets, int64_t n, int64_t c) 
     return sets.per_channel ? c : n * (sh->C / sets.cpg) + c / sets.cpg;
 }
 
-/* ----- scratch -------------------------------------------------------------------------------- */
-
 /* ----- forward: moments per cell, merged per set ----------------------------------------------- */
 
 typedef struct {
     const chan_shape *sh;
     const void *x;
-    double *mean, *m2; /* per cell */
+    double *mean, *m2; /* per cell, written */
     double *tmp;       /* channels-last: 3·C doubles per task */
+} moments_job;
+
+typedef struct {
+    const chan_shape *sh;
+    const double *mean, *m2; /* per cell, read */
     chan_sets sets;
     double *set_count, *set_mean, *set_m2;
-} moments_job;
+} merge_job;
 
 /* Channels-last block (n, k): per-column moments of its rows, in sub-blocks that stay in cache
  * (two passes each: column sums, then centred sums), merged in order. */
@@ -114,9 +118,10 @@ static void moments_task(void *ctx, int64_t t) {
     }
 }
 
-/* Set s: its cells merged in the order n, c, k. */
+/* Set s: its cells merged in the order n, c, k (n over every sample of sh, which may be more than the
+ * samples whose cells were computed here: a synchronized BatchNorm merges gathered cells). */
 static void merge_task(void *ctx, int64_t s) {
-    const moments_job *j = ctx;
+    const merge_job *j = ctx;
     const chan_shape *sh = j->sh;
     chan_rect r = chan_set_rect(sh, j->sets, s);
     double count = 0.0, mean = 0.0, m2 = 0.0;
@@ -133,14 +138,25 @@ int64_t chan_moments_scratch(const chan_shape *sh) {
     return 2 * sh->N * sh->K * sh->C + (sh->last ? 3 * sh->C * num_tasks(sh) : 0);
 }
 
-void chan_set_moments(const chan_shape *sh, chan_sets sets, const void *x, norma_arena *a, double *count,
-                      double *mean, double *m2) {
-    int64_t cells = sh->N * sh->K * sh->C;
-    moments_job j = {.sh = sh, .x = x, .mean = norma_alloc(a, cells), .m2 = norma_alloc(a, cells), .sets = sets,
-                     .set_count = count, .set_mean = mean, .set_m2 = m2};
+void chan_cell_moments(const chan_shape *sh, const void *x, norma_arena *a, double *cell_mean, double *cell_m2) {
+    moments_job j = {.sh = sh, .x = x, .mean = cell_mean, .m2 = cell_m2};
     j.tmp = sh->last ? norma_alloc(a, 3 * sh->C * num_tasks(sh)) : NULL;
     norma_parallel_for(num_tasks(sh), serial(sh, 1), moments_task, &j);
+}
+
+void chan_merge_cells(const chan_shape *sh, chan_sets sets, const double *cell_mean, const double *cell_m2,
+                      double *count, double *mean, double *m2) {
+    merge_job j = {.sh = sh, .mean = cell_mean, .m2 = cell_m2, .sets = sets, .set_count = count, .set_mean = mean,
+                   .set_m2 = m2};
     norma_parallel_for(chan_num_sets(sh, sets), serial(sh, 1), merge_task, &j);
+}
+
+void chan_set_moments(const chan_shape *sh, chan_sets sets, const void *x, norma_arena *a, double *count,
+                      double *mean, double *m2) {
+    int64_t cells = chan_num_cells(sh);
+    double *cell_mean = norma_alloc(a, cells), *cell_m2 = norma_alloc(a, cells);
+    chan_cell_moments(sh, x, a, cell_mean, cell_m2);
+    chan_merge_cells(sh, sets, cell_mean, cell_m2, count, mean, m2);
 }
 
 /* ----- forward: apply ------------------------------------------------------------------------- */

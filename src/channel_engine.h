@@ -47,9 +47,16 @@ int64_t chan_set_of(const chan_shape *sh, chan_sets sets, int64_t n, int64_t c);
 
 /* ----- forward ----- */
 
-/* Count, mean and M2 = Σ(x - mean)² of every set of `x`, in double. */
+/* Count, mean and M2 = Σ(x - mean)² of every set of `x`, in double: the two steps below. */
 void chan_set_moments(const chan_shape *sh, chan_sets sets, const void *x, norma_arena *a, double *count,
                       double *mean, double *m2);
+/* The cells: N·K·C of them, cell (n, k, c) at (n·K + k)·C + c. Their per-sample layout depends on C and
+ * the spatial size only, so the cells of samples split over processes are those of the whole batch. */
+int64_t chan_num_cells(const chan_shape *sh);
+void chan_cell_moments(const chan_shape *sh, const void *x, norma_arena *a, double *cell_mean, double *cell_m2);
+/* Merges cells into sets (Chan's formula, in the order n, c, k over sh's N samples). */
+void chan_merge_cells(const chan_shape *sh, chan_sets sets, const double *cell_mean, const double *cell_m2,
+                      double *count, double *mean, double *m2);
 /* Scratch doubles chan_set_moments needs. */
 int64_t chan_moments_scratch(const chan_shape *sh);
 

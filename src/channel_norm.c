@@ -4,8 +4,8 @@
 #include <math.h>
 #include <string.h>
 
-#include "channel_engine.h"
 #include "kernels/convert.h"
+#include "set_norm.h"
 
 /* ----- validation ----------------------------------------------------------------------------- */
 
@@ -101,33 +101,16 @@ static norma_status running_bwd(const char *fn, const chan_shape *sh, const void
 
 /* ----- normalization by batch statistics over sets ---------------------------------------------- */
 
-/* The per-(n, c) affine of a set norm: gain g0 + gain[n·stride + c], bias[n·stride + c]. */
-typedef struct set_affine {
-    const void *gain, *bias;
-    double g0;
-    int64_t stride;
-} set_affine;
-
-/* Forward over sets: statistics, rstd (zero_rule: BatchNorm's InvStd), the set outputs, then apply.
- * set_mean/set_var (doubles, num_sets) are returned for running statistics. nv: count or count - 1. */
-typedef struct set_fwd {
-    chan_sets sets;
-    set_affine aff;
-    bool zero_rule, unbiased;
-    double eps;
-    float *out_mean, *out_rstd; /* per set, or NULL */
-} set_fwd;
-
-static void sets_forward(const chan_shape *sh, const set_fwd *p, const void *x, void *y, norma_arena *a,
-                         double **set_mean, double **set_m2, double **set_count) {
+/* The apply step from the statistics of every set (count, mean, M2; from chan_set_moments, or gathered
+ * from other processes): rstd, the saved outputs, the per-(n, c) coefficients, one pass. */
+void sets_apply(const chan_shape *sh, const set_fwd *p, const void *x, void *y, norma_arena *a,
+                const double *set_count, const double *set_mean, const double *set_m2) {
     int64_t S = chan_num_sets(sh, p->sets), N = sh->N, C = sh->C;
-    *set_count = norma_alloc(a, S), *set_mean = norma_alloc(a, S), *set_m2 = norma_alloc(a, S);
     double *rstd = norma_alloc(a, S), *m = norma_alloc(a, N * C), *s = norma_alloc(a, N * C), *b = norma_alloc(a, N * C);
-    chan_set_moments(sh, p->sets, x, a, *set_count, *set_mean, *set_m2);
     for (int64_t i = 0; i < S; i++) {
-        double nv = p->unbiased ? (*set_count)[i] - 1.0 : (*set_count)[i];
-        rstd[i] = chan_rstd((*set_m2)[i] / nv, p->eps, p->zero_rule);
-        if (p->out_mean) p->out_mean[i] = (float)(*set_mean)[i];
+        double nv = p->unbiased ? set_count[i] - 1.0 : set_count[i];
+        rstd[i] = chan_rstd(set_m2[i] / nv, p->eps, p->zero_rule);
+        if (p->out_mean) p->out_mean[i] = (float)set_mean[i];
         if (p->out_rstd) p->out_rstd[i] = (float)rstd[i];
     }
     for (int64_t n = 0; n < N; n++) {
@@ -135,47 +118,49 @@ static void sets_forward(const chan_shape *sh, const set_fwd *p, const void *x, 
         chan_param(sh, p->aff.bias, 0.0, p->aff.stride, n, b + n * C);
         for (int64_t c = 0; c < C; c++) {
             int64_t i = chan_set_of(sh, p->sets, n, c);
-            m[n * C + c] = (*set_mean)[i];
+            m[n * C + c] = set_mean[i];
             s[n * C + c] *= rstd[i];
         }
     }
-    chan_apply(sh, x, y, m, s, b, C);
+    if (N > 0) chan_apply(sh, x, y, m, s, b, C);
+}
+
+int64_t sets_apply_scratch(const chan_shape *sh, chan_sets sets) { return chan_num_sets(sh, sets) + 3 * sh->N * sh->C; }
+
+static void sets_forward(const chan_shape *sh, const set_fwd *p, const void *x, void *y, norma_arena *a,
+                         double **set_mean, double **set_m2, double **set_count) {
+    int64_t S = chan_num_sets(sh, p->sets);
+    *set_count = norma_alloc(a, S), *set_mean = norma_alloc(a, S), *set_m2 = norma_alloc(a, S);
+    chan_set_moments(sh, p->sets, x, a, *set_count, *set_mean, *set_m2);
+    sets_apply(sh, p, x, y, a, *set_count, *set_mean, *set_m2);
 }
 
 static int64_t sets_forward_scratch(const chan_shape *sh, chan_sets sets) {
-    return chan_moments_scratch(sh) + 4 * chan_num_sets(sh, sets) + 3 * sh->N * sh->C;
+    return chan_moments_scratch(sh) + 3 * chan_num_sets(sh, sets) + sets_apply_scratch(sh, sets);
 }
 
-/* Backward over sets. Parameter gradients per (n, c): dgain = Σ dy·xhat, dbias = Σ dy, either summed over
- * the samples into C floats (weights) or stored per (n, c) in the data dtype at n·stride + c (modulation). */
-typedef struct set_bwd {
-    chan_sets sets;
-    set_affine aff;
-    bool zero_rule;
-    double eps;
-    const float *mean; /* per set: the saved mean, the centre */
-    void *dgain, *dbias;
-    bool per_sample; /* dgain/dbias per (n, c) in the data dtype; else C floats */
-} set_bwd;
+int64_t sets_bwd_scratch(const chan_shape *sh, chan_sets sets) {
+    return chan_bwd_scratch(sh) + 10 * sh->N * sh->C + 4 * chan_num_sets(sh, sets);
+}
 
-static norma_status sets_backward(const char *fn, const chan_shape *sh, const set_bwd *p, const void *dy,
-                                  const void *x, void *dx) {
-    int64_t N = sh->N, C = sh->C, S = chan_num_sets(sh, p->sets);
-    norma_arena a;
-    TRY(norma_arena_init(&a, fn, chan_bwd_scratch(sh) + 10 * N * C + 4 * S));
-    double *t[4], *gain = norma_alloc(&a, N * C), *centre = norma_alloc(&a, N * C), *kg = norma_alloc(&a, N * C);
-    double *kx = norma_alloc(&a, N * C), *k0 = norma_alloc(&a, N * C), *rs = norma_alloc(&a, N * C);
-    double *sums = norma_alloc(&a, 4 * S);
-    for (int q = 0; q < 4; q++) t[q] = norma_alloc(&a, N * C);
+void sets_bwd_local(const chan_shape *sh, const set_bwd *p, const void *dy, const void *x, norma_arena *a,
+                    set_bwd_work *w) {
+    int64_t N = sh->N, C = sh->C;
+    w->gain = norma_alloc(a, N * C), w->centre = norma_alloc(a, N * C), w->kg = norma_alloc(a, N * C);
+    w->kx = norma_alloc(a, N * C), w->k0 = norma_alloc(a, N * C), w->rs = norma_alloc(a, N * C);
+    for (int q = 0; q < 4; q++) w->t[q] = norma_alloc(a, N * C);
     for (int64_t n = 0; n < N; n++) {
-        chan_param(sh, p->aff.gain, p->aff.g0, p->aff.stride, n, gain + n * C);
-        for (int64_t c = 0; c < C; c++) centre[n * C + c] = p->mean[chan_set_of(sh, p->sets, n, c)];
+        chan_param(sh, p->aff.gain, p->aff.g0, p->aff.stride, n, w->gain + n * C);
+        for (int64_t c = 0; c < C; c++) w->centre[n * C + c] = p->mean[chan_set_of(sh, p->sets, n, c)];
     }
-    chan_bwd_sums(sh, dy, x, centre, C, &a, t);
-    /* per set: Σg, Σg·d (g = dy·gain), Σd, Σd², in the order n, c */
+    if (N > 0) chan_bwd_sums(sh, dy, x, w->centre, C, a, w->t);
+}
+
+void sets_bwd_combine(const chan_shape *sh, chan_sets sets, const double *gain, double *const t[4], double *sums) {
+    int64_t C = sh->C, S = chan_num_sets(sh, sets);
     memset(sums, 0, (size_t)(4 * S) * sizeof(double));
     for (int64_t s = 0; s < S; s++) {
-        chan_rect r = chan_set_rect(sh, p->sets, s);
+        chan_rect r = chan_set_rect(sh, sets, s);
         double *q = sums + 4 * s;
         for (int64_t n = r.n0; n < r.n1; n++)
             for (int64_t c = r.c0; c < r.c1; c++) {
@@ -183,35 +168,61 @@ static norma_status sets_backward(const char *fn, const chan_shape *sh, const se
                 q[0] += gain[i] * t[0][i], q[1] += gain[i] * t[1][i], q[2] += t[2][i], q[3] += t[3][i];
             }
     }
+}
+
+void sets_bwd_finish(const chan_shape *sh, const set_bwd *p, const set_bwd_work *w, const double *sums,
+                     int64_t set_samples, const void *dy, const void *x, void *dx) {
+    int64_t N = sh->N, C = sh->C;
     if (p->dgain && !p->per_sample) zero_floats(p->dgain, C);
     if (p->dbias && !p->per_sample) zero_floats(p->dbias, C);
     for (int64_t n = 0; n < N; n++)
         for (int64_t c = 0; c < C; c++) {
             int64_t i = n * C + c, s = chan_set_of(sh, p->sets, n, c);
             chan_rect r = chan_set_rect(sh, p->sets, s);
-            double count = (double)((r.n1 - r.n0) * (r.c1 - r.c0)) * (double)sh->S;
+            double samples = set_samples ? (double)set_samples : (double)(r.n1 - r.n0);
+            double count = samples * (double)(r.c1 - r.c0) * (double)sh->S;
             chan_grad g = chan_set_grad(count, count, p->mean[s], p->eps, p->zero_rule, sums + 4 * s);
-            centre[i] = g.mean, rs[i] = g.rstd, kg[i] = g.rstd * gain[i], kx[i] = g.kx, k0[i] = g.k0;
-            double dgain = g.rstd * (t[1][i] - g.delta * t[0][i]), dbias = t[0][i];
+            w->centre[i] = g.mean, w->rs[i] = g.rstd, w->kg[i] = g.rstd * w->gain[i], w->kx[i] = g.kx, w->k0[i] = g.k0;
+            double dgain = g.rstd * (w->t[1][i] - g.delta * w->t[0][i]), dbias = w->t[0][i];
             if (p->per_sample) {
                 if (p->dgain) store_elem(sh->dtype, p->dgain, n * p->aff.stride + c, (float)dgain);
                 if (p->dbias) store_elem(sh->dtype, p->dbias, n * p->aff.stride + c, (float)dbias);
             } else { /* summed over n in order: accumulate in double, round at the last sample */
-                t[0][i] = dbias, t[1][i] = dgain;
+                w->t[0][i] = dbias, w->t[1][i] = dgain;
             }
         }
     if (!p->per_sample)
         for (int64_t c = 0; c < C; c++) {
             double dg = 0.0, db = 0.0;
-            for (int64_t n = 0; n < N; n++) dg += t[1][n * C + c], db += t[0][n * C + c];
+            for (int64_t n = 0; n < N; n++) dg += w->t[1][n * C + c], db += w->t[0][n * C + c];
             if (p->dgain) ((float *)p->dgain)[c] = (float)dg;
             if (p->dbias) ((float *)p->dbias)[c] = (float)db;
         }
-    if (dx) chan_apply_bwd(sh, dy, x, dx, centre, rs, kg, kx, k0, C);
+    if (dx && N > 0) chan_apply_bwd(sh, dy, x, dx, w->centre, w->rs, w->kg, w->kx, w->k0, C);
+}
+
+static norma_status sets_backward(const char *fn, const chan_shape *sh, const set_bwd *p, const void *dy,
+                                  const void *x, void *dx) {
+    norma_arena a;
+    TRY(norma_arena_init(&a, fn, sets_bwd_scratch(sh, p->sets)));
+    set_bwd_work w;
+    sets_bwd_local(sh, p, dy, x, &a, &w);
+    double *sums = norma_alloc(&a, 4 * chan_num_sets(sh, p->sets));
+    sets_bwd_combine(sh, p->sets, w.gain, w.t, sums);
+    sets_bwd_finish(sh, p, &w, sums, 0, dy, x, dx);
     return NORMA_OK;
 }
 
 /* ----- BatchNorm ------------------------------------------------------------------------------ */
+
+void bn_update_running(int64_t c, double momentum, const double *count, const double *mean, const double *m2,
+                       float *running_mean, float *running_var) {
+    for (int64_t i = 0; i < c; i++) {
+        double m = momentum;
+        running_mean[i] = (float)(m * mean[i] + (1.0 - m) * running_mean[i]);
+        running_var[i] = (float)(m * (m2[i] / (count[i] - 1.0)) + (1.0 - m) * running_var[i]);
+    }
+}
 
 norma_status norma_batch_norm_fwd(norma_dtype dtype, norma_layout layout, int64_t n, int64_t c, int64_t spatial,
                                   const void *x, const void *weight, const void *bias, float *running_mean,
@@ -238,12 +249,7 @@ norma_status norma_batch_norm_fwd(norma_dtype dtype, norma_layout layout, int64_
     TRY(norma_arena_init(&a, fn, sets_forward_scratch(&sh, p.sets)));
     double *mean, *m2, *cnt;
     sets_forward(&sh, &p, x, y, &a, &mean, &m2, &cnt);
-    if (running_mean)
-        for (int64_t i = 0; i < c; i++) {
-            double m = momentum;
-            running_mean[i] = (float)(m * mean[i] + (1.0 - m) * running_mean[i]);
-            running_var[i] = (float)(m * (m2[i] / (cnt[i] - 1.0)) + (1.0 - m) * running_var[i]);
-        }
+    if (running_mean) bn_update_running(c, momentum, cnt, mean, m2, running_mean, running_var);
     return NORMA_OK;
 }
 

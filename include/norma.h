@@ -59,7 +59,8 @@ typedef enum norma_status {
     NORMA_ENULL = 1,        /* a required pointer is NULL */
     NORMA_EINVAL = 2,       /* an argument is out of range: a size, a stride, eps, ... */
     NORMA_EUNSUPPORTED = 3, /* a valid request this build cannot serve (unknown dtype, ...) */
-    NORMA_ENOMEM = 4        /* internal scratch memory could not be allocated */
+    NORMA_ENOMEM = 4,       /* internal scratch memory could not be allocated */
+    NORMA_ECOMM = 5         /* a communicator call failed (synchronized BatchNorm) */
 } norma_status;
 
 /* Message describing the last failure of a norma call on the calling thread, e.g.
@@ -267,6 +268,101 @@ NORMA_API norma_status norma_batch_norm_bwd(norma_dtype dtype, norma_layout layo
                                             const float *save_mean, const float *running_mean,
                                             const float *running_var, int training, double eps,
                                             void *dx, float *dweight, float *dbias);
+
+/* ---------------------------------------------------------------------------------------------
+ * SyncBatchNorm: BatchNorm over a batch split across processes (data-parallel training)
+ *
+ * Every process calls with its own samples (n may differ between processes, and may be 0). In
+ * training the statistics are those of the whole batch, carried between processes by a
+ * communicator the caller provides: MPI (norma_mpi.h, libnorma_mpi), torch.distributed (the Python
+ * package's norma.nn.SyncBatchNorm), or anything else that can gather. Inference is plain BatchNorm
+ * on the running statistics, without communication.
+ *
+ * Collective: every process of the communicator must make the same sequence of calls. Before any
+ * statistics, the processes exchange their arguments' signature (dtype, layout, c, spatial,
+ * training, eps, momentum, mode, and whether their own arguments were valid); if they disagree,
+ * every process returns NORMA_EINVAL naming the first difference, never a hang or a wrong answer.
+ * A communicator failure returns NORMA_ECOMM.
+ * ------------------------------------------------------------------------------------------- */
+
+/* The communicator: `size` processes, this one `rank`. allgather(ctx, send, recv, counts): process r
+ * contributes counts[r] doubles (this process: counts[rank], from send); recv receives every
+ * contribution in rank order, Σ counts doubles. counts is the same array on every process; a count
+ * may be 0. Returns 0 on success. */
+typedef struct norma_comm {
+    int size, rank;
+    void *ctx;
+    int (*allgather)(void *ctx, const double *send, double *recv, const int64_t *counts);
+} norma_comm;
+
+typedef enum norma_sync_mode {
+    /* The statistics of every sample's cells are gathered and merged in global sample order (the
+     * samples of rank 0, then rank 1, ...): the results are bitwise equal to norma_batch_norm_* on the
+     * concatenated batch, for any number of processes. Gathers 2·K·C doubles per sample forward and
+     * 4·C per sample backward (K = 1 unless one sample's channel plane is larger than 2^18 elements,
+     * or C·spatial is, channels-last). */
+    NORMA_SYNC_EXACT = 0,
+    /* Each process's per-channel statistics are gathered (3·C doubles forward, 4·C backward) and merged
+     * in rank order with Chan's formula: deterministic for a given split, equal to the exact mode to
+     * rounding. What PyTorch's SyncBatchNorm does. */
+    NORMA_SYNC_FAST = 1
+} norma_sync_mode;
+
+/* norma_batch_norm_fwd over the whole batch: y, save_mean and save_rstd (global statistics) for this
+ * process's samples; running_mean/running_var updated identically on every process from the global
+ * mean and unbiased variance. A whole batch of one value per channel fails on every process. */
+NORMA_API norma_status norma_sync_batch_norm_fwd(const norma_comm *comm, norma_sync_mode mode,
+                                                 norma_dtype dtype, norma_layout layout,
+                                                 int64_t n, int64_t c, int64_t spatial,
+                                                 const void *x, const void *weight, const void *bias,
+                                                 float *running_mean, float *running_var,
+                                                 int training, double momentum, double eps,
+                                                 void *y, float *save_mean, float *save_rstd);
+
+/* norma_batch_norm_bwd over the whole batch: dx of this process's samples from the global sums.
+ * dweight and dbias are this process's parts (Σ over its own samples), as PyTorch's SyncBatchNorm:
+ * data-parallel training all-reduces them with every other parameter gradient. */
+NORMA_API norma_status norma_sync_batch_norm_bwd(const norma_comm *comm, norma_sync_mode mode,
+                                                 norma_dtype dtype, norma_layout layout,
+                                                 int64_t n, int64_t c, int64_t spatial,
+                                                 const void *dy, const void *x, const void *weight,
+                                                 const float *save_mean, const float *running_mean,
+                                                 const float *running_var, int training, double eps,
+                                                 void *dx, float *dweight, float *dbias);
+
+/* The same in three steps, for engines that cannot be a callback (the middle step is the caller's):
+ *
+ *   1. norma_batch_norm_stats: this process's per-channel statistics, 3·C doubles:
+ *        stats[c] = count, stats[C + c] = mean, stats[2·C + c] = M2 = Σ(x - mean)²
+ *   2. gather every process's stats, then norma_batch_norm_merge_stats: merges `parts` of them
+ *      (parts·3·C doubles, in the order given) with Chan's formula; parts with count 0 are skipped
+ *   3. norma_batch_norm_apply_stats: y = (x - mean)·rstd·weight + bias with the merged statistics;
+ *      save_mean/save_rstd and the running statistics (if given) from them, as norma_batch_norm_fwd.
+ *
+ * Backward, training mode:
+ *   1. norma_batch_norm_bwd_sums: per channel, with d = x - save_mean, 4·C doubles:
+ *        sums[c] = Σdy, sums[C + c] = Σdy·d, sums[2·C + c] = Σd, sums[3·C + c] = Σd²
+ *   2. add every process's sums (an all-reduce)
+ *   3. norma_batch_norm_bwd_apply: dx from the summed sums over `count` elements per channel (the
+ *      whole batch's n·spatial); dweight, dbias from this process's samples. */
+NORMA_API norma_status norma_batch_norm_stats(norma_dtype dtype, norma_layout layout, int64_t n, int64_t c,
+                                              int64_t spatial, const void *x, double *stats);
+NORMA_API norma_status norma_batch_norm_merge_stats(int64_t c, int64_t parts, const double *stats_parts,
+                                                    double *stats);
+NORMA_API norma_status norma_batch_norm_apply_stats(norma_dtype dtype, norma_layout layout,
+                                                    int64_t n, int64_t c, int64_t spatial,
+                                                    const void *x, const void *weight, const void *bias,
+                                                    const double *stats, float *running_mean,
+                                                    float *running_var, double momentum, double eps,
+                                                    void *y, float *save_mean, float *save_rstd);
+NORMA_API norma_status norma_batch_norm_bwd_sums(norma_dtype dtype, norma_layout layout, int64_t n, int64_t c,
+                                                 int64_t spatial, const void *dy, const void *x,
+                                                 const float *save_mean, double *sums);
+NORMA_API norma_status norma_batch_norm_bwd_apply(norma_dtype dtype, norma_layout layout,
+                                                  int64_t n, int64_t c, int64_t spatial,
+                                                  const void *dy, const void *x, const void *weight,
+                                                  const float *save_mean, const double *sums, double count,
+                                                  double eps, void *dx, float *dweight, float *dbias);
 
 /* ---------------------------------------------------------------------------------------------
  * InstanceNorm (torch.nn.InstanceNorm1d/2d/3d, F.instance_norm)

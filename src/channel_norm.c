@@ -224,22 +224,38 @@ void bn_update_running(int64_t c, double momentum, const double *count, const do
     }
 }
 
+norma_status bn_check_fwd(const char *fn, norma_dtype dtype, norma_layout layout, int64_t n, int64_t c,
+                          int64_t spatial, const void *x, const float *running_mean, const float *running_var,
+                          int training, double momentum, double eps, const void *y) {
+    TRY(check_shape(fn, dtype, layout, n, c, spatial));
+    TRY(norma_check_eps(fn, eps));
+    TRY(check_momentum(fn, momentum));
+    TRY(check_running(fn, running_mean, running_var, !training));
+    return n * spatial > 0 ? check_data(fn, x, y, "x", "y") : NORMA_OK;
+}
+
+norma_status bn_check_bwd(const char *fn, norma_dtype dtype, norma_layout layout, int64_t n, int64_t c,
+                          int64_t spatial, const void *dy, const void *x, const float *save_mean,
+                          const float *running_mean, const float *running_var, int training, double eps) {
+    TRY(check_shape(fn, dtype, layout, n, c, spatial));
+    TRY(norma_check_eps(fn, eps));
+    if (training) TRY(norma_check_ptr(fn, "save_mean", save_mean));
+    else TRY(check_running(fn, running_mean, running_var, true));
+    return n * spatial > 0 ? check_data(fn, dy, x, "dy", "x") : NORMA_OK;
+}
+
 norma_status norma_batch_norm_fwd(norma_dtype dtype, norma_layout layout, int64_t n, int64_t c, int64_t spatial,
                                   const void *x, const void *weight, const void *bias, float *running_mean,
                                   float *running_var, int training, double momentum, double eps, void *y,
                                   float *save_mean, float *save_rstd) {
     static const char fn[] = "norma_batch_norm_fwd";
-    TRY(check_shape(fn, dtype, layout, n, c, spatial));
-    TRY(norma_check_eps(fn, eps));
-    TRY(check_momentum(fn, momentum));
-    TRY(check_running(fn, running_mean, running_var, !training));
+    TRY(bn_check_fwd(fn, dtype, layout, n, c, spatial, x, running_mean, running_var, training, momentum, eps, y));
     int64_t count = n * spatial;
     if (training && count == 1)
         return norma_fail(NORMA_EINVAL, fn, "Expected more than 1 value per channel when training, got input of "
                                             "n=%lld, c=%lld, spatial=%lld", (long long)n, (long long)c,
                           (long long)spatial);
     if (count == 0) return NORMA_OK;
-    TRY(check_data(fn, x, y, "x", "y"));
     chan_shape sh = chan_make_shape(dtype, layout, n, c, spatial);
     if (!training) return running_fwd(fn, &sh, x, weight, bias, running_mean, running_var, eps, y);
 
@@ -258,15 +274,11 @@ norma_status norma_batch_norm_bwd(norma_dtype dtype, norma_layout layout, int64_
                                   const float *running_mean, const float *running_var, int training, double eps,
                                   void *dx, float *dweight, float *dbias) {
     static const char fn[] = "norma_batch_norm_bwd";
-    TRY(check_shape(fn, dtype, layout, n, c, spatial));
-    TRY(norma_check_eps(fn, eps));
-    if (training) TRY(norma_check_ptr(fn, "save_mean", save_mean));
-    else TRY(check_running(fn, running_mean, running_var, true));
+    TRY(bn_check_bwd(fn, dtype, layout, n, c, spatial, dy, x, save_mean, running_mean, running_var, training, eps));
     if (n * spatial == 0) {
         zero_floats(dweight, c), zero_floats(dbias, c);
         return NORMA_OK;
     }
-    TRY(check_data(fn, dy, x, "dy", "x"));
     chan_shape sh = chan_make_shape(dtype, layout, n, c, spatial);
     if (!training) return running_bwd(fn, &sh, dy, x, weight, running_mean, running_var, eps, dx, dweight, dbias);
     set_bwd p = {.sets = {.per_channel = true}, .aff = {.gain = weight, .g0 = weight ? 0.0 : 1.0},

@@ -66,6 +66,15 @@ void sets_bwd_combine(const chan_shape *sh, chan_sets sets, const double *gain, 
 void sets_bwd_finish(const chan_shape *sh, const set_bwd *p, const set_bwd_work *w, const double *sums,
                      int64_t set_samples, const void *dy, const void *x, void *dx);
 
+/* BatchNorm's argument checks (as norma_batch_norm_fwd/bwd make them), without the rule on a batch of
+ * one value per channel: a synchronized BatchNorm applies it to the whole batch. */
+norma_status bn_check_fwd(const char *fn, norma_dtype dtype, norma_layout layout, int64_t n, int64_t c,
+                          int64_t spatial, const void *x, const float *running_mean, const float *running_var,
+                          int training, double momentum, double eps, const void *y);
+norma_status bn_check_bwd(const char *fn, norma_dtype dtype, norma_layout layout, int64_t n, int64_t c,
+                          int64_t spatial, const void *dy, const void *x, const float *save_mean,
+                          const float *running_mean, const float *running_var, int training, double eps);
+
 /* running = (1 - momentum)·running + momentum·stat, with BatchNorm's unbiased variance M2/(count - 1). */
 void bn_update_running(int64_t c, double momentum, const double *count, const double *mean, const double *m2,
                        float *running_mean, float *running_var);

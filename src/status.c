@@ -29,6 +29,7 @@ const char *norma_status_name(norma_status status) {
     case NORMA_EINVAL: return "NORMA_EINVAL";
     case NORMA_EUNSUPPORTED: return "NORMA_EUNSUPPORTED";
     case NORMA_ENOMEM: return "NORMA_ENOMEM";
+    case NORMA_ECOMM: return "NORMA_ECOMM";
     }
     return "unknown norma_status";
 }

@@ -157,7 +157,8 @@ typedef struct sync_call {
     norma_sync_mode mode;
     int64_t n;
     double sig[SIG_LEN];
-    int64_t total_n; /* samples over all processes */
+    norma_layout layout; /* of the processes with samples (one without may give any) */
+    int64_t total_n;     /* samples over all processes */
     int64_t *counts; /* size: per-process element counts of the next gather */
     int64_t *n_of;   /* size: every process's n */
     double *all;     /* size·SIG_LEN: every process's signature */
@@ -192,17 +193,25 @@ static norma_status sync_open(sync_call *s, norma_status local) {
     TRY(gather(s, s->sig, s->all));
     if (local != NORMA_OK) return local;
     s->total_n = 0;
+    int with_samples = -1; /* the first process with samples: its layout is the batch's */
     for (int r = 0; r < P; r++) {
         const double *other = s->all + (int64_t)r * SIG_LEN;
         if (other[SIG_OK] != 1.0)
             return norma_fail(NORMA_EINVAL, s->fn, "rank %d rejected its arguments (its norma_last_error() says why)", r);
         for (int f = 0; f < SIG_N; f++)
-            if (!(other[f] == s->all[f]))
+            if (f != SIG_LAYOUT && !(other[f] == s->all[f]))
                 return norma_fail(NORMA_EINVAL, s->fn, "processes disagree: rank %d has %s = %g, rank 0 has %g", r,
                                   sig_names[f], other[f], s->all[f]);
         s->n_of[r] = (int64_t)other[SIG_N];
         s->total_n += s->n_of[r];
+        if (s->n_of[r] == 0) continue;
+        if (with_samples < 0) with_samples = r;
+        const double *first = s->all + (int64_t)with_samples * SIG_LEN;
+        if (other[SIG_LAYOUT] != first[SIG_LAYOUT])
+            return norma_fail(NORMA_EINVAL, s->fn, "processes disagree: rank %d has layout = %g, rank %d has %g", r,
+                              other[SIG_LAYOUT], with_samples, first[SIG_LAYOUT]);
     }
+    s->layout = with_samples < 0 ? (norma_layout)s->sig[SIG_LAYOUT] : (norma_layout)s->all[with_samples * SIG_LEN + SIG_LAYOUT];
     return NORMA_OK;
 }
 
@@ -271,7 +280,7 @@ static norma_status fast_stats(sync_call *s, const chan_shape *sh, const void *x
     return NORMA_OK;
 }
 
-static norma_status sync_forward(sync_call *s, norma_dtype dtype, norma_layout layout, int64_t c, int64_t spatial,
+static norma_status sync_forward(sync_call *s, norma_dtype dtype, int64_t c, int64_t spatial,
                                  const void *x, const void *weight, const void *bias, float *running_mean,
                                  float *running_var, double momentum, double eps, void *y, float *save_mean,
                                  float *save_rstd) {
@@ -280,7 +289,7 @@ static norma_status sync_forward(sync_call *s, norma_dtype dtype, norma_layout l
                                                "batch of n=%lld, spatial=%lld", (long long)s->total_n,
                           (long long)spatial);
     if (s->total_n * spatial == 0) return NORMA_OK; /* an empty batch everywhere: nothing changes */
-    chan_shape sh = chan_make_shape(dtype, layout, s->n, c, spatial);
+    chan_shape sh = chan_make_shape(dtype, s->layout, s->n, c, spatial);
     bool exact = s->mode == NORMA_SYNC_EXACT;
     norma_arena a;
     TRY(norma_arena_init(&a, s->fn, 3 * c + (exact ? exact_stats_scratch(s, &sh) : fast_stats_scratch(s, &sh)) +
@@ -309,7 +318,7 @@ norma_status norma_sync_batch_norm_fwd(const norma_comm *comm, norma_sync_mode m
     sign(&s, local, 0, dtype, layout, c, spatial, eps, momentum, running_mean != NULL);
     norma_status st = sync_open(&s, local);
     if (st == NORMA_OK)
-        st = sync_forward(&s, dtype, layout, c, spatial, x, weight, bias, running_mean, running_var, momentum, eps, y,
+        st = sync_forward(&s, dtype, c, spatial, x, weight, bias, running_mean, running_var, momentum, eps, y,
                           save_mean, save_rstd);
     sync_close(&s);
     return st;
@@ -364,7 +373,7 @@ static norma_status fast_sums(sync_call *s, const chan_shape *sh, const set_bwd_
     return NORMA_OK;
 }
 
-static norma_status sync_backward(sync_call *s, norma_dtype dtype, norma_layout layout, int64_t c, int64_t spatial,
+static norma_status sync_backward(sync_call *s, norma_dtype dtype, int64_t c, int64_t spatial,
                                   const void *dy, const void *x, const void *weight, const float *save_mean,
                                   double eps, void *dx, float *dweight, float *dbias) {
     if (s->total_n * spatial == 0) { /* an empty batch everywhere */
@@ -372,7 +381,7 @@ static norma_status sync_backward(sync_call *s, norma_dtype dtype, norma_layout 
         if (dbias) memset(dbias, 0, (size_t)c * sizeof(float));
         return NORMA_OK;
     }
-    chan_shape sh = chan_make_shape(dtype, layout, s->n, c, spatial);
+    chan_shape sh = chan_make_shape(dtype, s->layout, s->n, c, spatial);
     set_bwd p = {.sets = PER_CHANNEL, .aff = {.gain = weight, .g0 = weight ? 0.0 : 1.0}, .zero_rule = true,
                  .eps = eps, .mean = save_mean, .dgain = dweight, .dbias = dbias};
     bool exact = s->mode == NORMA_SYNC_EXACT;
@@ -404,7 +413,7 @@ norma_status norma_sync_batch_norm_bwd(const norma_comm *comm, norma_sync_mode m
     sign(&s, local, 1, dtype, layout, c, spatial, eps, 0.0, false);
     norma_status st = sync_open(&s, local);
     if (st == NORMA_OK)
-        st = sync_backward(&s, dtype, layout, c, spatial, dy, x, weight, save_mean, eps, dx, dweight, dbias);
+        st = sync_backward(&s, dtype, c, spatial, dy, x, weight, save_mean, eps, dx, dweight, dbias);
     sync_close(&s);
     return st;
 }

@@ -38,8 +38,9 @@ def _load():
 lib = _load()
 
 # norma_status values and the Python exceptions they become
-OK, ENULL, EINVAL, EUNSUPPORTED, ENOMEM = 0, 1, 2, 3, 4
-_EXCEPTIONS = {ENULL: ValueError, EINVAL: ValueError, EUNSUPPORTED: TypeError, ENOMEM: MemoryError}
+OK, ENULL, EINVAL, EUNSUPPORTED, ENOMEM, ECOMM = 0, 1, 2, 3, 4, 5
+_EXCEPTIONS = {ENULL: ValueError, EINVAL: ValueError, EUNSUPPORTED: TypeError, ENOMEM: MemoryError,
+               ECOMM: RuntimeError}
 
 # norma_dtype, norma_norm_kind, norma_layout and norma_variance values
 F32, BF16, F16 = 0, 1, 2
@@ -85,6 +86,13 @@ _SIGNATURES = {
         [_int, _int, _i64, _i64, _i64, _i64, _ptr, _ptr, _ptr, _int, _ptr, _f64, _ptr, _ptr], _int),
     "norma_channel_rms_norm_fwd": ([_int, _int, _i64, _i64, _i64, _ptr, _ptr, _ptr, _f64, _ptr], _int),
     "norma_channel_rms_norm_bwd": ([_int, _int, _i64, _i64, _i64, _ptr, _ptr, _ptr, _f64, _ptr, _ptr, _ptr], _int),
+    # (comm, mode, dtype, layout, n, c, spatial, ...)
+    "norma_sync_batch_norm_fwd": (
+        [_ptr, _int, _int, _int, _i64, _i64, _i64, _ptr, _ptr, _ptr, _ptr, _ptr, _int, _f64, _f64, _ptr, _ptr, _ptr],
+        _int),
+    "norma_sync_batch_norm_bwd": (
+        [_ptr, _int, _int, _int, _i64, _i64, _i64, _ptr, _ptr, _ptr, _ptr, _ptr, _ptr, _int, _f64, _ptr, _ptr, _ptr],
+        _int),
     # (dtype, outer, rows, inner, ...)
     "norma_spectral_norm_fwd": ([_int, _i64, _i64, _i64, _ptr, _ptr, _ptr, _i64, _f64, _ptr, _ptr], _int),
     "norma_spectral_norm_bwd": ([_int, _i64, _i64, _i64, _ptr, _ptr, _ptr, _ptr, _f64, _ptr], _int),

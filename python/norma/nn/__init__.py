@@ -7,8 +7,8 @@ import torch
 from .. import functional as F
 from . import utils
 
-__all__ = ["LayerNorm", "RMSNorm", "BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "InstanceNorm1d", "InstanceNorm2d",
-           "InstanceNorm3d", "GroupNorm", "utils"]
+__all__ = ["LayerNorm", "RMSNorm", "BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "SyncBatchNorm", "InstanceNorm1d",
+           "InstanceNorm2d", "InstanceNorm3d", "GroupNorm", "utils"]
 
 
 class LayerNorm(torch.nn.LayerNorm):
@@ -53,6 +53,55 @@ class BatchNorm2d(_BatchNormForward, torch.nn.BatchNorm2d):
 
 class BatchNorm3d(_BatchNormForward, torch.nn.BatchNorm3d):
     """torch.nn.BatchNorm3d, computed by norma."""
+
+
+class SyncBatchNorm(torch.nn.SyncBatchNorm):
+    """torch.nn.SyncBatchNorm(num_features, eps=1e-5, momentum=0.1, affine=True, track_running_stats=True,
+    process_group=None), computed by norma, on CPU tensors over torch.distributed (gloo): in training,
+    with more than one process, the statistics are those of the whole batch (norma's exact mode:
+    bitwise equal to one BatchNorm over the concatenated batch). Otherwise it is BatchNorm. Gradients
+    as torch's: dweight/dbias are this process's, all-reduced by DistributedDataParallel."""
+
+    def forward(self, input):
+        self._check_input_dim(input)
+        self._check_non_zero_input_channels(input)
+        factor = 0.0 if self.momentum is None else self.momentum
+        if self.training and self.track_running_stats and self.num_batches_tracked is not None:
+            self.num_batches_tracked.add_(1)
+            factor = 1.0 / float(self.num_batches_tracked) if self.momentum is None else self.momentum
+        use_batch_stats = self.training or (self.running_mean is None and self.running_var is None)
+        keep = not self.training or self.track_running_stats
+        running_mean, running_var = (self.running_mean, self.running_var) if keep else (None, None)
+        group = self.process_group
+        sync = (use_batch_stats and self.training and torch.distributed.is_available()
+                and torch.distributed.is_initialized() and torch.distributed.get_world_size(group) > 1)
+        if not sync:
+            return F.batch_norm(input, running_mean, running_var, self.weight, self.bias, use_batch_stats, factor,
+                                self.eps)
+        return F.sync_batch_norm(input, running_mean, running_var, self.weight, self.bias, factor, self.eps, group)
+
+    @classmethod
+    def convert_sync_batchnorm(cls, module, process_group=None):
+        """As torch.nn.SyncBatchNorm.convert_sync_batchnorm: every BatchNorm*D layer of `module` becomes a
+        norma.nn.SyncBatchNorm with the same parameters and buffers."""
+        out = module
+        if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
+            out = cls(module.num_features, module.eps, module.momentum, module.affine, module.track_running_stats,
+                      process_group)
+            if module.affine:
+                with torch.no_grad():
+                    out.weight = module.weight
+                    out.bias = module.bias
+            out.running_mean = module.running_mean
+            out.running_var = module.running_var
+            out.num_batches_tracked = module.num_batches_tracked
+            out.training = module.training
+            if hasattr(module, "qconfig"):
+                out.qconfig = module.qconfig
+        for name, child in module.named_children():
+            out.add_module(name, cls.convert_sync_batchnorm(child, process_group))
+        del module
+        return out
 
 
 class _InstanceNormApply:

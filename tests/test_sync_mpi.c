@@ -158,6 +158,18 @@ static void check_failures(void) {
                                       NULL, rm, rv, 1, 0.1, rank ? 1e-3 : 1e-5, y, sm, sr);
         expect_all_fail(s, NORMA_EINVAL, "eps", "mismatched eps");
     }
+    if (size > 1) { /* a process without samples may give any layout; processes with samples must agree */
+        int64_t mine = rank == 1 ? 0 : 2;
+        norma_layout any = rank == 1 ? NORMA_CHANNELS_LAST : NORMA_CHANNELS_FIRST;
+        CHECK_OK(norma_sync_batch_norm_fwd(&comm.base, NORMA_SYNC_EXACT, NORMA_F32, any, mine, 4, 3, x, NULL, NULL, rm,
+                                           rv, 1, 0.1, 1e-5, y, sm, sr));
+        norma_layout differ = rank == size - 1 && rank != 1 ? NORMA_CHANNELS_LAST : NORMA_CHANNELS_FIRST;
+        if (size > 2) {
+            s = norma_sync_batch_norm_fwd(&comm.base, NORMA_SYNC_EXACT, NORMA_F32, differ, 2, 4, 3, x, NULL, NULL, rm,
+                                          rv, 1, 0.1, 1e-5, y, sm, sr);
+            expect_all_fail(s, NORMA_EINVAL, "layout", "mismatched layouts");
+        }
+    }
     /* bad arguments on the last process only: it reports them, the others learn it */
     s = norma_sync_batch_norm_fwd(&comm.base, NORMA_SYNC_EXACT, NORMA_F32, NORMA_CHANNELS_FIRST, 2, 4, 3,
                                   rank == size - 1 ? NULL : x, NULL, NULL, rm, rv, 1, 0.1, 1e-5, y, sm, sr);

@@ -20,7 +20,7 @@ static norma_status check_shape(const char *fn, norma_dtype dtype, norma_layout 
     TRY(norma_check_count(fn, "spatial", spatial, 0));
     int64_t numel, sizes[3] = {n, c, spatial};
     const char *const names[3] = {"n", "c", "spatial"};
-    return norma_check_numel(fn, dtype, &numel, 3, sizes, names);
+    return norma_check_numel(fn, &numel, 3, sizes, names);
 }
 
 static norma_status check_momentum(const char *fn, double momentum) {
@@ -412,6 +412,10 @@ norma_status norma_group_norm_bwd(norma_dtype dtype, norma_layout layout, int64_
 
 static norma_status check_mod_stride(const char *fn, int64_t n, int64_t c, int64_t stride, bool written) {
     TRY(norma_check_count(fn, "mod_sample_stride", stride, 0));
+    /* the last element, (n - 1)·stride + c - 1, must be addressable (in 8-byte units, as every size) */
+    if (n > 1 && stride > 0 && n - 1 > (PTRDIFF_MAX / 8 - c) / stride)
+        return norma_fail(NORMA_EINVAL, fn, "mod_sample_stride (%lld) with n = %lld reaches beyond the address space",
+                          (long long)stride, (long long)n);
     if (written && n > 1 && stride < c)
         return norma_fail(NORMA_EINVAL, fn, "mod_sample_stride (%lld) < c (%lld): the gradients of consecutive "
                                             "samples would overlap", (long long)stride, (long long)c);
@@ -422,6 +426,7 @@ norma_status norma_ada_group_norm_fwd(norma_dtype dtype, norma_layout layout, in
                                       int64_t groups, const void *x, const void *shift, const void *scale,
                                       int64_t mod_sample_stride, double eps, void *y, float *mean, float *rstd) {
     static const char fn[] = "norma_ada_group_norm_fwd";
+    TRY(check_shape(fn, dtype, layout, n, c, spatial));
     TRY(check_mod_stride(fn, n, c, mod_sample_stride, false));
     set_affine aff = {.gain = scale, .bias = shift, .g0 = 1.0, .stride = mod_sample_stride};
     return group_norm_fwd(fn, dtype, layout, n, c, spatial, groups, x, aff, eps, y, mean, rstd);
@@ -432,6 +437,7 @@ norma_status norma_ada_group_norm_bwd(norma_dtype dtype, norma_layout layout, in
                                       int64_t mod_sample_stride, const float *mean, double eps, void *dx, void *dshift,
                                       void *dscale) {
     static const char fn[] = "norma_ada_group_norm_bwd";
+    TRY(check_shape(fn, dtype, layout, n, c, spatial));
     TRY(check_mod_stride(fn, n, c, mod_sample_stride, dshift || dscale));
     set_affine aff = {.gain = scale, .g0 = 1.0, .stride = mod_sample_stride};
     return group_norm_bwd(fn, dtype, layout, n, c, spatial, groups, dy, x, aff, mean, eps, dx, dscale, dshift, true);

@@ -87,7 +87,7 @@ static norma_status check(const char *fn, norma_dtype dtype, norma_layout layout
     TRY(norma_check_count(fn, "spatial", spatial, 0));
     int64_t numel, sizes[3] = {n, c, spatial};
     const char *const names[3] = {"n", "c", "spatial"};
-    TRY(norma_check_numel(fn, dtype, &numel, 3, sizes, names));
+    TRY(norma_check_numel(fn, &numel, 3, sizes, names));
     return norma_check_eps(fn, eps);
 }
 

@@ -25,9 +25,10 @@ norma_status norma_check_dtype(const char *fn, norma_dtype dtype);
 norma_status norma_check_count(const char *fn, const char *name, int64_t value, int64_t min);
 norma_status norma_check_eps(const char *fn, double eps);
 norma_status norma_check_ptr(const char *fn, const char *name, const void *ptr);
-/* *product = a · b (· c ...), failing with NORMA_EINVAL when it exceeds the largest tensor norma
- * accepts: one whose size in bytes, for elements of `dtype`, fits in a ptrdiff_t. */
-norma_status norma_check_numel(const char *fn, norma_dtype dtype, int64_t *numel, int count, const int64_t *sizes,
+/* *product = a · b (· c ...), failing with NORMA_EINVAL when it, or any one size, exceeds the largest
+ * tensor norma accepts: one whose size in bytes fits in a ptrdiff_t for elements of up to 8 bytes
+ * (the doubles of per-element scratch), whatever the dtype. */
+norma_status norma_check_numel(const char *fn, int64_t *numel, int count, const int64_t *sizes,
                          const char *const *names);
 
 /* The first non-OK status of a sequence of checks: `TRY(check_x(...));` */

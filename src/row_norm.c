@@ -344,7 +344,7 @@ static norma_status row_backward(row_bwd *p, const char *fn) {
         G->partials = (double *)mem;
         G->rows_acc = (float *)(G->partials + (size_t)tasks * per_task);
     }
-    prepare_vectors(p->k, L, p->g0, p->gain, NULL, mem + grads, &p->pv);
+    prepare_vectors(p->k, L, p->g0, p->gain, NULL, mem ? mem + grads : NULL, &p->pv);
     norma_parallel_for(tasks, run_serial(L, 3), backward_task, p);
     if (sums_grads(G)) norma_parallel_for(G->segments * ceil_div(L->cols, REDUCE_COLS), run_serial(L, 1), reduce_task, p);
     return NORMA_OK;
@@ -358,7 +358,7 @@ static norma_status check_rows(const char *fn, norma_dtype dtype, int64_t rows, 
     TRY(norma_check_count(fn, "cols", cols, 1));
     int64_t numel, sizes[2] = {rows, cols};
     const char *const names[2] = {"rows", "cols"};
-    return norma_check_numel(fn, dtype, &numel, 2, sizes, names);
+    return norma_check_numel(fn, &numel, 2, sizes, names);
 }
 
 static row_layout plain_layout(norma_dtype dtype, int64_t rows, int64_t cols) {
@@ -464,7 +464,7 @@ static norma_status check_ada(const char *fn, norma_dtype dtype, norma_norm_kind
     TRY(norma_check_count(fn, "mod_token_stride", sl, 0));
     int64_t numel, sizes[3] = {batch, tokens, dim};
     const char *const names[3] = {"batch", "tokens", "dim"};
-    TRY(norma_check_numel(fn, dtype, &numel, 3, sizes, names));
+    TRY(norma_check_numel(fn, &numel, 3, sizes, names));
     if (batch == 0 || tokens == 0) return NORMA_OK;
     /* the last element read: (batch-1)·sb + (tokens-1)·sl + dim - 1 must be addressable */
     int64_t limit = PTRDIFF_MAX / (int64_t)norma_dtype_size(dtype), last = dim - 1;

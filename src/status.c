@@ -72,13 +72,15 @@ norma_status norma_check_ptr(const char *fn, const char *name, const void *ptr) 
     return NORMA_OK;
 }
 
-norma_status norma_check_numel(const char *fn, norma_dtype dtype, int64_t *numel, int count, const int64_t *sizes,
+norma_status norma_check_numel(const char *fn, int64_t *numel, int count, const int64_t *sizes,
                          const char *const *names) {
-    int64_t limit = PTRDIFF_MAX / (int64_t)norma_dtype_size(dtype);
+    /* every size alone too (a parameter vector of c elements must be addressable even when n = 0),
+     * in units of 8 bytes, the largest element of any array sized by it (doubles, in scratch) */
+    int64_t limit = PTRDIFF_MAX / 8;
     int64_t product = 1;
     for (int i = 0; i < count; i++) {
         if (sizes[i] < 0) return norma_check_count(fn, names[i], sizes[i], 0);
-        if (sizes[i] != 0 && product > limit / sizes[i]) {
+        if (sizes[i] > limit || (sizes[i] != 0 && product > limit / sizes[i])) {
             char shape[256];
             int n = 0;
             for (int j = 0; j < count && n < (int)sizeof shape - 32; j++)

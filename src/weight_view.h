@@ -23,7 +23,7 @@ static inline norma_status weight_view_make(const char *fn, norma_dtype dtype, i
     TRY(norma_check_count(fn, "inner", inner, 1));
     int64_t numel, sizes[3] = {outer, rows, inner};
     const char *const names[3] = {"outer", "rows", "inner"};
-    TRY(norma_check_numel(fn, dtype, &numel, 3, sizes, names));
+    TRY(norma_check_numel(fn, &numel, 3, sizes, names));
     /* one slice is the whole tensor: one contiguous run */
     if (rows == 1) outer = 1, inner = numel;
     *w = (weight_view){.dtype = dtype, .es = norma_dtype_size(dtype), .outer = outer, .rows = rows,

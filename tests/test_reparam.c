@@ -333,7 +333,7 @@ static void test_weight_norm_oracle_gradient(void) {
     oracle_weight_norm(s, v, g, dw, w, dv, dg);
     double worst = 0.0;
     for (int k = 0; k < 15; k++) {
-        double *p = k < 12 ? v + k : g + k - 12, keep = *p, h = 1e-6, l[2];
+        double *p = k < 12 ? v + k : g + (k - 12), keep = *p, h = 1e-6, l[2];
         for (int side = 0; side < 2; side++) {
             *p = keep + (side ? -h : h);
             oracle_weight_norm(s, v, g, dw, wp, dvp, dgp);

@@ -14,16 +14,48 @@ typedef struct {
 static int always(void) { return 1; }
 
 #if defined(NORMA_HAVE_X86_KERNELS)
+#include <cpuid.h>
+
+/* CPU features from cpuid, and whether the OS saves the registers they use (XCR0), read directly:
+ * compilers disagree on the feature names __builtin_cpu_supports knows (clang 14 lacks f16c). */
+typedef struct {
+    unsigned leaf1_ecx, leaf7_ebx, leaf7_1_eax, xcr0;
+} cpu_features;
+
+static cpu_features features(void) {
+    cpu_features f = {0};
+    unsigned a, b, c, d;
+    if (!__get_cpuid(1, &a, &b, &c, &d)) return f;
+    f.leaf1_ecx = c;
+    if (c & (1u << 27)) { /* OSXSAVE: XGETBV is available */
+        unsigned lo, hi;
+        __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+        f.xcr0 = lo;
+    }
+    if (__get_cpuid_max(0, NULL) >= 7) {
+        __cpuid_count(7, 0, a, b, c, d);
+        f.leaf7_ebx = b;
+        __cpuid_count(7, 1, a, b, c, d);
+        f.leaf7_1_eax = a;
+    }
+    return f;
+}
+
 static int has_avx2(void) {
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+    cpu_features f = features();
+    int os_avx = (f.xcr0 & 0x6) == 0x6;                                  /* XMM and YMM state */
+    int cpu = (f.leaf1_ecx >> 12 & 1) && (f.leaf1_ecx >> 28 & 1) && (f.leaf1_ecx >> 29 & 1) /* FMA, AVX, F16C */
+              && (f.leaf7_ebx >> 5 & 1);                                    /* AVX2 */
+    return os_avx && cpu;
 }
 static int has_avx512(void) {
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-           __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") && has_avx2();
+    cpu_features f = features();
+    int os_avx512 = (f.xcr0 & 0xE6) == 0xE6; /* and opmask, ZMM_Hi256, Hi16_ZMM state */
+    int cpu = (f.leaf7_ebx >> 16 & 1) && (f.leaf7_ebx >> 17 & 1) && (f.leaf7_ebx >> 30 & 1) &&
+              (f.leaf7_ebx >> 31 & 1); /* AVX512 F, DQ, BW, VL */
+    return os_avx512 && cpu && has_avx2();
 }
-static int has_avx512bf16(void) { return has_avx512() && __builtin_cpu_supports("avx512bf16"); }
+static int has_avx512bf16(void) { return has_avx512() && (features().leaf7_1_eax >> 5 & 1); }
 #endif
 
 /* Best first. */

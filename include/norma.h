@@ -204,6 +204,8 @@ NORMA_API norma_status norma_ada_layer_norm_fwd(norma_dtype dtype, norma_norm_ki
  * overlap: with mod_token_stride = 0, mod_sample_stride >= dim, or 0 (one vector shared by every
  * sample: its gradient sums over the batch too), or batch = 1; otherwise mod_token_stride >= dim and
  * mod_sample_stride >= (tokens - 1) · mod_token_stride + dim (or batch = 1).
+ * Without rows (batch or tokens 0), per-sample and shared gradient vectors are set to zero (their
+ * sums are empty) and per-token ones, of which there are none, are not written.
  * dx (may alias dy or x), dshift and dscale may each be NULL. */
 NORMA_API norma_status norma_ada_layer_norm_bwd(norma_dtype dtype, norma_norm_kind norm,
                                       int64_t batch, int64_t tokens, int64_t dim,

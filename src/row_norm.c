@@ -320,11 +320,23 @@ static void reduce_task(void *ctx, int64_t task) {
 #define MAX_GRAD_BLOCKS 64 /* partial-sum blocks per problem, split among the segments */
 #define MIN_BLOCK_ROWS 8
 
+/* No rows: the gradient of every shared vector is zero, and nothing is read. */
+static void zero_grads(const row_grads *G, const row_layout *L) {
+    if (G->per_row) return;
+    for (int64_t s = 0; s < G->segments; s++)
+        for (int which = 0; which < 2; which++) {
+            void *out = which ? G->dbias : G->dgain;
+            if (out)
+                for (int64_t j = 0; j < L->cols; j++) store_elem(G->dtype, out, s * L->stride_b + j, 0.0f);
+        }
+}
+
 static norma_status row_backward(row_bwd *p, const char *fn) {
     row_layout *L = &p->L;
     row_grads *G = &p->G;
     p->k = norma_kernel();
     p->stream = streams(L);
+    if (L->rows == 0) return zero_grads(G, L), NORMA_OK;
     if (!p->dx && !wants_grads(G)) return NORMA_OK;
     int64_t tasks;
     if (sums_grads(G)) {
@@ -527,7 +539,7 @@ norma_status norma_ada_layer_norm_bwd(norma_dtype dtype, norma_norm_kind norm, i
                  .g0 = 1.0, .eps = eps, .gain = scale, .mean = mean,
                  .G = {.dgain = dscale, .dbias = dshift, .dtype = dtype, .segments = batch, .seg_rows = tokens,
                        .per_row = per_token}};
-    if (!per_token && sb == 0) p.G.segments = batch > 0 ? 1 : 0, p.G.seg_rows = batch * tokens; /* shared */
+    if (!per_token && sb == 0) p.G.segments = 1, p.G.seg_rows = batch * tokens; /* one shared vector */
     return row_backward(&p, fn);
 }
 

@@ -27,7 +27,10 @@ static const chan_sets PER_CHANNEL = {.per_channel = true};
 
 static norma_status check_stats_shape(const char *fn, int64_t c, int64_t parts) {
     TRY(norma_check_count(fn, "c", c, 1));
-    return norma_check_count(fn, "parts", parts, 1);
+    TRY(norma_check_count(fn, "parts", parts, 1));
+    int64_t numel, sizes[3] = {parts, 3, c};
+    const char *const names[3] = {"parts", "3", "c"};
+    return norma_check_numel(fn, &numel, 3, sizes, names);
 }
 
 norma_status norma_batch_norm_stats(norma_dtype dtype, norma_layout layout, int64_t n, int64_t c, int64_t spatial,
@@ -122,10 +125,10 @@ norma_status norma_batch_norm_bwd_apply(norma_dtype dtype, norma_layout layout, 
     static const char fn[] = "norma_batch_norm_bwd_apply";
     TRY(bn_check_bwd(fn, dtype, layout, n, c, spatial, dy, x, save_mean, NULL, NULL, 1, eps));
     TRY(norma_check_ptr(fn, "sums", sums));
-    int64_t samples = spatial > 0 ? (int64_t)(count / (double)spatial) : 0;
-    if (!(count >= 1.0) || (double)samples * (double)spatial != count)
+    if (!(count >= 1.0 && count <= 0x1p62) || spatial < 1 || fmod(count, (double)spatial) != 0.0)
         return norma_fail(NORMA_EINVAL, fn, "count must be the whole batch's n·spatial, a positive multiple of "
                                             "spatial=%lld (got %g)", (long long)spatial, count);
+    int64_t samples = (int64_t)(count / (double)spatial);
     chan_shape sh = chan_make_shape(dtype, layout, n, c, spatial);
     set_bwd p = {.sets = PER_CHANNEL, .aff = {.gain = weight, .g0 = weight ? 0.0 : 1.0}, .zero_rule = true,
                  .eps = eps, .mean = save_mean, .dgain = dweight, .dbias = dbias};

@@ -94,6 +94,13 @@ const norma_kernel_table *norma_kernel(void) {
     return chosen;
 }
 
+void norma_kernel_use(const norma_kernel_table *t) {
+    static const norma_kernel_table *automatic;
+    pthread_once(&chosen_once, choose);
+    if (!automatic) automatic = chosen;
+    chosen = t ? t : automatic;
+}
+
 const char *norma_kernels(void) { return norma_kernel()->name; }
 
 const norma_kernel_table *norma_kernel_by_name(const char *name) {

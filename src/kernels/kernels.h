@@ -142,6 +142,9 @@ static inline size_t norma_compute_size(norma_dtype dtype) { return dtype == NOR
 
 /* The table in use (chosen once; NORMA_KERNELS may force one). */
 const norma_kernel_table *norma_kernel(void);
+/* For tests (the fuzzer compares every variant with the reference through the public API): makes `t`
+ * the table later calls use; NULL restores the automatic choice. Not thread-safe. */
+void norma_kernel_use(const norma_kernel_table *t);
 
 /* Every table compiled in, whether or not this CPU can run it. */
 extern const norma_kernel_table norma_kernels_reference;

@@ -2,7 +2,8 @@
 # Installs what norma's build, tests and demo need, when it is missing:
 #   Debian packages (apt-get, when run as root): compiler, CMake, pkg-config, Python 3 and pip,
 #     OpenBLAS and zlib (the demo and its tests), Open MPI (the synchronized BatchNorm's adapter and
-#     tests), and with NORMA_SETUP_DATA=1 the Fashion-MNIST dataset
+#     tests), clang with its sanitizer and libFuzzer runtimes and valgrind (scripts/reliability.sh),
+#     and with NORMA_SETUP_DATA=1 the Fashion-MNIST dataset
 #   Python packages (pip, for the python3 first on PATH), unless NORMA_SETUP_PYTHON=0: torch numpy pytest
 # It changes nothing that is already there. Sourced or run by scripts/test.sh and scripts/demo.sh.
 set -eu
@@ -14,6 +15,9 @@ have cmake || need_pkgs="$need_pkgs cmake"
 have pkg-config || need_pkgs="$need_pkgs pkg-config"
 { have pkg-config && pkg-config --exists openblas; } || need_pkgs="$need_pkgs libopenblas-dev"
 [ -f /usr/include/zlib.h ] || need_pkgs="$need_pkgs zlib1g-dev"
+have clang || need_pkgs="$need_pkgs clang"
+{ have clang && [ -f "$(clang -print-file-name=libclang_rt.fuzzer-x86_64.a)" ]; } || need_pkgs="$need_pkgs libclang-rt-14-dev"
+have valgrind || need_pkgs="$need_pkgs valgrind"
 have mpicc || need_pkgs="$need_pkgs libopenmpi-dev"
 have mpirun || need_pkgs="$need_pkgs openmpi-bin"
 if [ "${NORMA_SETUP_DATA:-0}" = 1 ] && [ ! -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then

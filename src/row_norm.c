@@ -286,7 +286,7 @@ static void backward_task(void *ctx, int64_t task) {
         backward_row(p, r, dgain, dbias);
         bool last = G->per_row || (r - r0) % FLUSH_ROWS == FLUSH_ROWS - 1 || r == r1 - 1;
         if (wants_grads(G) && !direct && last) flush_rows(acc_g, part_g, 2 * cols);
-        if (G->per_row) { /* each row's own gradient: store it and start again */
+        if (G->per_row && wants_grads(G)) { /* each row's own gradient: store it and start again */
             int64_t off = vector_offset(&p->L, r);
             store_grad(G->dtype, G->dgain, off, part_g, cols);
             store_grad(G->dtype, G->dbias, off, part_b, cols);

@@ -33,7 +33,7 @@ static struct {
     pthread_mutex_t sleep; /* guards the condition variable */
     pthread_cond_t wake;
     pthread_once_t once;
-    int num_threads; /* configured, including the caller */
+    atomic_int num_threads; /* configured, including the caller (read by calls without the lock) */
     int num_workers; /* running worker threads */
     pthread_t workers[MAX_THREADS];
     atomic_uint_fast64_t generation;
@@ -157,7 +157,8 @@ int norma_get_num_threads(void) {
 void norma_parallel_for(int64_t ntasks, bool serial, norma_task_fn fn, void *ctx) {
     pthread_once(&pool.once, init_once);
     if (ntasks <= 0) return;
-    if (serial || ntasks == 1 || pool.num_threads == 1 || pthread_mutex_trylock(&pool.busy) != 0) {
+    if (serial || ntasks == 1 || atomic_load_explicit(&pool.num_threads, memory_order_relaxed) == 1 ||
+        pthread_mutex_trylock(&pool.busy) != 0) {
         for (int64_t t = 0; t < ntasks; t++) fn(ctx, t);
         return;
     }

@@ -49,7 +49,7 @@ static double time_primitive(dnnl_primitive_t p, exec_args *a, int reps) {
     int n = reps < 64 ? reps : 64;
     for (int i = -2; i < n; i++) {
         double t0 = now();
-        dnnl_primitive_execute(p, stream, a->nargs, a->args);
+        if (dnnl_primitive_execute(p, stream, a->nargs, a->args) != dnnl_success) return 0.0;
         dnnl_stream_wait(stream);
         if (i >= 0) t[i] = now() - t0;
     }
@@ -107,7 +107,8 @@ double bench_onednn_time(bench_case *c, int reps) {
              arg(&a, DNNL_ARG_VARIANCE, &stat, small[1]) && arg(&a, DNNL_ARG_SCALE, &vec, small[2]);
     if (bwd)
         ok = ok && arg(&a, DNNL_ARG_DIFF_DST, &data, c->b->dy) && arg(&a, DNNL_ARG_DIFF_SRC, &data, c->b->dx) &&
-             arg(&a, DNNL_ARG_DIFF_SCALE, &vec, small[4]) && arg(&a, DNNL_ARG_DIFF_SHIFT, &vec, small[5]);
+             arg(&a, DNNL_ARG_DIFF_SCALE, &vec, small[4]) && arg(&a, DNNL_ARG_DIFF_SHIFT, &vec, small[5]) &&
+             arg(&a, DNNL_ARG_SHIFT, &vec, small[3]); /* oneDNN 2.6 wants the shift in the backward too */
     else
         ok = ok && arg(&a, DNNL_ARG_SHIFT, &vec, small[3]) && arg(&a, DNNL_ARG_DST, &data, c->b->y);
     double t = ok ? time_primitive(prim, &a, reps) : 0.0;

@@ -156,6 +156,34 @@ NORMA_API norma_status norma_rms_norm_bwd(norma_dtype dtype, int64_t rows, int64
                                           double eps, void *dx, float *dweight);
 
 /* ---------------------------------------------------------------------------------------------
+ * Residual add fused with LayerNorm / RMSNorm (pre-norm transformer blocks; vLLM's and FlashInfer's
+ * fused_add_rms_norm): one pass reads x and the residual stream and writes both outputs.
+ *     sum = residual + x   (added in the compute type, rounded once to the dtype, stored)
+ *     y   = LayerNorm(sum) / RMSNorm(sum)   exactly as norma_layer_norm_fwd / norma_rms_norm_fwd of sum
+ * sum may alias x or residual (residual += x in place); y may alias x or residual but not sum.
+ * ------------------------------------------------------------------------------------------- */
+NORMA_API norma_status norma_add_layer_norm_fwd(norma_dtype dtype, int64_t rows, int64_t cols,
+                                                const void *x, const void *residual, void *sum,
+                                                const void *weight, const void *bias, double eps,
+                                                void *y, float *mean, float *rstd);
+NORMA_API norma_status norma_add_rms_norm_fwd(norma_dtype dtype, int64_t rows, int64_t cols,
+                                              const void *x, const void *residual, void *sum,
+                                              const void *weight, double eps, void *y, float *rstd);
+
+/* Backward. sum is the forward's sum (the norm's input); dsum (may be NULL) is the gradient reaching
+ * the sum from the rest of the network (the residual stream). Then
+ *     dx = norm_backward(dy) + dsum   (rounded twice: the norm's part, then the sum)
+ * is the gradient of both x and residual. dweight, dbias as norma_layer_norm_bwd. dx may alias dy,
+ * not dsum. */
+NORMA_API norma_status norma_add_layer_norm_bwd(norma_dtype dtype, int64_t rows, int64_t cols,
+                                                const void *dy, const void *dsum, const void *sum,
+                                                const void *weight, const float *mean, double eps,
+                                                void *dx, float *dweight, float *dbias);
+NORMA_API norma_status norma_add_rms_norm_bwd(norma_dtype dtype, int64_t rows, int64_t cols,
+                                              const void *dy, const void *dsum, const void *sum,
+                                              const void *weight, double eps, void *dx, float *dweight);
+
+/* ---------------------------------------------------------------------------------------------
  * Adaptive LayerNorm modulation (DiT `modulate`, FLUX `Modulation`, Qwen-Image `_modulate`,
  * diffusers AdaLayerNormZero / AdaLayerNormContinuous)
  *

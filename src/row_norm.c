@@ -130,6 +130,8 @@ typedef struct row_fwd {
     double eps;
     const void *x;
     void *y;
+    const void *addend; /* fused residual add: the norm's input is sum = x + addend (stored), or NULL */
+    void *sum;
     double g0;
     const void *gain, *bias;
     float *mean, *rstd;
@@ -141,6 +143,12 @@ typedef struct row_fwd {
 static void forward_row(const row_fwd *p, int64_t r) {
     const row_layout *L = &p->L;
     const void *x = row_ptr(L, p->x, r);
+    if (p->addend) { /* the residual add, while the row is being read anyway: it stays cached for the norm */
+        void *sum = (void *)row_ptr(L, p->sum, r);
+        if (r + 1 < L->rows) prefetch_row(row_ptr(L, p->addend, r + 1), L->cols * (int64_t)L->esize);
+        p->k->add(L->dtype, L->cols, x, row_ptr(L, p->addend, r), sum);
+        x = sum;
+    }
     norma_affine a = {.g0 = p->g0, .gain = row_vector(L, p->gain, r), .bias = row_vector(L, p->bias, r),
                       .gain_c = prepared(&p->pv, p->pv.gain, L, r), .bias_c = prepared(&p->pv, p->pv.bias, L, r),
                       .stream = p->stream};
@@ -201,6 +209,7 @@ typedef struct row_bwd {
     row_stat stat;
     const void *dy, *x;
     void *dx;
+    const void *dsum; /* fused residual add: dx += dsum (the gradient reaching the sum from later), or NULL */
     double g0, eps;
     const void *gain;
     const float *mean;
@@ -239,8 +248,9 @@ static void backward_row(const row_bwd *p, int64_t r, void *dgain, void *dbias) 
     double mean_gxhat = rstd * (s[1] - delta * s[0]) / m; /* Σ(g·x̂)/m, x̂ = (d - delta)·rstd */
     norma_bwd_coef c = {.centre = shift + delta, .kg = rstd, .kx = clamped ? 0.0 : -rstd * mean_gxhat,
                         .k0 = centred ? -rstd * s[0] / n : 0.0};
-    p->k->bwd_apply(L->dtype, L->cols, dy, x, p->dx ? (void *)row_ptr(L, p->dx, r) : NULL, &a, &c, rstd, dgain,
-                    dbias);
+    void *dx = p->dx ? (void *)row_ptr(L, p->dx, r) : NULL;
+    p->k->bwd_apply(L->dtype, L->cols, dy, x, dx, &a, &c, rstd, dgain, dbias);
+    if (dx && p->dsum) p->k->add(L->dtype, L->cols, dx, row_ptr(L, p->dsum, r), dx); /* fused residual add */
 }
 
 /* Stores one vector of gradient sums as the gradient's dtype. */
@@ -335,7 +345,7 @@ static norma_status row_backward(row_bwd *p, const char *fn) {
     row_layout *L = &p->L;
     row_grads *G = &p->G;
     p->k = norma_kernel();
-    p->stream = streams(L);
+    p->stream = streams(L) && !p->dsum; /* with dsum, dx is read back at once: keep it cached */
     if (L->rows == 0) return zero_grads(G, L), NORMA_OK;
     if (!p->dx && !wants_grads(G)) return NORMA_OK;
     int64_t tasks;
@@ -437,6 +447,65 @@ norma_status norma_rms_norm_bwd(norma_dtype dtype, int64_t rows, int64_t cols, c
     TRY(check_row_bwd(fn, dtype, rows, cols, dy, x, NULL, false, eps));
     row_bwd p = {.L = plain_layout(dtype, rows, cols), .stat = STAT_MEAN_SQUARE, .dy = dy, .x = x, .dx = dx,
                  .g0 = weight ? 0.0 : 1.0, .eps = eps, .gain = weight,
+                 .G = {.dgain = dweight, .dtype = NORMA_F32, .segments = 1, .seg_rows = rows}};
+    return row_backward(&p, fn);
+}
+
+/* ----- residual add fused with LayerNorm / RMSNorm ------------------------------------------------ */
+
+static norma_status check_add_fwd(const char *fn, norma_dtype dtype, int64_t rows, int64_t cols, const void *x,
+                                  const void *residual, const void *sum, const void *y, double eps) {
+    TRY(check_rows(fn, dtype, rows, cols));
+    TRY(norma_check_eps(fn, eps));
+    if (rows == 0) return NORMA_OK;
+    TRY(norma_check_ptr(fn, "x", x));
+    TRY(norma_check_ptr(fn, "residual", residual));
+    TRY(norma_check_ptr(fn, "sum", sum));
+    TRY(norma_check_ptr(fn, "y", y));
+    if (y == sum) return norma_fail(NORMA_EINVAL, fn, "y and sum are the same buffer: the sum would be lost");
+    return NORMA_OK;
+}
+
+norma_status norma_add_layer_norm_fwd(norma_dtype dtype, int64_t rows, int64_t cols, const void *x,
+                                      const void *residual, void *sum, const void *weight, const void *bias,
+                                      double eps, void *y, float *mean, float *rstd) {
+    static const char fn[] = "norma_add_layer_norm_fwd";
+    TRY(check_add_fwd(fn, dtype, rows, cols, x, residual, sum, y, eps));
+    if (rows == 0) return NORMA_OK;
+    row_fwd p = {.L = plain_layout(dtype, rows, cols), .stat = STAT_VARIANCE, .eps = eps, .x = residual, .addend = x,
+                 .sum = sum, .y = y, .g0 = weight ? 0.0 : 1.0, .gain = weight, .bias = bias, .mean = mean, .rstd = rstd};
+    return row_forward(&p, fn);
+}
+
+norma_status norma_add_rms_norm_fwd(norma_dtype dtype, int64_t rows, int64_t cols, const void *x, const void *residual,
+                                    void *sum, const void *weight, double eps, void *y, float *rstd) {
+    static const char fn[] = "norma_add_rms_norm_fwd";
+    TRY(check_add_fwd(fn, dtype, rows, cols, x, residual, sum, y, eps));
+    if (rows == 0) return NORMA_OK;
+    row_fwd p = {.L = plain_layout(dtype, rows, cols), .stat = STAT_MEAN_SQUARE, .eps = eps, .x = residual,
+                 .addend = x, .sum = sum, .y = y, .g0 = weight ? 0.0 : 1.0, .gain = weight, .rstd = rstd};
+    return row_forward(&p, fn);
+}
+
+norma_status norma_add_layer_norm_bwd(norma_dtype dtype, int64_t rows, int64_t cols, const void *dy, const void *dsum,
+                                      const void *sum, const void *weight, const float *mean, double eps, void *dx,
+                                      float *dweight, float *dbias) {
+    static const char fn[] = "norma_add_layer_norm_bwd";
+    TRY(check_row_bwd(fn, dtype, rows, cols, dy, sum, mean, true, eps));
+    if (dx && dsum == dx) return norma_fail(NORMA_EINVAL, fn, "dx and dsum are the same buffer");
+    row_bwd p = {.L = plain_layout(dtype, rows, cols), .stat = STAT_VARIANCE, .dy = dy, .x = sum, .dx = dx,
+                 .dsum = dsum, .g0 = weight ? 0.0 : 1.0, .eps = eps, .gain = weight, .mean = mean,
+                 .G = {.dgain = dweight, .dbias = dbias, .dtype = NORMA_F32, .segments = 1, .seg_rows = rows}};
+    return row_backward(&p, fn);
+}
+
+norma_status norma_add_rms_norm_bwd(norma_dtype dtype, int64_t rows, int64_t cols, const void *dy, const void *dsum,
+                                    const void *sum, const void *weight, double eps, void *dx, float *dweight) {
+    static const char fn[] = "norma_add_rms_norm_bwd";
+    TRY(check_row_bwd(fn, dtype, rows, cols, dy, sum, NULL, false, eps));
+    if (dx && dsum == dx) return norma_fail(NORMA_EINVAL, fn, "dx and dsum are the same buffer");
+    row_bwd p = {.L = plain_layout(dtype, rows, cols), .stat = STAT_MEAN_SQUARE, .dy = dy, .x = sum, .dx = dx,
+                 .dsum = dsum, .g0 = weight ? 0.0 : 1.0, .eps = eps, .gain = weight,
                  .G = {.dgain = dweight, .dtype = NORMA_F32, .segments = 1, .seg_rows = rows}};
     return row_backward(&p, fn);
 }

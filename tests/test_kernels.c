@@ -85,6 +85,8 @@ static void compare(const norma_kernel_table *K, const norma_kernel_table *R, no
         CHECK(same_doubles(d1, d2, rows) && same_doubles(d1, d3, rows), "%s row_dotv rows=%lld n=%lld dtype=%d", name,
               (long long)rows, (long long)len, t);
     }
+    K->add(t, n, x, dy, y1), R->add(t, n, x, dy, y2);
+    CHECK(same_values(t, y1, y2, n), "%s add n=%lld dtype=%d", name, (long long)n, t);
     K->axpv(t, n, dy, y1, 0.75, -1.5, w), R->axpv(t, n, dy, y2, 0.75, -1.5, w);
     CHECK(same_values(t, y1, y2, n), "%s axpv n=%lld dtype=%d", name, (long long)n, t);
 

@@ -578,6 +578,69 @@ static void test_errors(void) {
           "kernel name %s", k);
 }
 
+/* ----- residual add fused with LayerNorm / RMSNorm ------------------------------------------------- */
+
+/* The fused ops must equal their parts: sum = x + residual rounded once (exactly, as the compute type
+ * adds two dtype values exactly and rounds), then the plain norm of sum (bitwise: the same plan), and
+ * dx = the plain backward + dsum rounded. In place too (residual += x, y over x). */
+static void test_fused_add(void) {
+    static const int64_t shapes[][2] = {{3, 1}, {4, 17}, {5, 100}, {2, 3072}, {70, 64}};
+    for (size_t d = 0; d < 3; d++)
+        for (size_t k = 0; k < 5; k++)
+            for (int rms = 0; rms < 2; rms++) {
+                norma_dtype t = dtypes[d];
+                int64_t rows = shapes[k][0], cols = shapes[k][1], n = rows * cols;
+                size_t bytes = (size_t)n * norma_dtype_size(t);
+                tensor x = t_new(t, n), r = t_new(t, n), w = t_new(t, cols), b = t_new(t, cols), dy = t_new(t, n);
+                tensor ds = t_new(t, n);
+                t_fill_normal(&x, 0.5, 2.0), t_fill_normal(&r, -1.0, 3.0), t_fill_normal(&w, 1.0, 0.3);
+                t_fill_normal(&b, 0.0, 0.3), t_fill_normal(&dy, 0.0, 1.0), t_fill_normal(&ds, 0.0, 1.0);
+                char *sum = xmalloc(bytes), *y = xmalloc(bytes), *ref_sum = xmalloc(bytes), *ref_y = xmalloc(bytes);
+                char *dx = xmalloc(bytes), *ref_dx = xmalloc(bytes);
+                float *m1 = xmalloc((size_t)rows * 4), *m2 = xmalloc((size_t)rows * 4), dw1[3072], dw2[3072], db1[3072],
+                      db2[3072];
+                for (int64_t i = 0; i < n; i++) /* the reference sum: computed once in double, rounded once */
+                    store_elem(t, ref_sum, i, (float)(x.v[i] + r.v[i]));
+                if (rms) {
+                    CHECK_OK(norma_add_rms_norm_fwd(t, rows, cols, x.p, r.p, sum, w.p, 1e-6, y, m1));
+                    CHECK_OK(norma_rms_norm_fwd(t, rows, cols, ref_sum, w.p, 1e-6, ref_y, m2));
+                    CHECK_OK(norma_add_rms_norm_bwd(t, rows, cols, dy.p, ds.p, sum, w.p, 1e-6, dx, dw1));
+                    CHECK_OK(norma_rms_norm_bwd(t, rows, cols, dy.p, ref_sum, w.p, 1e-6, ref_dx, dw2));
+                } else {
+                    CHECK_OK(norma_add_layer_norm_fwd(t, rows, cols, x.p, r.p, sum, w.p, b.p, 1e-5, y, m1, NULL));
+                    CHECK_OK(norma_layer_norm_fwd(t, rows, cols, ref_sum, w.p, b.p, 1e-5, ref_y, m2, NULL));
+                    CHECK_OK(norma_add_layer_norm_bwd(t, rows, cols, dy.p, ds.p, sum, w.p, m1, 1e-5, dx, dw1, db1));
+                    CHECK_OK(norma_layer_norm_bwd(t, rows, cols, dy.p, ref_sum, w.p, m2, 1e-5, ref_dx, dw2, db2));
+                }
+                for (int64_t i = 0; i < n; i++) /* dx = the plain backward, plus dsum, rounded (as the kernels add) */
+                    store_elem(t, ref_dx, i, (float)((double)load_elem(t, ref_dx, i) + ds.v[i]));
+                CHECK(!memcmp(sum, ref_sum, bytes) && !memcmp(y, ref_y, bytes) && !memcmp(m1, m2, (size_t)rows * 4),
+                      "fused add %s %s %lldx%lld: forward differs from its parts", rms ? "rms" : "layer", dtype_name(t),
+                      (long long)rows, (long long)cols);
+                int dx_same = 1;
+                for (int64_t i = 0; i < n; i++) dx_same &= load_elem(t, dx, i) == load_elem(t, ref_dx, i);
+                CHECK(dx_same && !memcmp(dw1, dw2, (size_t)cols * 4) && (rms || !memcmp(db1, db2, (size_t)cols * 4)),
+                      "fused add %s %s %lldx%lld: backward differs from its parts", rms ? "rms" : "layer", dtype_name(t),
+                      (long long)rows, (long long)cols);
+                /* in place, as an inference engine runs it: residual += x, y written over x */
+                tensor x2 = t_copy(&x), r2 = t_copy(&r);
+                if (rms) CHECK_OK(norma_add_rms_norm_fwd(t, rows, cols, x2.p, r2.p, r2.p, w.p, 1e-6, x2.p, NULL));
+                else CHECK_OK(norma_add_layer_norm_fwd(t, rows, cols, x2.p, r2.p, r2.p, w.p, b.p, 1e-5, x2.p, NULL, NULL));
+                CHECK(!memcmp(r2.p, ref_sum, bytes) && !memcmp(x2.p, ref_y, bytes), "fused add %s %s in place differs",
+                      rms ? "rms" : "layer", dtype_name(t));
+                t_free(&x2), t_free(&r2);
+                free(sum), free(y), free(ref_sum), free(ref_y), free(dx), free(ref_dx), free(m1), free(m2);
+                t_free(&x), t_free(&r), t_free(&w), t_free(&b), t_free(&dy), t_free(&ds);
+            }
+    float v[4] = {1, 2, 3, 4}, out[4];
+    CHECK(norma_add_layer_norm_fwd(NORMA_F32, 1, 4, v, v, out, NULL, NULL, 1e-5, out, NULL, NULL) == NORMA_EINVAL &&
+              strstr(norma_last_error(), "y and sum"), "y aliasing sum must fail");
+    CHECK(norma_add_rms_norm_fwd(NORMA_F32, 1, 4, v, NULL, out, NULL, 1e-5, v, NULL) == NORMA_ENULL &&
+              strstr(norma_last_error(), "residual is NULL"), "a NULL residual must fail");
+    CHECK(norma_add_rms_norm_bwd(NORMA_F32, 1, 4, v, out, v, NULL, 1e-5, out, NULL) == NORMA_EINVAL,
+          "dx aliasing dsum must fail");
+}
+
 int main(void) {
     const char *forced = getenv("NORMA_KERNELS");
     if (forced && *forced && strcmp(forced, norma_kernels()) != 0) {
@@ -594,6 +657,7 @@ int main(void) {
     test_nan_rows();
     test_empty();
     test_degenerate_rows();
+    test_fused_add();
     test_threads();
     return check_summary("test_row_norm");
 }

@@ -97,6 +97,8 @@ typedef struct norma_kernel_table {
     double (*sum_sq)(norma_dtype dtype, int64_t n, const void *x);
     /* y[j] for j < n as above; y may alias x. */
     void (*apply)(norma_dtype dtype, int64_t n, const void *x, void *y, const norma_affine *a);
+    /* out = a + b in the compute type, rounded once to the dtype (residual streams); out may alias. */
+    void (*add)(norma_dtype dtype, int64_t n, const void *a, const void *b, void *out);
     /* With g = dy · (a->g0 + a->gain[j]) and d = x - centre:
      * sums = {Σg, Σg·d, Σd, Σd²}. a->mean, rstd, bias are unused. */
     void (*bwd_sums)(norma_dtype dtype, int64_t n, const void *dy, const void *x, const norma_affine *a,

@@ -163,6 +163,30 @@ static norma_status rms_fwd(call *c) { return norma_rms_norm_fwd(D, N0, N1, P(c,
 static norma_status rms_bwd(call *c) {
     return norma_rms_norm_bwd(D, N0, N1, P(c, 0), P(c, 1), P(c, 2), c->eps, P(c, 4), P(c, 5));
 }
+/* fused residual add: x, residual, sum in buffers 0, 3 (sum may be in place), y in 6 */
+static void add_fwd_bufs(call *c, input *in) {
+    rows_fwd(c, in);
+    add(c, DATA, count_of(N0, N1, 1), in);
+}
+static void *sum_of(call *c) { return c->flag & 8 ? P(c, 3) : P(c, 6); } /* residual += x, or a new buffer */
+static norma_status add_ln_fwd(call *c) {
+    return norma_add_layer_norm_fwd(D, N0, N1, P(c, 0), P(c, 3), sum_of(c), P(c, 1), P(c, 2), c->eps, P(c, 0), P(c, 4),
+                                    P(c, 5));
+}
+static norma_status add_rms_fwd(call *c) {
+    return norma_add_rms_norm_fwd(D, N0, N1, P(c, 0), P(c, 3), sum_of(c), P(c, 1), c->eps, P(c, 0), P(c, 5));
+}
+static void add_bwd_bufs(call *c, input *in) {
+    rows_bwd(c, in);
+    add(c, DATA, count_of(N0, N1, 1), in);
+}
+static norma_status add_ln_bwd(call *c) {
+    return norma_add_layer_norm_bwd(D, N0, N1, P(c, 0), P(c, 7), P(c, 1), P(c, 2), P(c, 3), c->eps, P(c, 4), P(c, 5),
+                                    P(c, 6));
+}
+static norma_status add_rms_bwd(call *c) {
+    return norma_add_rms_norm_bwd(D, N0, N1, P(c, 0), P(c, 7), P(c, 1), P(c, 2), c->eps, P(c, 4), P(c, 5));
+}
 static norma_status l2_fwd(call *c) { return norma_l2_normalize_fwd(D, N0, N1, P(c, 0), c->eps, P(c, 3)); }
 static norma_status l2_bwd(call *c) { return norma_l2_normalize_bwd(D, N0, N1, P(c, 0), P(c, 1), c->eps, P(c, 4)); }
 
@@ -376,6 +400,8 @@ static const op ops[] = {
     {"batch_norm_stats", steps_bufs, bn_stats},      {"batch_norm_merge_stats", steps_bufs, bn_merge},
     {"batch_norm_apply_stats", steps_bufs, bn_apply}, {"batch_norm_bwd_sums", steps_bufs, bn_sums},
     {"batch_norm_bwd_apply", steps_bufs, bn_bwd_apply},
+    {"add_layer_norm_fwd", add_fwd_bufs, add_ln_fwd},  {"add_rms_norm_fwd", add_fwd_bufs, add_rms_fwd},
+    {"add_layer_norm_bwd", add_bwd_bufs, add_ln_bwd},  {"add_rms_norm_bwd", add_bwd_bufs, add_rms_bwd},
 };
 enum { NOPS = sizeof ops / sizeof ops[0] };
 

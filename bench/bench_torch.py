@@ -1,0 +1,176 @@
+#!/usr/bin/env python3
+"""PyTorch side by side with norma on the benchmark's cases.
+
+    python3 bench/bench_torch.py [--reps N] [--filter TEXT] [--bench build/norma-bench]
+
+Runs build/norma-bench --json (norma, the streaming baseline and oneDNN where it has the op), then
+times current PyTorch on the same shapes in this process: 2 threads, warmed tensors, median of N
+repetitions, with glibc told to keep freed memory (MALLOC_MMAP_MAX_=0,
+MALLOC_TRIM_THRESHOLD_=68719476736; the script re-executes itself with them) so that PyTorch's fresh
+outputs do not pay first-touch page faults on every call. Backward passes are timed alone: the ATen
+backward kernel where PyTorch has one (LayerNorm, GroupNorm, BatchNorm), else the autograd backward
+of the forward's graph (kept alive). Prints, per case: norma and PyTorch times, norma's speedup, and
+both as a fraction of the streaming baseline's speed over the same bytes ("of limit")."""
+
+import argparse
+import json
+import math
+import os
+import re
+import statistics
+import subprocess
+import sys
+import time
+
+MALLOC_ENV = {"MALLOC_MMAP_MAX_": "0", "MALLOC_TRIM_THRESHOLD_": "68719476736"}
+if any(os.environ.get(k) != v for k, v in MALLOC_ENV.items()):
+    os.environ.update(MALLOC_ENV)
+    os.execv(sys.executable, [sys.executable] + sys.argv)
+
+import torch  # noqa: E402  (after the re-exec: glibc reads the variables at startup)
+import torch.nn.functional as F  # noqa: E402
+
+DTYPES = {"f32": torch.float32, "bf16": torch.bfloat16}
+
+
+def median_time(fn, reps):
+    for _ in range(3):
+        fn()
+    times = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def parse_shape(shape):
+    dims = [int(v) for v in re.findall(r"\d+", shape.split(" G=")[0].replace("x", ","))]
+    groups = int(re.search(r"G=(\d+)", shape).group(1)) if "G=" in shape else None
+    return dims, groups, "NHWC" in shape
+
+
+def autograd_backward(forward, inputs):
+    """The backward of forward(*inputs) alone: a graph built once, differentiated repeatedly."""
+    leaves = [t.detach().requires_grad_() for t in inputs]
+    y = forward(*leaves)
+    dy = torch.randn_like(y)
+    return lambda: torch.autograd.grad(y, leaves, dy, retain_graph=True)
+
+
+def torch_case(op, dtype, shape):
+    """A zero-argument function running PyTorch's version of a norma-bench case, or None."""
+    dt = DTYPES[dtype]
+    dims, groups, nhwc = parse_shape(shape)
+    bwd = " bwd" in op
+
+    def act(*size):
+        t = torch.randn(*size, dtype=dt)
+        if nhwc and t.dim() == 4:
+            t = t.contiguous(memory_format=torch.channels_last)
+        return t
+
+    if op.startswith("rms_norm") and "latency" in op:
+        x, w = act(1, dims[1]), torch.ones(dims[1], dtype=dt)
+        return lambda: F.rms_norm(x, (dims[1],), w, 1e-6)
+    if op.startswith(("layer_norm", "rms_norm", "ada_layer_norm")):
+        if "QK" in op:
+            x = act(1, 24, 4096, 128)
+            d = 128
+        else:
+            x = act(dims[0], dims[1])
+            d = dims[1]
+        w, b = torch.ones(d, dtype=dt), torch.zeros(d, dtype=dt)
+        if op.startswith("layer_norm"):
+            if not bwd:
+                return lambda: F.layer_norm(x, (d,), w, b, 1e-5)
+            _, mean, rstd = torch.ops.aten.native_layer_norm(x, [d], w, b, 1e-5)
+            dy = torch.randn_like(x)
+            return lambda: torch.ops.aten.native_layer_norm_backward(dy, x, [d], mean, rstd, w, b, [True, True, True])
+        if op.startswith("rms_norm"):
+            fwd = lambda x, w: F.rms_norm(x, (d,), w, 1e-6)  # noqa: E731
+            return autograd_backward(fwd, [x, w]) if bwd else (lambda: fwd(x, w))
+        # FLUX: (1 + scale)·LN(x) + shift with (shift, scale) of one sample, broadcast over the tokens
+        shift, scale = torch.randn(1, d, dtype=dt), torch.randn(1, d, dtype=dt)
+        fwd = lambda x, shift, scale: (1 + scale) * F.layer_norm(x, (d,), eps=1e-6) + shift  # noqa: E731
+        return autograd_backward(fwd, [x, shift, scale]) if bwd else (lambda: fwd(x, shift, scale))
+    if op.startswith(("group_norm", "channel_rms_norm", "batch_norm", "instance_norm")):
+        n, c, h, w_ = dims
+        x = act(n, c, h, w_)
+        wt, bs = torch.ones(c, dtype=dt), torch.zeros(c, dtype=dt)
+        if op.startswith("group_norm"):
+            if not bwd:
+                return lambda: F.group_norm(x, groups, wt, bs, 1e-6)
+            _, mean, rstd = torch.ops.aten.native_group_norm(x, wt, bs, n, c, h * w_, groups, 1e-6)
+            dy = act(n, c, h, w_)
+            return lambda: torch.ops.aten.native_group_norm_backward(dy, x, mean, rstd, wt, n, c, h * w_, groups,
+                                                                     [True, True, True])
+        if op.startswith("channel_rms_norm"):  # Qwen-Image VAE's RMS_norm
+            fwd = lambda x, g: F.normalize(x, dim=1) * (c ** 0.5) * g.view(1, c, 1, 1)  # noqa: E731
+            return autograd_backward(fwd, [x, wt]) if bwd else (lambda: fwd(x, wt))
+        if op.startswith("batch_norm"):
+            rm, rv = torch.zeros(c), torch.ones(c)
+            if not bwd:
+                return lambda: F.batch_norm(x, rm, rv, wt, bs, True, 0.1, 1e-5)
+            _, sm, sr = torch.ops.aten.native_batch_norm(x, wt, bs, rm, rv, True, 0.1, 1e-5)[:3]
+            dy = act(n, c, h, w_)
+            return lambda: torch.ops.aten.native_batch_norm_backward(dy, x, wt, rm, rv, sm, sr, True, 1e-5,
+                                                                     [True, True, True])
+        fwd = lambda x: F.instance_norm(x, eps=1e-5)  # noqa: E731
+        return autograd_backward(fwd, [x]) if bwd else (lambda: fwd(x))
+    if op.startswith("spectral_norm"):
+        W = act(dims[0], dims[1])
+        u = F.normalize(torch.randn(dims[0], dtype=dt), dim=0)
+        v = F.normalize(torch.randn(dims[1], dtype=dt), dim=0)
+
+        def fwd(W):  # torch.nn.utils.parametrizations._SpectralNorm, one power iteration
+            with torch.no_grad():
+                u.copy_(F.normalize(torch.mv(W, v), dim=0, eps=1e-12))
+                v.copy_(F.normalize(torch.mv(W.t(), u), dim=0, eps=1e-12))
+            return W / torch.vdot(u.clone(), torch.mv(W, v.clone()))
+        return autograd_backward(fwd, [W]) if bwd else (lambda: fwd(W))
+    if op.startswith("weight_norm"):
+        v, g = act(dims[0], dims[1]), torch.ones(dims[0], 1, dtype=dt)
+        fwd = lambda v, g: torch._weight_norm(v, g, 0)  # noqa: E731
+        return autograd_backward(fwd, [v, g]) if bwd else (lambda: fwd(v, g))
+    return None
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--reps", type=int, default=15)
+    parser.add_argument("--filter", default=None)
+    parser.add_argument("--bench", default=os.path.join(os.path.dirname(__file__), "..", "build", "norma-bench"))
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    cmd = [args.bench, "--json", "--reps", str(args.reps), "--threads", str(args.threads)]
+    if args.filter:
+        cmd += ["--filter", args.filter]
+    cases = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)
+    torch.set_num_threads(args.threads)
+    print("PyTorch %s, %d threads; norma-bench and PyTorch medians of %d" % (torch.__version__, args.threads, args.reps))
+    print("%-32s %-5s %-22s %10s %10s %8s %9s %9s %10s" % ("op", "dtype", "shape", "norma", "PyTorch", "speedup",
+                                                         "norma lim", "torch lim", "oneDNN"))
+    with torch.no_grad():
+        pass
+    for c in cases:
+        fn = torch_case(c["op"], c["dtype"], c["shape"])
+        if fn is None:
+            continue
+        if "latency_us" in c:
+            torch.set_num_threads(1)
+            t = median_time(fn, max(args.reps, 200)) * 1e6
+            torch.set_num_threads(args.threads)
+            print("%-32s %-5s %-22s %8.2f us %8.2f us %7.2fx" % (c["op"], c["dtype"], c["shape"], c["latency_us"], t,
+                                                                 t / c["latency_us"]))
+            continue
+        t = median_time(fn, args.reps) * 1e3
+        one = " %8.3f ms" % c["onednn_ms"] if c.get("onednn_ms") else ""
+        print("%-32s %-5s %-22s %7.3f ms %7.3f ms %7.2fx %8.0f%% %8.0f%%%s" % (
+            c["op"], c["dtype"], c["shape"], c["ms"], t, t / c["ms"], 100 * c["of_limit"],
+            100 * c["baseline_ms"] / t, one))
+        sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()

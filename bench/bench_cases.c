@@ -22,6 +22,14 @@ static void layer_bwd(bench_case *c) {
     must(norma_layer_norm_bwd(T, c->d[0], c->d[1], B->dy, B->x, B->params, B->stats[0], 1e-5, B->dx, B->stats[2],
                               B->stats[3]));
 }
+/* residual add fused with the norm: x, the residual in dy, the sum into dx */
+static void add_layer_fwd(bench_case *c) {
+    must(norma_add_layer_norm_fwd(T, c->d[0], c->d[1], B->x, B->dy, B->dx, B->params, B->params, 1e-5, B->y,
+                                  B->stats[0], B->stats[1]));
+}
+static void add_rms_fwd(bench_case *c) {
+    must(norma_add_rms_norm_fwd(T, c->d[0], c->d[1], B->x, B->dy, B->dx, B->params, 1e-6, B->y, B->stats[1]));
+}
 static void rms_fwd(bench_case *c) {
     must(norma_rms_norm_fwd(T, c->d[0], c->d[1], B->x, B->params, 1e-6, B->y, B->stats[1]));
 }
@@ -136,6 +144,10 @@ bench_case *bench_cases(bench_buffers *b, int *count) {
     i = add_rows(cases, i, "ada_layer_norm bwd (FLUX mod)", ada_bwd, 1, 512, 3072, 0);
     i = add_rows(cases, i, "rms_norm fwd", rms_fwd, 0, 4096, 4096, 0);
     i = add_rows(cases, i, "rms_norm bwd", rms_bwd, 1, 4096, 4096, 0);
+    i = add_rows(cases, i, "add_layer_norm fwd (residual)", add_layer_fwd, 0, 4096, 3072, 0);
+    for (int k = i - 2; k < i; k++) cases[k].reads = 2, cases[k].writes = 2, cases[k].bytes *= 2;
+    i = add_rows(cases, i, "add_rms_norm fwd (residual)", add_rms_fwd, 0, 4096, 4096, 0);
+    for (int k = i - 2; k < i; k++) cases[k].reads = 2, cases[k].writes = 2, cases[k].bytes *= 2;
     i = add_rows(cases, i, "rms_norm fwd QK (1,24,4096,128)", rms_fwd, 0, 24 * 4096, 128, 0);
     i = add_rows(cases, i, "rms_norm bwd QK (1,24,4096,128)", rms_bwd, 1, 24 * 4096, 128, 0);
     /* VAE GroupNorm: a group of (512/32)·128² f32 is 1 MiB, of (256/32)·256² 2 MiB: cached channels-first;

@@ -61,6 +61,10 @@ _SIGNATURES = {
     "norma_layer_norm_bwd": ([_int, _i64, _i64, _ptr, _ptr, _ptr, _ptr, _f64, _ptr, _ptr, _ptr], _int),
     "norma_rms_norm_fwd": ([_int, _i64, _i64, _ptr, _ptr, _f64, _ptr, _ptr], _int),
     "norma_rms_norm_bwd": ([_int, _i64, _i64, _ptr, _ptr, _ptr, _f64, _ptr, _ptr], _int),
+    "norma_add_layer_norm_fwd": ([_int, _i64, _i64, _ptr, _ptr, _ptr, _ptr, _ptr, _f64, _ptr, _ptr, _ptr], _int),
+    "norma_add_rms_norm_fwd": ([_int, _i64, _i64, _ptr, _ptr, _ptr, _ptr, _f64, _ptr, _ptr], _int),
+    "norma_add_layer_norm_bwd": ([_int, _i64, _i64, _ptr, _ptr, _ptr, _ptr, _ptr, _f64, _ptr, _ptr, _ptr], _int),
+    "norma_add_rms_norm_bwd": ([_int, _i64, _i64, _ptr, _ptr, _ptr, _ptr, _f64, _ptr, _ptr], _int),
     "norma_ada_layer_norm_fwd": (
         [_int, _int, _i64, _i64, _i64, _ptr, _ptr, _ptr, _i64, _i64, _f64, _ptr, _ptr, _ptr], _int),
     "norma_ada_layer_norm_bwd": (

@@ -241,3 +241,75 @@ def ada_layer_norm(input, shift, scale, eps=1e-6, norm="layer"):
     else:
         y = _ada_fwd(x, shift_v, scale_v, sb, sl, float(eps), kind, False)[0]
     return y.to(input.dtype)
+
+
+# ----- residual add fused with LayerNorm / RMSNorm -----------------------------------------------
+
+class _AddNorm(torch.autograd.Function):
+    """(y, sum) = (norm(residual + x), residual + x); the backward gets dy and dsum."""
+
+    @staticmethod
+    def forward(ctx, x, residual, weight, bias, rows, cols, eps, rms):
+        s, y = torch.empty_like(x), torch.empty_like(x)
+        mean = None if rms else torch.empty(rows, dtype=torch.float32)
+        if rms:
+            call("norma_add_rms_norm_fwd", _DTYPES[x.dtype], rows, cols, x.data_ptr(), residual.data_ptr(),
+                 s.data_ptr(), _ptr(weight), eps, y.data_ptr(), None)
+        else:
+            call("norma_add_layer_norm_fwd", _DTYPES[x.dtype], rows, cols, x.data_ptr(), residual.data_ptr(),
+                 s.data_ptr(), _ptr(weight), _ptr(bias), eps, y.data_ptr(), mean.data_ptr(), None)
+        ctx.save_for_backward(s, weight, mean)
+        ctx.dims = (rows, cols, eps, rms, bias is not None)
+        return y, s
+
+    @staticmethod
+    def backward(ctx, dy, dsum):
+        s, weight, mean = ctx.saved_tensors
+        rows, cols, eps, rms, has_bias = ctx.dims
+        need_dw, need_db = ctx.needs_input_grad[2:4]
+        dy = (torch.zeros_like(s) if dy is None else dy.to(s.dtype)).contiguous()
+        dsum = None if dsum is None else dsum.to(s.dtype).contiguous()
+        dx = torch.empty_like(s)
+        dw = torch.empty(cols, dtype=torch.float32) if need_dw else None
+        db = torch.empty(cols, dtype=torch.float32) if need_db and has_bias else None
+        if rms:
+            call("norma_add_rms_norm_bwd", _DTYPES[s.dtype], rows, cols, dy.data_ptr(), _ptr(dsum), s.data_ptr(),
+                 _ptr(weight), eps, dx.data_ptr(), _ptr(dw))
+        else:
+            call("norma_add_layer_norm_bwd", _DTYPES[s.dtype], rows, cols, dy.data_ptr(), _ptr(dsum), s.data_ptr(),
+                 _ptr(weight), mean.data_ptr(), eps, dx.data_ptr(), _ptr(dw), _ptr(db))
+        dw = None if dw is None else dw.to(weight.dtype).view(weight.shape)
+        db = None if db is None else db.to(weight.dtype if weight is not None else s.dtype).view(cols)
+        return dx, dx, dw, db, None, None, None, None
+
+
+def _add_norm(fn, input, residual, normalized_shape, weight, bias, eps, rms):
+    _check_tensor(fn, "input", input)
+    _check_tensor(fn, "residual", residual)
+    if residual.shape != input.shape:
+        raise ValueError("%s: residual has shape %s, input %s: they must be equal"
+                         % (fn, tuple(residual.shape), tuple(input.shape)))
+    rows, cols = _normalized_shape(fn, input, normalized_shape, weight=weight, bias=bias)
+    dtype = _compute_dtype(fn, input, weight=weight, bias=bias)
+    if residual.dtype != input.dtype:
+        raise TypeError("%s: residual is %s, input %s: they must have the same dtype"
+                        % (fn, residual.dtype, input.dtype))
+    if input.numel() == 0:
+        return _empty_result(input, weight, bias), residual + input
+    x, r, w, b = _as(input, dtype), _as(residual, dtype), _as(weight, dtype), _as(bias, dtype)
+    y, s = _AddNorm.apply(x, r, w, b, rows, cols, float(eps), rms)
+    return y.to(input.dtype), s.to(input.dtype)
+
+
+def add_layer_norm(input, residual, normalized_shape, weight=None, bias=None, eps=1e-5):
+    """Residual add fused with LayerNorm: returns (layer_norm(residual + input), residual + input), the
+    sum rounded once to the dtype, in one pass (pre-norm transformer blocks). Gradients flow to input,
+    residual, weight and bias, through both outputs."""
+    return _add_norm("norma.functional.add_layer_norm", input, residual, normalized_shape, weight, bias, eps, False)
+
+
+def add_rms_norm(input, residual, normalized_shape, weight=None, eps=None):
+    """Residual add fused with RMSNorm (vLLM's fused_add_rms_norm, out of place): returns
+    (rms_norm(residual + input), residual + input). eps=None means float32's epsilon."""
+    return _add_norm("norma.functional.add_rms_norm", input, residual, normalized_shape, weight, None,
+                     FLT_EPSILON if eps is None else eps, True)

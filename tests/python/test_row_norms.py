@@ -315,3 +315,36 @@ def test_bad_arguments_raise_clear_errors():
         norma.set_num_threads(0)
     with pytest.raises(TypeError):
         norma.set_num_threads(2.5)
+
+
+@pytest.mark.parametrize("rms", [False, True])
+@pytest.mark.parametrize("shape", [(4, 7, 64), (3, 3072), (5, 1)])
+def test_fused_residual_add(rms, shape):
+    d = shape[-1]
+    x, r = torch.randn(shape), torch.randn(shape) * 3
+    w, b = torch.randn(d), torch.randn(d)
+    gy, gs = torch.randn(shape), torch.randn(shape)
+
+    def ours(x, r, w, b):
+        if rms:
+            return NF.add_rms_norm(x, r, (d,), w, 1e-6)
+        return NF.add_layer_norm(x, r, (d,), w, b, 1e-5)
+
+    def theirs(x, r, w, b):
+        s = r + x
+        return (F.rms_norm(s, (d,), w, 1e-6) if rms else F.layer_norm(s, (d,), w, b, 1e-5)), s
+
+    results = []
+    for fn, dtype in ((ours, torch.float32), (theirs, torch.float32), (theirs, torch.float64)):
+        leaves = [t.to(dtype).clone().requires_grad_() for t in (x, r, w, b)]
+        y, s = fn(*leaves)
+        (y * gy.to(dtype)).sum().add((s * gs.to(dtype)).sum()).backward()
+        results.append([y.detach(), s.detach()] + [t.grad if t.grad is not None else torch.zeros_like(t)
+                                                   for t in leaves])
+    names = ["y", "sum", "dx", "dresidual", "dweight", "dbias"]
+    for i, name in enumerate(names):
+        if rms and name == "dbias":
+            continue
+        ref = results[2][i]
+        assert_as_close("add %s %s %s" % ("rms" if rms else "layer", shape, name), results[0][i], results[1][i], ref,
+                        ref.abs().max().item())

@@ -73,6 +73,13 @@ def torch_case(op, dtype, shape):
     if op.startswith("rms_norm") and "latency" in op:
         x, w = act(1, dims[1]), torch.ones(dims[1], dtype=dt)
         return lambda: F.rms_norm(x, (dims[1],), w, 1e-6)
+    if op.startswith(("add_layer_norm", "add_rms_norm")):  # the sum is an output too, as norma's
+        x, r = act(dims[0], dims[1]), act(dims[0], dims[1])
+        d = dims[1]
+        w, b = torch.ones(d, dtype=dt), torch.zeros(d, dtype=dt)
+        if op.startswith("add_layer_norm"):
+            return lambda: (lambda s: (F.layer_norm(s, (d,), w, b, 1e-5), s))(r + x)
+        return lambda: (lambda s: (F.rms_norm(s, (d,), w, 1e-6), s))(r + x)
     if op.startswith(("layer_norm", "rms_norm", "ada_layer_norm")):
         if "QK" in op:
             x = act(1, 24, 4096, 128)
@@ -108,8 +115,8 @@ def torch_case(op, dtype, shape):
         if op.startswith("channel_rms_norm"):  # Qwen-Image VAE's RMS_norm
             fwd = lambda x, g: F.normalize(x, dim=1) * (c ** 0.5) * g.view(1, c, 1, 1)  # noqa: E731
             return autograd_backward(fwd, [x, wt]) if bwd else (lambda: fwd(x, wt))
-        if op.startswith("batch_norm"):
-            rm, rv = torch.zeros(c), torch.ones(c)
+        if op.startswith("batch_norm"):  # PyTorch's mixed-dtype CPU BatchNorm: float parameters and statistics
+            rm, rv, wt, bs = torch.zeros(c), torch.ones(c), torch.ones(c), torch.zeros(c)
             if not bwd:
                 return lambda: F.batch_norm(x, rm, rv, wt, bs, True, 0.1, 1e-5)
             _, sm, sr = torch.ops.aten.native_batch_norm(x, wt, bs, rm, rv, True, 0.1, 1e-5)[:3]

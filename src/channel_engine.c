@@ -6,7 +6,6 @@
 #include "kernels/convert.h"
 
 #define TASK_ELEMS ((int64_t)1 << 18) /* elements per task (1 MiB of f32) */
-#define SUB_ELEMS ((int64_t)1 << 15)  /* channels-last: rows reduced in two passes while cached */
 
 chan_shape chan_make_shape(norma_dtype dtype, norma_layout layout, int64_t n, int64_t c, int64_t spatial) {
     chan_shape sh = {.k = norma_kernel(), .dtype = dtype, .es = norma_dtype_size(dtype),
@@ -79,28 +78,29 @@ typedef struct {
     double *set_count, *set_mean, *set_m2;
 } merge_job;
 
-/* Channels-last block (n, k): per-column moments of its rows, in sub-blocks that stay in cache
- * (two passes each: column sums, then centred sums), merged in order. */
+/* Channels-last block (n, k): per-column moments of its rows in one pass, centred on the block's first
+ * row x0: with d = x - x0, mean = x0 + Σd/r and M2 = Σd² - (Σd)²/r. The subtraction costs
+ * log2(1 + (x0 - mean)²/var) bits: nothing in double, but too much for the float path when x0 is an
+ * outlier, so where some column's x0 lies more than 8 standard deviations from its mean (6 bits lost),
+ * the block is summed once more around the means just found. */
 static void cl_block_moments(const moments_job *j, int64_t n, int64_t k, double *tmp) {
     const chan_shape *sh = j->sh;
-    int64_t C = sh->C, rows = block_len(sh, k), sub = max_i64(1, SUB_ELEMS / C);
+    int64_t C = sh->C, rows = block_len(sh, k);
+    const void *x = cl_rows(sh, j->x, n, k);
     double *mean = j->mean + cell(sh, n, k, 0), *m2 = j->m2 + cell(sh, n, k, 0);
-    double *mu = tmp, *sd = tmp + C, *sdd = tmp + 2 * C, count = 0.0;
-    memset(mean, 0, (size_t)C * sizeof(double));
-    memset(m2, 0, (size_t)C * sizeof(double));
-    for (int64_t r0 = 0; r0 < rows; r0 += sub) {
-        int64_t r = min_i64(sub, rows - r0);
-        const void *x = (const char *)cl_rows(sh, j->x, n, k) + (size_t)(r0 * C) * sh->es;
-        memset(tmp, 0, (size_t)(3 * C) * sizeof(double));
-        sh->k->col_sum(sh->dtype, r, C, C, x, mu);
-        for (int64_t c = 0; c < C; c++) mu[c] /= (double)r;
-        sh->k->col_dev(sh->dtype, r, C, C, x, mu, sd, sdd);
+    double *centre = tmp, *sd = tmp + C, *sdd = tmp + 2 * C;
+    for (int64_t c = 0; c < C; c++) centre[c] = (double)load_elem(sh->dtype, x, c);
+    for (int pass = 0; pass < 2; pass++) {
+        memset(sd, 0, (size_t)(2 * C) * sizeof(double));
+        sh->k->col_dev(sh->dtype, rows, C, C, x, centre, sd, sdd);
+        bool outlier = false;
         for (int64_t c = 0; c < C; c++) {
-            double part_mean = mu[c] + sd[c] / (double)r, part_m2 = sdd[c] - sd[c] * (sd[c] / (double)r);
-            double cnt = count;
-            moments_merge(&cnt, &mean[c], &m2[c], (double)r, part_mean, part_m2 < 0.0 ? 0.0 : part_m2);
+            double delta = sd[c] / (double)rows, q = sdd[c] - sd[c] * delta;
+            mean[c] = centre[c] + delta, m2[c] = q < 0.0 ? 0.0 : q;
+            outlier = outlier || sd[c] * delta > 64.0 * m2[c];
         }
-        count += (double)r;
+        if (!outlier) break;
+        memcpy(centre, mean, (size_t)C * sizeof(double));
     }
 }
 

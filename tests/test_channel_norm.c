@@ -544,6 +544,32 @@ static void test_layouts_agree(void) {
     c_free(&a), c_free(&b), c_free(&ya), c_free(&yb);
 }
 
+/* Channels-last statistics are centred on each block's first row: an outlier there (here 400
+ * standard deviations out) must not cost the float path its precision (the block is summed again
+ * around the mean; without it, rstd was off by 2e-5). The saved mean and rstd stay within a float
+ * rounding (+2^-21, as above) of the long-double ones. */
+static void test_outlier_first_row(void) {
+    int64_t N = 1, C = 5, S = 3000;
+    for (size_t d = 0; d < sizeof dtypes / sizeof dtypes[0]; d++) {
+        ctensor x = c_new(dtypes[d], NORMA_CHANNELS_LAST, N, C, S), y = c_new(dtypes[d], NORMA_CHANNELS_LAST, N, C, S);
+        for (int64_t c = 0; c < C; c++)
+            for (int64_t s = 0; s < S; s++) c_set(&x, 0, c, s, s == 0 ? 400.0 : 3.0 + rng_normal());
+        float mean[5], rstd[5], rm[5] = {0}, rv[5] = {1, 1, 1, 1, 1};
+        CHECK_OK(norma_batch_norm_fwd(dtypes[d], NORMA_CHANNELS_LAST, N, C, S, x.t.p, NULL, NULL, rm, rv, 1, 0.1, 1e-5,
+                                      y.t.p, mean, rstd));
+        set_spec sp = {.N = N, .C = C, .S = S, .cpg = 0, .zero_rule = 1, .eps = 1e-5};
+        for (int64_t c = 0; c < C; c++) {
+            long double m, r, k;
+            oracle_set_stats(&sp, x.v, c, &m, &r, &k);
+            CHECK(fabs(mean[c] - (double)m) <= ulp_of(NORMA_F32, (double)m) &&
+                      fabs(rstd[c] - (double)r) <= ulp_of(NORMA_F32, (double)r) + 0x1p-21 * (double)r,
+                  "%s outlier first row: channel %lld mean %.9g vs %.9Lg, rstd %.9g vs %.9Lg", dtype_name(dtypes[d]),
+                  (long long)c, (double)mean[c], m, (double)rstd[c], r);
+        }
+        c_free(&x), c_free(&y);
+    }
+}
+
 /* Channel RMSNorm and AdaIN at the extremes of float: |x| ~ 1e30 (squares overflow float), subnormal
  * data (squares underflow; eps 0 so that the norm, not the clamp, decides), large means over small
  * spreads (AdaIN): within 1e-4 of the long-double result. */
@@ -819,6 +845,7 @@ int main(void) {
     test_adain();
     test_channel_rms();
     test_layouts_agree();
+    test_outlier_first_row();
     test_invariants();
     test_extreme_channel_rms_adain();
     test_degenerate_sets();

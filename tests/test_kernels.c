@@ -93,22 +93,22 @@ static void compare(const norma_kernel_table *K, const norma_kernel_table *R, no
     /* 2-D: n elements as rows x cols with a leading dimension */
     int64_t cols = 1 + n % 37, rows = n / cols, ld = cols;
     if (rows > 0) {
-        double *acc[2][7];
+        double *acc[2][8];
         for (int v = 0; v < 2; v++)
-            for (int q = 0; q < 7; q++) {
+            for (int q = 0; q < 8; q++) {
                 acc[v][q] = xmalloc((size_t)cols * 8);
                 for (int64_t j = 0; j < cols; j++) acc[v][q][j] = 0.5 * (double)j;
             }
         const norma_kernel_table *T[2] = {K, R};
         for (int v = 0; v < 2; v++) {
-            T[v]->col_sum(t, rows, cols, ld, x, acc[v][0]);
+            T[v]->col_dev(t, rows, cols, ld, x, NULL, acc[v][0], acc[v][6]);
             T[v]->col_dev(t, rows, cols, ld, x, w, acc[v][1], acc[v][2]);
             double *sums[4] = {acc[v][2], acc[v][3], acc[v][4], acc[v][5]};
             T[v]->col_bwd_sums(t, rows, cols, ld, dy, x, w, w, sums);
-            T[v]->col_dotv(t, rows, cols, ld, x, w, acc[v][6]);
+            T[v]->col_dotv(t, rows, cols, ld, x, w, acc[v][7]);
         }
         int ok = 1;
-        for (int q = 0; q < 7; q++)
+        for (int q = 0; q < 8; q++)
             for (int64_t j = 0; j < cols; j++)
                 if (!same_double(acc[0][q][j], acc[1][q][j])) {
                     if (ok) {
@@ -129,7 +129,7 @@ static void compare(const norma_kernel_table *K, const norma_kernel_table *R, no
         R->col_bwd_apply(t, rows, cols, ld, dy, x, y2, w, w, w, w, w, w, 0);
         CHECK(same_values(t, y1, y2, rows * cols), "%s col_bwd_apply", name);
         for (int v = 0; v < 2; v++)
-            for (int q = 0; q < 7; q++) free(acc[v][q]);
+            for (int q = 0; q < 8; q++) free(acc[v][q]);
     }
     free(x), free(dy), free(gain), free(bias), free(y1), free(y2), free(w);
 }

@@ -16,7 +16,7 @@
  * columns into double accumulators (one per column, added to, never reset): what a channels-last
  * tensor (pixels x channels) needs for per-channel statistics, and a channels-first one for
  * per-pixel statistics over the channels:
- *   col_sum, col_dev:  Σx;  Σd and Σd² with d = x - c[j]
+ *   col_dev:           Σd and Σd² with d = x - c[j] (c NULL: 0)
  *   col_bwd_sums:      Σg, Σg·d, Σd, Σd² with g = dy·rg[r], d = x - c[j]
  *   col_apply:         y = ((x - m[j])·a[j])·rg[r] + b[j] + rb[r]
  *   col_bwd_apply:     dx = kg[j]·dy·rg[r] + kx[j]·(x - c[j])·rs[j] + k0[j]
@@ -123,7 +123,6 @@ typedef struct norma_kernel_table {
     /* sums[0] = Σ dy·x·w, sums[1] = Σ dy, with w a double vector (a per-element weight). */
     void (*wsums)(norma_dtype dtype, int64_t n, const void *dy, const void *x, const double *w, double sums[2]);
     /* ----- 2-D blocks, per-column accumulation ----- */
-    void (*col_sum)(norma_dtype dtype, int64_t rows, int64_t cols, int64_t ld, const void *x, double *sum);
     void (*col_dev)(norma_dtype dtype, int64_t rows, int64_t cols, int64_t ld, const void *x, const double *c,
                     double *sum_d, double *sum_dd);
     void (*col_bwd_sums)(norma_dtype dtype, int64_t rows, int64_t cols, int64_t ld, const void *dy,

@@ -13,7 +13,9 @@
 #include "channel_engine.h"
 #include "row_norm.h"
 
-#define COLS 256 /* positions per column block: its per-column accumulators stay in L1 */
+/* A task: one sample's block of positions, each channel's segment of it 4 KiB long (the rows of the
+ * column passes stream whole, a page at a time) */
+#define BLOCK_BYTES 4096
 
 typedef struct {
     const chan_shape *sh;
@@ -22,7 +24,7 @@ typedef struct {
     double eps, sqrt_c;
     const double *gamma, *beta; /* C doubles, or NULL */
     double *tmp;                /* per task */
-    int64_t tmp_per_task, col_blocks;
+    int64_t cols, tmp_per_task, col_blocks; /* positions per task */
     float *dgamma, *dbeta;
 } cf_job;
 
@@ -39,10 +41,10 @@ static double rstd_l2(double sum_sq, double sqrt_c, double eps) {
 static void fwd_task(void *ctx, int64_t t) {
     const cf_job *j = ctx;
     const chan_shape *sh = j->sh;
-    int64_t n = t / j->col_blocks, s0 = (t % j->col_blocks) * COLS, w = min_i64(COLS, sh->S - s0);
-    double *zero = j->tmp + t * j->tmp_per_task, *sd = zero + COLS, *sq = sd + COLS, *r = sq + COLS;
-    memset(zero, 0, 3 * COLS * sizeof(double));
-    sh->k->col_dev(sh->dtype, sh->C, w, sh->S, at(j, j->x, n, s0), zero, sd, sq);
+    int64_t n = t / j->col_blocks, s0 = (t % j->col_blocks) * j->cols, w = min_i64(j->cols, sh->S - s0);
+    double *sd = j->tmp + t * j->tmp_per_task, *sq = sd + j->cols, *r = sq + j->cols;
+    memset(sd, 0, 2 * (size_t)j->cols * sizeof(double));
+    sh->k->col_dev(sh->dtype, sh->C, w, sh->S, at(j, j->x, n, s0), NULL, sd, sq);
     for (int64_t s = 0; s < w; s++) r[s] = rstd_l2(sq[s], j->sqrt_c, j->eps);
     sh->k->col_apply(sh->dtype, sh->C, w, sh->S, at(j, j->x, n, s0), (void *)at(j, j->y, n, s0), NULL, r, NULL,
                      j->gamma, j->beta, sh->stream);
@@ -51,11 +53,11 @@ static void fwd_task(void *ctx, int64_t t) {
 static void bwd_task(void *ctx, int64_t t) {
     const cf_job *j = ctx;
     const chan_shape *sh = j->sh;
-    int64_t C = sh->C, n = t / j->col_blocks, s0 = (t % j->col_blocks) * COLS, w = min_i64(COLS, sh->S - s0);
-    double *base = j->tmp + t * j->tmp_per_task, *sums[4], *kx = base + 4 * COLS, *r = kx + COLS;
-    double *partial = r + COLS; /* 2·C: this task's Σ dy·x̂ and Σ dy per channel */
-    for (int q = 0; q < 4; q++) sums[q] = base + q * COLS;
-    memset(base, 0, 4 * COLS * sizeof(double));
+    int64_t C = sh->C, W = j->cols, n = t / j->col_blocks, s0 = (t % j->col_blocks) * W, w = min_i64(W, sh->S - s0);
+    double *base = j->tmp + t * j->tmp_per_task, *sums[4], *kx = base + 4 * W, *r = kx + W;
+    double *partial = r + W; /* 2·C: this task's Σ dy·x̂ and Σ dy per channel */
+    for (int q = 0; q < 4; q++) sums[q] = base + q * W;
+    memset(base, 0, 4 * (size_t)W * sizeof(double));
     const void *dy = at(j, j->dy, n, s0), *x = at(j, j->x, n, s0);
     sh->k->col_bwd_sums(sh->dtype, C, w, sh->S, dy, x, NULL, j->gamma, sums);
     for (int64_t s = 0; s < w; s++) {
@@ -102,8 +104,9 @@ norma_status norma_channel_rms_norm_fwd(norma_dtype dtype, norma_layout layout, 
     chan_shape sh = chan_make_shape(dtype, layout, n, c, spatial);
     if (sh.last)
         return norma_row_stat_fwd(fn, STAT_L2_CLAMP, dtype, n * spatial, c, x, gamma, gamma ? 0.0 : 1.0, beta, eps, y);
-    cf_job j = {.sh = &sh, .x = x, .y = y, .eps = eps, .sqrt_c = sqrt((double)c), .tmp_per_task = 4 * COLS,
-                .col_blocks = ceil_div(spatial, COLS)};
+    int64_t cols = BLOCK_BYTES / (int64_t)sh.es;
+    cf_job j = {.sh = &sh, .x = x, .y = y, .eps = eps, .sqrt_c = sqrt((double)c), .cols = cols,
+                .tmp_per_task = 3 * cols, .col_blocks = ceil_div(spatial, cols)};
     int64_t tasks = n * j.col_blocks;
     norma_arena a;
     TRY(norma_arena_init(&a, fn, 2 * c + tasks * j.tmp_per_task));
@@ -132,8 +135,8 @@ norma_status norma_channel_rms_norm_bwd(norma_dtype dtype, norma_layout layout, 
         return norma_row_stat_bwd(fn, STAT_L2_CLAMP, dtype, n * spatial, c, dy, x, gamma, gamma ? 0.0 : 1.0, eps, dx,
                                   dgamma, dbeta);
     cf_job j = {.sh = &sh, .x = x, .dy = dy, .y = dx, .eps = eps, .sqrt_c = sqrt((double)c),
-                .tmp_per_task = 6 * COLS + 2 * c, .col_blocks = ceil_div(spatial, COLS), .dgamma = dgamma,
-                .dbeta = dbeta};
+                .cols = BLOCK_BYTES / (int64_t)sh.es, .dgamma = dgamma, .dbeta = dbeta};
+    j.tmp_per_task = 6 * j.cols + 2 * c, j.col_blocks = ceil_div(spatial, j.cols);
     int64_t tasks = n * j.col_blocks;
     norma_arena a;
     TRY(norma_arena_init(&a, fn, c + tasks * j.tmp_per_task));
@@ -145,7 +148,7 @@ norma_status norma_channel_rms_norm_bwd(norma_dtype dtype, norma_layout layout, 
     for (int64_t ch = 0; ch < c; ch++) {
         double dg = 0.0, db = 0.0;
         for (int64_t t = 0; t < tasks; t++) {
-            const double *p = j.tmp + t * j.tmp_per_task + 6 * COLS + 2 * ch;
+            const double *p = j.tmp + t * j.tmp_per_task + 6 * j.cols + 2 * ch;
             dg += p[0], db += p[1];
         }
         if (dgamma) dgamma[ch] = (float)dg; /* x̂ = x·r carries the sqrt(C) */

@@ -37,6 +37,40 @@ static int same_values(norma_dtype t, const void *a, const void *b, int64_t n) {
     return 1;
 }
 
+/* Rows far apart (ld > cols) take the row-major loops: the same sums and outputs, bitwise, as the
+ * tiled loops over the same values stored contiguously (the reference variant). */
+static void compare_strided(const norma_kernel_table *K, norma_dtype t, int64_t rows, int64_t cols, const void *x,
+                            const void *dy, const double *w) {
+    const norma_kernel_table *R = &norma_kernels_reference;
+    size_t es = norma_dtype_size(t);
+    int64_t ld = cols + 3;
+    char *xs = calloc((size_t)(rows * ld), es), *dys = calloc((size_t)(rows * ld), es);
+    char *ys = calloc((size_t)(rows * ld), es), *y = calloc((size_t)(rows * cols), es), *yc = calloc((size_t)(rows * cols), es);
+    for (int64_t r = 0; r < rows; r++) {
+        memcpy(xs + (size_t)(r * ld) * es, (const char *)x + (size_t)(r * cols) * es, (size_t)cols * es);
+        memcpy(dys + (size_t)(r * ld) * es, (const char *)dy + (size_t)(r * cols) * es, (size_t)cols * es);
+    }
+    double *a = xmalloc((size_t)(12 * cols) * sizeof(double));
+    for (int64_t j = 0; j < 12 * cols; j++) a[j] = 0.25 * (double)(j % cols);
+    double *s[2][6];
+    for (int v = 0; v < 2; v++)
+        for (int q = 0; q < 6; q++) s[v][q] = a + (v * 6 + q) * cols;
+    K->col_dev(t, rows, cols, ld, xs, w, s[0][0], s[0][1]), R->col_dev(t, rows, cols, cols, x, w, s[1][0], s[1][1]);
+    K->col_bwd_sums(t, rows, cols, ld, dys, xs, w, w, s[0] + 2), R->col_bwd_sums(t, rows, cols, cols, dy, x, w, w, s[1] + 2);
+    CHECK(same_doubles(s[0][0], s[1][0], 6 * cols), "strided col sums rows=%lld cols=%lld dtype=%d", (long long)rows,
+          (long long)cols, t);
+    int same = 1;
+    K->col_apply(t, rows, cols, ld, xs, ys, w, w, w, w, w, 0), R->col_apply(t, rows, cols, cols, x, yc, w, w, w, w, w, 0);
+    for (int64_t r = 0; r < rows; r++) memcpy(y + (size_t)(r * cols) * es, ys + (size_t)(r * ld) * es, (size_t)cols * es);
+    same = same && same_values(t, y, yc, rows * cols);
+    K->col_bwd_apply(t, rows, cols, ld, dys, xs, ys, w, w, w, w, w, w, 0);
+    R->col_bwd_apply(t, rows, cols, cols, dy, x, yc, w, w, w, w, w, w, 0);
+    for (int64_t r = 0; r < rows; r++) memcpy(y + (size_t)(r * cols) * es, ys + (size_t)(r * ld) * es, (size_t)cols * es);
+    same = same && same_values(t, y, yc, rows * cols);
+    CHECK(same, "strided col_apply/col_bwd_apply rows=%lld cols=%lld dtype=%d", (long long)rows, (long long)cols, t);
+    free(xs), free(dys), free(ys), free(y), free(yc), free(a);
+}
+
 static void compare(const norma_kernel_table *K, const norma_kernel_table *R, norma_dtype t, int64_t n, int special) {
     size_t es = norma_dtype_size(t), bytes = (size_t)n * es;
     void *x = xmalloc(bytes), *dy = xmalloc(bytes), *gain = xmalloc(bytes), *bias = xmalloc(bytes);
@@ -130,6 +164,8 @@ static void compare(const norma_kernel_table *K, const norma_kernel_table *R, no
         CHECK(same_values(t, y1, y2, rows * cols), "%s col_bwd_apply", name);
         for (int v = 0; v < 2; v++)
             for (int q = 0; q < 8; q++) free(acc[v][q]);
+        compare_strided(K, t, rows, cols, x, dy, w);
+        if (n >= 1100) compare_strided(K, t, n / 1100, 1100, x, dy, w); /* panels of 512 columns and a tail */
     }
     free(x), free(dy), free(gain), free(bias), free(y1), free(y2), free(w);
 }

@@ -76,7 +76,10 @@ static bool run_serial(const row_layout *L, int streams) {
 
 /* When rows share their gain/bias vectors (LayerNorm/RMSNorm weights; AdaLN per-sample modulation),
  * they are converted once per call to the compute type, g0 included (norma_affine.gain_c/bias_c),
- * instead of on every row. Per-token vectors are used as they are. */
+ * instead of on every row. Per-token vectors are used as they are, and so are vectors shared by fewer
+ * than PREPARE_MIN_ROWS rows (one row of LLM decoding), where converting would cost more than it saves.
+ * Either way the same sum g0 + gain is formed: the results are the same. */
+#define PREPARE_MIN_ROWS 8
 typedef struct prepared_vectors {
     char *gain, *bias; /* `count` vectors of cols compute-type elements, or NULL */
     int64_t count;
@@ -85,7 +88,8 @@ typedef struct prepared_vectors {
 
 static int64_t prepared_count(const row_layout *L) {
     if (L->stride_l != 0 && L->tokens > 1) return 0; /* per token */
-    return L->stride_b == 0 ? 1 : L->rows / L->tokens;
+    int64_t vectors = L->stride_b == 0 ? 1 : L->rows / L->tokens;
+    return L->rows / vectors < PREPARE_MIN_ROWS ? 0 : vectors;
 }
 
 static size_t prepared_bytes(const row_layout *L, const void *gain, const void *bias) {

@@ -43,7 +43,9 @@ norma_status norma_check_numel(const char *fn, int64_t *numel, int count, const 
 /* Runs fn(ctx, t) for every task t in [0, ntasks), on up to norma_get_num_threads() threads (the
  * caller included), and returns when all are done. Tasks must be independent; which thread runs
  * which task is unspecified, so results must not depend on it. Runs serially when `serial` is true
- * (small problems), when one thread is configured, or when the pool is busy with another call. */
+ * (small problems), when one thread is configured, or when the pool is busy with another call.
+ * Every thread fences its stores after its tasks: kernels may store past the caches (the stream flag
+ * of their outputs) only inside tasks. */
 typedef void (*norma_task_fn)(void *ctx, int64_t task);
 void norma_parallel_for(int64_t ntasks, bool serial, norma_task_fn fn, void *ctx);
 

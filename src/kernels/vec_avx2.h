@@ -186,6 +186,5 @@ static inline void vf_stream(norma_dtype t, void *p, int64_t i, vf a) {
     }
 }
 static inline void vd_stream(norma_dtype t, void *p, int64_t i, vd a) { vf_stream(t, p, i, vf_from_vd(a)); }
-static inline void stream_fence(void) { _mm_sfence(); }
 
 #endif /* NORMA_VEC_AVX2_H */

@@ -14,8 +14,8 @@
  *   vd_first(a, k)            a with the lanes from k on set to 0
  *   vd_from_vf, vf_from_vd    widening of 16 floats, and rounding of 16 doubles
  *   vd_load_acc / vd_store_acc: the first k of 16 doubles of an accumulator array
- *   vf_stream / vd_stream, stream_fence: full stores that bypass the caches where aligned, and the
- *                             fence that orders them before the data is handed on
+ *   vf_stream / vd_stream     full stores that bypass the caches where aligned (the thread pool
+ *                             fences them once per call: norma_parallel_for)
  * The reduction tree adds lane l and l + 8, then l and l + 4, then l + 2, then l + 1. */
 #ifndef NORMA_VEC_SCALAR_H
 #define NORMA_VEC_SCALAR_H
@@ -110,7 +110,6 @@ static inline vd vd_from_vf(vf a) {
  * neither, so they are ordinary stores here. Same values in every variant. */
 static inline void vf_stream(norma_dtype t, void *p, int64_t i, vf a) { vf_store(t, p, i, a); }
 static inline void vd_stream(norma_dtype t, void *p, int64_t i, vd a) { vd_store(t, p, i, a); }
-static inline void stream_fence(void) {}
 
 static inline vd vd_load_acc(const double *p, int k) {
     vd r = vd_zero();

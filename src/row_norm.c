@@ -267,10 +267,6 @@ static void store_grad(norma_dtype dtype, void *out, int64_t offset, const doubl
  * data (computed in double), through float accumulators flushed every FLUSH_ROWS rows for bf16/f16. */
 #define FLUSH_ROWS 8
 
-static void flush_rows(float *acc, double *partial, int64_t n) {
-    for (int64_t j = 0; j < n; j++) partial[j] += (double)acc[j], acc[j] = 0.0f;
-}
-
 static void backward_task(void *ctx, int64_t task) {
     const row_bwd *p = ctx;
     const row_grads *G = &p->G;
@@ -299,7 +295,7 @@ static void backward_task(void *ctx, int64_t task) {
     for (int64_t r = r0; r < r1; r++) {
         backward_row(p, r, dgain, dbias);
         bool last = G->per_row || (r - r0) % FLUSH_ROWS == FLUSH_ROWS - 1 || r == r1 - 1;
-        if (wants_grads(G) && !direct && last) flush_rows(acc_g, part_g, 2 * cols);
+        if (wants_grads(G) && !direct && last) p->k->acc_flush(2 * cols, acc_g, part_g);
         if (G->per_row && wants_grads(G)) { /* each row's own gradient: store it and start again */
             int64_t off = vector_offset(&p->L, r);
             store_grad(G->dtype, G->dgain, off, part_g, cols);

@@ -110,6 +110,8 @@ typedef struct norma_kernel_table {
                       const norma_affine *a, const norma_bwd_coef *k, double rstd, void *dgain, void *dbias);
     /* dst[i] = src[i] converted through float (rounded to nearest even; NaN quieted). */
     void (*convert)(norma_dtype from, norma_dtype to, int64_t n, const void *src, void *dst);
+    /* sum[j] += acc[j], then acc[j] = 0: the float accumulators of bwd_apply flushed into double. */
+    void (*acc_flush)(int64_t n, float *acc, double *sum);
     /* dst[j] = offset + (src ? src[j] : 0), n elements of the compute type (for gain_c, bias_c). */
     void (*prepare)(norma_dtype dtype, int64_t n, double offset, const void *src, void *dst);
     /* out[r] = Σ_j x[r, j]·v[j] for a block of rows (W v), v a double vector. */

@@ -445,6 +445,28 @@ NORMA_API norma_status norma_group_norm_bwd(norma_dtype dtype, norma_layout layo
                                             void *dx, float *dweight, float *dbias);
 
 /* ---------------------------------------------------------------------------------------------
+ * GroupNorm followed by SiLU, fused (the norm + activation of every FLUX and Qwen-Image VAE block,
+ * nn.Sequential(nn.GroupNorm(...), nn.SiLU())):
+ *     y = silu(z) = z·σ(z),   z = GroupNorm(x) as norma_group_norm_fwd,   σ(z) = 1/(1 + e^-z)
+ * in the passes GroupNorm alone takes (z never stored); mean and rstd as GroupNorm's. σ is evaluated
+ * in float for every dtype (within 2 float ulps; PyTorch's float SiLU is within about as much). y may
+ * alias x.
+ * ------------------------------------------------------------------------------------------- */
+NORMA_API norma_status norma_group_norm_silu_fwd(norma_dtype dtype, norma_layout layout,
+                                                 int64_t n, int64_t c, int64_t spatial, int64_t groups,
+                                                 const void *x, const void *weight, const void *bias,
+                                                 double eps, void *y, float *mean, float *rstd);
+
+/* Its backward: dz = dy·silu'(z), silu'(z) = σ(z)·(1 + z·(1 - σ(z))), with z recomputed from x, the
+ * saved mean and rstd (required), weight and bias; then GroupNorm's backward of dz (statistics
+ * recomputed exactly from x, the saved mean and eps): dx, dweight[c] = Σ dz·xhat, dbias[c] = Σ dz. */
+NORMA_API norma_status norma_group_norm_silu_bwd(norma_dtype dtype, norma_layout layout,
+                                                 int64_t n, int64_t c, int64_t spatial, int64_t groups,
+                                                 const void *dy, const void *x, const void *weight,
+                                                 const void *bias, const float *mean, const float *rstd,
+                                                 double eps, void *dx, float *dweight, float *dbias);
+
+/* ---------------------------------------------------------------------------------------------
  * Modulated GroupNorm (diffusers AdaGroupNorm; with groups = C, conditional InstanceNorm):
  *     y = GroupNorm(x, no affine)·(1 + scale[n, c]) + shift[n, c]
  * shift and scale hold C elements per sample, sample n's at shift + n·mod_sample_stride (as for

@@ -167,7 +167,18 @@ typedef struct {
     void *y;
     const double *m, *a, *b, *k0, *rs; /* forward: m, a, b; backward: m = centre, a = kg, b = kx, k0, rs = rstd */
     int64_t stride;
+    bool silu;           /* forward */
+    const chan_act *act; /* backward */
 } apply_job;
+
+/* The SiLU input's coefficients of sample n: per column (channels-last), per cell (channels-first). */
+static norma_col_act col_act(const chan_act *act, int64_t o) {
+    return (norma_col_act){.m = act->m + o, .a = act->a + o, .b = act->b + o};
+}
+static norma_affine cell_affine(const chan_act *act, int64_t i, int stream) {
+    if (!act) return (norma_affine){.g0 = 1.0, .stream = stream};
+    return (norma_affine){.mean = act->m[i], .rstd = act->a[i], .g0 = 1.0, .b0 = act->b[i], .act = 1, .stream = stream};
+}
 
 static void apply_task(void *ctx, int64_t t) {
     const apply_job *j = ctx;
@@ -176,19 +187,21 @@ static void apply_task(void *ctx, int64_t t) {
     int64_t o = tk.n * j->stride;
     if (sh->last) {
         sh->k->col_apply(sh->dtype, block_len(sh, tk.k), sh->C, sh->C, cl_rows(sh, j->x, tk.n, tk.k),
-                         (void *)cl_rows(sh, j->y, tk.n, tk.k), j->m + o, j->a + o, j->b + o, NULL, NULL, sh->stream);
+                         (void *)cl_rows(sh, j->y, tk.n, tk.k), j->m + o, j->a + o, j->b + o, NULL, NULL, j->silu,
+                         sh->stream);
         return;
     }
     for (int64_t c = tk.c0; c < tk.c1; c++) {
-        norma_affine aff = {.mean = j->m[o + c], .rstd = j->a[o + c], .g0 = 1.0, .b0 = j->b[o + c], .stream = sh->stream};
+        norma_affine aff = {.mean = j->m[o + c], .rstd = j->a[o + c], .g0 = 1.0, .b0 = j->b[o + c], .act = j->silu,
+                            .stream = sh->stream};
         sh->k->apply(sh->dtype, block_len(sh, tk.k), cf_run(sh, j->x, tk.n, c, tk.k),
                      (void *)cf_run(sh, j->y, tk.n, c, tk.k), &aff);
     }
 }
 
 void chan_apply(const chan_shape *sh, const void *x, void *y, const double *m, const double *a, const double *b,
-                int64_t stride) {
-    apply_job j = {.sh = sh, .x = x, .y = y, .m = m, .a = a, .b = b, .stride = stride};
+                int64_t stride, bool silu) {
+    apply_job j = {.sh = sh, .x = x, .y = y, .m = m, .a = a, .b = b, .stride = stride, .silu = silu};
     norma_parallel_for(num_tasks(sh), serial(sh, 2), apply_task, &j);
 }
 
@@ -199,6 +212,7 @@ typedef struct {
     const void *dy, *x;
     const double *centre;
     int64_t stride;
+    const chan_act *act;
     double *cells[4]; /* per cell */
     double *t[4];     /* per (n, c) */
 } bwd_job;
@@ -212,13 +226,14 @@ static void bwd_cells_task(void *ctx, int64_t t) {
         int64_t i = cell(sh, tk.n, tk.k, 0);
         double *sums[4] = {j->cells[0] + i, j->cells[1] + i, j->cells[2] + i, j->cells[3] + i};
         for (int q = 0; q < 4; q++) memset(sums[q], 0, (size_t)sh->C * sizeof(double));
+        norma_col_act ca = j->act ? col_act(j->act, tk.n * j->stride) : (norma_col_act){0};
         sh->k->col_bwd_sums(sh->dtype, block_len(sh, tk.k), sh->C, sh->C, cl_rows(sh, j->dy, tk.n, tk.k),
-                            cl_rows(sh, j->x, tk.n, tk.k), centre, NULL, sums);
+                            cl_rows(sh, j->x, tk.n, tk.k), centre, NULL, j->act ? &ca : NULL, sums);
         return;
     }
-    norma_affine unit = {.g0 = 1.0};
     for (int64_t c = tk.c0; c < tk.c1; c++) {
         double s[4];
+        norma_affine unit = cell_affine(j->act, tk.n * j->stride + c, 0);
         sh->k->bwd_sums(sh->dtype, block_len(sh, tk.k), cf_run(sh, j->dy, tk.n, c, tk.k),
                         cf_run(sh, j->x, tk.n, c, tk.k), &unit, centre[c], s);
         int64_t i = cell(sh, tk.n, tk.k, c);
@@ -241,9 +256,9 @@ static void bwd_total_task(void *ctx, int64_t nc) {
 int64_t chan_bwd_scratch(const chan_shape *sh) { return 4 * sh->N * sh->K * sh->C; }
 
 void chan_bwd_sums(const chan_shape *sh, const void *dy, const void *x, const double *centre, int64_t stride,
-                   norma_arena *a, double *t[4]) {
+                   const chan_act *act, norma_arena *a, double *t[4]) {
     int64_t cells = sh->N * sh->K * sh->C;
-    bwd_job j = {.sh = sh, .dy = dy, .x = x, .centre = centre, .stride = stride};
+    bwd_job j = {.sh = sh, .dy = dy, .x = x, .centre = centre, .stride = stride, .act = act};
     for (int q = 0; q < 4; q++) j.cells[q] = norma_alloc(a, cells), j.t[q] = t[q];
     norma_parallel_for(num_tasks(sh), serial(sh, 2), bwd_cells_task, &j);
     norma_parallel_for(sh->N * sh->C, serial(sh, 1), bwd_total_task, &j);
@@ -255,14 +270,15 @@ static void apply_bwd_task(void *ctx, int64_t t) {
     chan_task tk = task_of(sh, t);
     int64_t o = tk.n * j->stride;
     if (sh->last) {
+        norma_col_act ca = j->act ? col_act(j->act, o) : (norma_col_act){0};
         sh->k->col_bwd_apply(sh->dtype, block_len(sh, tk.k), sh->C, sh->C, cl_rows(sh, j->dy, tk.n, tk.k),
                              cl_rows(sh, j->x, tk.n, tk.k), (void *)cl_rows(sh, j->y, tk.n, tk.k), j->m + o,
                              j->rs ? j->rs + o : NULL, j->a + o, j->b ? j->b + o : NULL, j->k0 ? j->k0 + o : NULL,
-                             NULL, sh->stream);
+                             NULL, j->act ? &ca : NULL, sh->stream);
         return;
     }
-    norma_affine unit = {.g0 = 1.0, .stream = sh->stream};
     for (int64_t c = tk.c0; c < tk.c1; c++) {
+        norma_affine unit = cell_affine(j->act, o + c, sh->stream);
         norma_bwd_coef k = {.centre = j->m[o + c], .kg = j->a[o + c], .kx = j->b ? j->b[o + c] : 0.0,
                             .k0 = j->k0 ? j->k0[o + c] : 0.0};
         sh->k->bwd_apply(sh->dtype, block_len(sh, tk.k), cf_run(sh, j->dy, tk.n, c, tk.k),
@@ -272,9 +288,10 @@ static void apply_bwd_task(void *ctx, int64_t t) {
 }
 
 void chan_apply_bwd(const chan_shape *sh, const void *dy, const void *x, void *dx, const double *centre,
-                    const double *rstd, const double *kg, const double *kx, const double *k0, int64_t stride) {
+                    const double *rstd, const double *kg, const double *kx, const double *k0, int64_t stride,
+                    const chan_act *act) {
     apply_job j = {.sh = sh, .dy = dy, .x = x, .y = dx, .m = centre, .rs = rstd, .a = kg, .b = kx, .k0 = k0,
-                   .stride = stride};
+                   .stride = stride, .act = act};
     norma_parallel_for(num_tasks(sh), serial(sh, 3), apply_bwd_task, &j);
 }
 

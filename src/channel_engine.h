@@ -61,22 +61,29 @@ void chan_merge_cells(const chan_shape *sh, chan_sets sets, const double *cell_m
 int64_t chan_moments_scratch(const chan_shape *sh);
 
 /* y = (x - m[n,c])·a[n,c] + b[n,c], with the coefficient vectors of sample n at m + n·stride (stride
- * 0: one vector for all samples). */
+ * 0: one vector for all samples); silu(y) if `silu`. */
 void chan_apply(const chan_shape *sh, const void *x, void *y, const double *m, const double *a, const double *b,
-                int64_t stride);
+                int64_t stride, bool silu);
+
+/* A SiLU after the norm, for the backward: its input z = (x - m[n,c])·a[n,c] + b[n,c] (at n·stride + c,
+ * as the call's other vectors). The backward passes then see dy·silu'(z) where they read dy. */
+typedef struct chan_act {
+    const double *m, *a, *b;
+} chan_act;
 
 /* ----- backward ----- */
 
 /* Per (n, c), over its positions, with d = x - centre[n·stride + c]:
- * t[0] = Σdy, t[1] = Σdy·d, t[2] = Σd, t[3] = Σd², each N·C doubles at t[i][n·C + c]. */
+ * t[0] = Σdy, t[1] = Σdy·d, t[2] = Σd, t[3] = Σd², each N·C doubles at t[i][n·C + c] (act: see chan_act). */
 void chan_bwd_sums(const chan_shape *sh, const void *dy, const void *x, const double *centre, int64_t stride,
-                   norma_arena *a, double *t[4]);
+                   const chan_act *act, norma_arena *a, double *t[4]);
 int64_t chan_bwd_scratch(const chan_shape *sh);
 
 /* dx = kg[n,c]·dy + kx[n,c]·x̂ + k0[n,c] with x̂ = (x - centre[n,c])·rstd[n,c]; kx and k0 may be NULL
  * (0), and then rstd too. */
 void chan_apply_bwd(const chan_shape *sh, const void *dy, const void *x, void *dx, const double *centre,
-                    const double *rstd, const double *kg, const double *kx, const double *k0, int64_t stride);
+                    const double *rstd, const double *kg, const double *kx, const double *k0, int64_t stride,
+                    const chan_act *act);
 
 /* ----- the gradient of a normalization over a set -----
  * With g = dy·gain, count elements, variance over nv (count, or count - 1 for an unbiased one):

@@ -70,7 +70,7 @@ static norma_status running_fwd(const char *fn, const chan_shape *sh, const void
     chan_param(sh, weight, weight ? 0.0 : 1.0, 0, 0, w);
     chan_param(sh, bias, 0.0, 0, 0, b);
     for (int64_t c = 0; c < sh->C; c++) m[c] = rm[c], s[c] = w[c] / sqrt((double)rv[c] + eps);
-    chan_apply(sh, x, y, m, s, b, 0);
+    chan_apply(sh, x, y, m, s, b, 0, false);
     return NORMA_OK;
 }
 
@@ -87,7 +87,7 @@ static norma_status running_bwd(const char *fn, const chan_shape *sh, const void
     chan_param(sh, weight, weight ? 0.0 : 1.0, 0, 0, w);
     for (int64_t c = 0; c < C; c++) centre[c] = rm[c], rstd[c] = 1.0 / sqrt((double)rv[c] + eps), kg[c] = rstd[c] * w[c];
     if (dweight || dbias) {
-        chan_bwd_sums(sh, dy, x, centre, 0, &a, t);
+        chan_bwd_sums(sh, dy, x, centre, 0, NULL, &a, t);
         for (int64_t c = 0; c < C; c++) {
             double s0 = 0.0, s1 = 0.0;
             for (int64_t n = 0; n < N; n++) s0 += t[0][n * C + c], s1 += t[1][n * C + c];
@@ -95,7 +95,7 @@ static norma_status running_bwd(const char *fn, const chan_shape *sh, const void
             if (dbias) dbias[c] = (float)s0;
         }
     }
-    if (dx) chan_apply_bwd(sh, dy, x, dx, centre, NULL, kg, NULL, NULL, 0);
+    if (dx) chan_apply_bwd(sh, dy, x, dx, centre, NULL, kg, NULL, NULL, 0, NULL);
     return NORMA_OK;
 }
 
@@ -122,7 +122,7 @@ void sets_apply(const chan_shape *sh, const set_fwd *p, const void *x, void *y, 
             s[n * C + c] *= rstd[i];
         }
     }
-    if (N > 0) chan_apply(sh, x, y, m, s, b, C);
+    if (N > 0) chan_apply(sh, x, y, m, s, b, C, p->silu);
 }
 
 int64_t sets_apply_scratch(const chan_shape *sh, chan_sets sets) { return chan_num_sets(sh, sets) + 3 * sh->N * sh->C; }
@@ -140,7 +140,7 @@ static int64_t sets_forward_scratch(const chan_shape *sh, chan_sets sets) {
 }
 
 int64_t sets_bwd_scratch(const chan_shape *sh, chan_sets sets) {
-    return chan_bwd_scratch(sh) + 10 * sh->N * sh->C + 4 * chan_num_sets(sh, sets);
+    return chan_bwd_scratch(sh) + 13 * sh->N * sh->C + 4 * chan_num_sets(sh, sets);
 }
 
 void sets_bwd_local(const chan_shape *sh, const set_bwd *p, const void *dy, const void *x, norma_arena *a,
@@ -153,7 +153,18 @@ void sets_bwd_local(const chan_shape *sh, const set_bwd *p, const void *dy, cons
         chan_param(sh, p->aff.gain, p->aff.g0, p->aff.stride, n, w->gain + n * C);
         for (int64_t c = 0; c < C; c++) w->centre[n * C + c] = p->mean[chan_set_of(sh, p->sets, n, c)];
     }
-    if (N > 0) chan_bwd_sums(sh, dy, x, w->centre, C, a, w->t);
+    if (p->silu) { /* the SiLU's input, z = (x - mean)·rstd·gain + bias, from the saved statistics */
+        double *m = norma_alloc(a, N * C), *s = norma_alloc(a, N * C), *b = norma_alloc(a, N * C);
+        for (int64_t n = 0; n < N; n++) {
+            chan_param(sh, p->aff.bias, 0.0, p->aff.stride, n, b + n * C);
+            for (int64_t c = 0; c < C; c++) {
+                int64_t i = n * C + c, set = chan_set_of(sh, p->sets, n, c);
+                m[i] = p->mean[set], s[i] = (double)p->rstd[set] * w->gain[i];
+            }
+        }
+        w->act = (chan_act){.m = m, .a = s, .b = b};
+    }
+    if (N > 0) chan_bwd_sums(sh, dy, x, w->centre, C, p->silu ? &w->act : NULL, a, w->t);
 }
 
 void sets_bwd_combine(const chan_shape *sh, chan_sets sets, const double *gain, double *const t[4], double *sums) {
@@ -198,7 +209,7 @@ void sets_bwd_finish(const chan_shape *sh, const set_bwd *p, const set_bwd_work 
             if (p->dgain) ((float *)p->dgain)[c] = (float)dg;
             if (p->dbias) ((float *)p->dbias)[c] = (float)db;
         }
-    if (dx && N > 0) chan_apply_bwd(sh, dy, x, dx, w->centre, w->rs, w->kg, w->kx, w->k0, C);
+    if (dx && N > 0) chan_apply_bwd(sh, dy, x, dx, w->centre, w->rs, w->kg, w->kx, w->k0, C, p->silu ? &w->act : NULL);
 }
 
 static norma_status sets_backward(const char *fn, const chan_shape *sh, const set_bwd *p, const void *dy,
@@ -346,8 +357,8 @@ norma_status norma_instance_norm_bwd(norma_dtype dtype, norma_layout layout, int
 /* ----- GroupNorm, plain and modulated --------------------------------------------------------- */
 
 static norma_status group_norm_fwd(const char *fn, norma_dtype dtype, norma_layout layout, int64_t n, int64_t c,
-                                   int64_t spatial, int64_t groups, const void *x, set_affine aff, double eps,
-                                   void *y, float *mean, float *rstd) {
+                                   int64_t spatial, int64_t groups, const void *x, set_affine aff, bool silu,
+                                   double eps, void *y, float *mean, float *rstd) {
     TRY(check_shape(fn, dtype, layout, n, c, spatial));
     TRY(check_groups(fn, c, groups));
     TRY(norma_check_eps(fn, eps));
@@ -362,7 +373,7 @@ static norma_status group_norm_fwd(const char *fn, norma_dtype dtype, norma_layo
     }
     TRY(check_data(fn, x, y, "x", "y"));
     chan_shape sh = chan_make_shape(dtype, layout, n, c, spatial);
-    set_fwd p = {.sets = sets, .aff = aff, .eps = eps, .out_mean = mean, .out_rstd = rstd};
+    set_fwd p = {.sets = sets, .aff = aff, .silu = silu, .eps = eps, .out_mean = mean, .out_rstd = rstd};
     norma_arena a;
     TRY(norma_arena_init(&a, fn, sets_forward_scratch(&sh, sets)));
     double *m, *m2, *cnt;
@@ -370,10 +381,11 @@ static norma_status group_norm_fwd(const char *fn, norma_dtype dtype, norma_layo
     return NORMA_OK;
 }
 
+/* silu: the backward of silu(GroupNorm(x)), z from the saved mean and rstd (required then) and aff. */
 static norma_status group_norm_bwd(const char *fn, norma_dtype dtype, norma_layout layout, int64_t n, int64_t c,
                                    int64_t spatial, int64_t groups, const void *dy, const void *x, set_affine aff,
-                                   const float *mean, double eps, void *dx, void *dgain, void *dbias,
-                                   bool per_sample) {
+                                   const float *mean, const float *rstd, bool silu, double eps, void *dx,
+                                   void *dgain, void *dbias, bool per_sample) {
     TRY(check_shape(fn, dtype, layout, n, c, spatial));
     TRY(check_groups(fn, c, groups));
     TRY(norma_check_eps(fn, eps));
@@ -389,9 +401,10 @@ static norma_status group_norm_bwd(const char *fn, norma_dtype dtype, norma_layo
     }
     TRY(check_data(fn, dy, x, "dy", "x"));
     TRY(norma_check_ptr(fn, "mean", mean));
+    if (silu) TRY(norma_check_ptr(fn, "rstd", rstd));
     chan_shape sh = chan_make_shape(dtype, layout, n, c, spatial);
-    set_bwd p = {.sets = {.cpg = c / groups}, .aff = aff, .eps = eps, .mean = mean, .dgain = dgain,
-                 .dbias = dbias, .per_sample = per_sample};
+    set_bwd p = {.sets = {.cpg = c / groups}, .aff = aff, .eps = eps, .mean = mean, .silu = silu, .rstd = rstd,
+                 .dgain = dgain, .dbias = dbias, .per_sample = per_sample};
     return sets_backward(fn, &sh, &p, dy, x, dx);
 }
 
@@ -399,15 +412,33 @@ norma_status norma_group_norm_fwd(norma_dtype dtype, norma_layout layout, int64_
                                   int64_t groups, const void *x, const void *weight, const void *bias, double eps,
                                   void *y, float *mean, float *rstd) {
     set_affine aff = {.gain = weight, .bias = bias, .g0 = weight ? 0.0 : 1.0};
-    return group_norm_fwd("norma_group_norm_fwd", dtype, layout, n, c, spatial, groups, x, aff, eps, y, mean, rstd);
+    return group_norm_fwd("norma_group_norm_fwd", dtype, layout, n, c, spatial, groups, x, aff, false, eps, y, mean,
+                          rstd);
 }
 
 norma_status norma_group_norm_bwd(norma_dtype dtype, norma_layout layout, int64_t n, int64_t c, int64_t spatial,
                                   int64_t groups, const void *dy, const void *x, const void *weight, const float *mean,
                                   double eps, void *dx, float *dweight, float *dbias) {
     set_affine aff = {.gain = weight, .g0 = weight ? 0.0 : 1.0};
-    return group_norm_bwd("norma_group_norm_bwd", dtype, layout, n, c, spatial, groups, dy, x, aff, mean, eps, dx,
-                          dweight, dbias, false);
+    return group_norm_bwd("norma_group_norm_bwd", dtype, layout, n, c, spatial, groups, dy, x, aff, mean, NULL, false,
+                          eps, dx, dweight, dbias, false);
+}
+
+norma_status norma_group_norm_silu_fwd(norma_dtype dtype, norma_layout layout, int64_t n, int64_t c, int64_t spatial,
+                                       int64_t groups, const void *x, const void *weight, const void *bias, double eps,
+                                       void *y, float *mean, float *rstd) {
+    set_affine aff = {.gain = weight, .bias = bias, .g0 = weight ? 0.0 : 1.0};
+    return group_norm_fwd("norma_group_norm_silu_fwd", dtype, layout, n, c, spatial, groups, x, aff, true, eps, y,
+                          mean, rstd);
+}
+
+norma_status norma_group_norm_silu_bwd(norma_dtype dtype, norma_layout layout, int64_t n, int64_t c, int64_t spatial,
+                                       int64_t groups, const void *dy, const void *x, const void *weight,
+                                       const void *bias, const float *mean, const float *rstd, double eps, void *dx,
+                                       float *dweight, float *dbias) {
+    set_affine aff = {.gain = weight, .bias = bias, .g0 = weight ? 0.0 : 1.0};
+    return group_norm_bwd("norma_group_norm_silu_bwd", dtype, layout, n, c, spatial, groups, dy, x, aff, mean, rstd,
+                          true, eps, dx, dweight, dbias, false);
 }
 
 static norma_status check_mod_stride(const char *fn, int64_t n, int64_t c, int64_t stride, bool written) {
@@ -429,7 +460,7 @@ norma_status norma_ada_group_norm_fwd(norma_dtype dtype, norma_layout layout, in
     TRY(check_shape(fn, dtype, layout, n, c, spatial));
     TRY(check_mod_stride(fn, n, c, mod_sample_stride, false));
     set_affine aff = {.gain = scale, .bias = shift, .g0 = 1.0, .stride = mod_sample_stride};
-    return group_norm_fwd(fn, dtype, layout, n, c, spatial, groups, x, aff, eps, y, mean, rstd);
+    return group_norm_fwd(fn, dtype, layout, n, c, spatial, groups, x, aff, false, eps, y, mean, rstd);
 }
 
 norma_status norma_ada_group_norm_bwd(norma_dtype dtype, norma_layout layout, int64_t n, int64_t c, int64_t spatial,
@@ -440,7 +471,8 @@ norma_status norma_ada_group_norm_bwd(norma_dtype dtype, norma_layout layout, in
     TRY(check_shape(fn, dtype, layout, n, c, spatial));
     TRY(check_mod_stride(fn, n, c, mod_sample_stride, dshift || dscale));
     set_affine aff = {.gain = scale, .g0 = 1.0, .stride = mod_sample_stride};
-    return group_norm_bwd(fn, dtype, layout, n, c, spatial, groups, dy, x, aff, mean, eps, dx, dscale, dshift, true);
+    return group_norm_bwd(fn, dtype, layout, n, c, spatial, groups, dy, x, aff, mean, NULL, false, eps, dx, dscale,
+                          dshift, true);
 }
 
 /* ----- AdaIN ---------------------------------------------------------------------------------- */
@@ -486,7 +518,7 @@ norma_status norma_adain_fwd(norma_dtype dtype, norma_layout layout, int64_t n, 
         if (content_mean) content_mean[i] = (float)cm[i];
         if (style_mean) style_mean[i] = (float)sm[i];
     }
-    chan_apply(&shc, content, y, cm, scale, sm, c);
+    chan_apply(&shc, content, y, cm, scale, sm, c, false);
     return NORMA_OK;
 }
 
@@ -511,7 +543,7 @@ norma_status norma_adain_bwd(norma_dtype dtype, norma_layout layout, int64_t n, 
     for (int q = 0; q < 4; q++) t[q] = norma_alloc(&a, nc);
     chan_set_moments(&shs, (chan_sets){.cpg = 1}, style, &a, sc, sm, sm2);
     for (int64_t i = 0; i < nc; i++) centre[i] = content_mean[i];
-    chan_bwd_sums(&shc, dy, content, centre, c, &a, t);
+    chan_bwd_sums(&shc, dy, content, centre, c, NULL, &a, t);
     double count = (double)content_spatial, nv = variance == NORMA_VAR_UNBIASED ? count - 1.0 : count;
     double count_s = (double)style_spatial, nv_s = variance == NORMA_VAR_UNBIASED ? count_s - 1.0 : count_s;
     for (int64_t i = 0; i < nc; i++) {
@@ -525,7 +557,7 @@ norma_status norma_adain_bwd(norma_dtype dtype, norma_layout layout, int64_t n, 
         double dmu = t[0][i], dsigma = g.rstd * (t[1][i] - g.delta * t[0][i]);
         sa[i] = dsigma / (nv_s * sigma_s), sb[i] = dmu / count_s;
     }
-    if (dstyle) chan_apply(&shs, style, dstyle, sm, sa, sb, c);
-    if (dcontent) chan_apply_bwd(&shc, dy, content, dcontent, centre, rs, kg, kx, k0, c);
+    if (dstyle) chan_apply(&shs, style, dstyle, sm, sa, sb, c, false);
+    if (dcontent) chan_apply_bwd(&shc, dy, content, dcontent, centre, rs, kg, kx, k0, c, NULL);
     return NORMA_OK;
 }

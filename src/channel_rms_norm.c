@@ -47,7 +47,7 @@ static void fwd_task(void *ctx, int64_t t) {
     sh->k->col_dev(sh->dtype, sh->C, w, sh->S, at(j, j->x, n, s0), NULL, sd, sq);
     for (int64_t s = 0; s < w; s++) r[s] = rstd_l2(sq[s], j->sqrt_c, j->eps);
     sh->k->col_apply(sh->dtype, sh->C, w, sh->S, at(j, j->x, n, s0), (void *)at(j, j->y, n, s0), NULL, r, NULL,
-                     j->gamma, j->beta, sh->stream);
+                     j->gamma, j->beta, 0, sh->stream);
 }
 
 static void bwd_task(void *ctx, int64_t t) {
@@ -59,7 +59,7 @@ static void bwd_task(void *ctx, int64_t t) {
     for (int q = 0; q < 4; q++) sums[q] = base + q * W;
     memset(base, 0, 4 * (size_t)W * sizeof(double));
     const void *dy = at(j, j->dy, n, s0), *x = at(j, j->x, n, s0);
-    sh->k->col_bwd_sums(sh->dtype, C, w, sh->S, dy, x, NULL, j->gamma, sums);
+    sh->k->col_bwd_sums(sh->dtype, C, w, sh->S, dy, x, NULL, j->gamma, NULL, sums);
     for (int64_t s = 0; s < w; s++) {
         r[s] = rstd_l2(sums[3][s], j->sqrt_c, j->eps);
         kx[s] = sqrt(sums[3][s]) < j->eps ? 0.0 : -r[s] * r[s] * sums[1][s] / (double)C; /* multiplies x̂ = x·r */
@@ -71,7 +71,7 @@ static void bwd_task(void *ctx, int64_t t) {
         }
     if (j->y)
         sh->k->col_bwd_apply(sh->dtype, C, w, sh->S, dy, x, (void *)at(j, j->y, n, s0), NULL, r, r, kx, NULL, j->gamma,
-                             sh->stream);
+                             NULL, sh->stream);
 }
 
 static void load_params(const chan_shape *sh, const void *p, double *out) {

@@ -26,6 +26,7 @@ typedef struct set_fwd {
     chan_sets sets;
     set_affine aff;
     bool zero_rule, unbiased;
+    bool silu; /* y = silu(norm(x)) */
     double eps;
     float *out_mean, *out_rstd; /* per set, or NULL */
 } set_fwd;
@@ -43,6 +44,8 @@ typedef struct set_bwd {
     bool zero_rule;
     double eps;
     const float *mean; /* per set: the saved mean, the centre */
+    bool silu;         /* the gradient of silu(norm(x)): z from mean, rstd and aff (bias included) */
+    const float *rstd; /* per set: the saved rstd (with silu) */
     void *dgain, *dbias;
     bool per_sample; /* dgain/dbias per (n, c) in the data dtype; else C floats */
 } set_bwd;
@@ -51,6 +54,7 @@ typedef struct set_bwd {
 typedef struct set_bwd_work {
     double *t[4]; /* Σdy, Σdy·d, Σd, Σd² with d = x - centre */
     double *gain, *centre, *kg, *kx, *k0, *rs;
+    chan_act act; /* with silu */
 } set_bwd_work;
 
 /* Scratch doubles of the three backward steps. */

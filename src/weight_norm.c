@@ -66,7 +66,7 @@ static void forward_columns(void *ctx, int64_t t) {
     w->k->col_dev(w->dtype, w->outer, width, w->rows, at(w, j->v, c0), NULL, sd, ss);
     for (int64_t c = 0; c < width; c++) scale[c] = j->g[c0 + c] / sqrt(ss[c]);
     w->k->col_apply(w->dtype, w->outer, width, w->rows, at(w, j->v, c0), (void *)at(w, j->out, c0), NULL, scale,
-                    NULL, NULL, NULL, j->stream);
+                    NULL, NULL, NULL, 0, j->stream);
 }
 
 /* ----- backward ------------------------------------------------------------------------------- */
@@ -100,7 +100,7 @@ static void backward_columns(void *ctx, int64_t t) {
     for (int q = 0; q < 4; q++) sums[q] = base + q * COLS;
     memset(base, 0, 4 * COLS * sizeof(double));
     const char *dw = at(w, j->dw, c0), *v = at(w, j->v, c0);
-    w->k->col_bwd_sums(w->dtype, w->outer, width, w->rows, dw, v, NULL, NULL, sums);
+    w->k->col_bwd_sums(w->dtype, w->outer, width, w->rows, dw, v, NULL, NULL, NULL, sums);
     for (int64_t c = 0; c < width; c++) {
         double nu = sqrt(sums[3][c]), dg = sums[1][c] / nu, g = j->g[c0 + c];
         if (j->dg) j->dg[c0 + c] = (float)dg;
@@ -108,7 +108,7 @@ static void backward_columns(void *ctx, int64_t t) {
     }
     if (j->out)
         w->k->col_bwd_apply(w->dtype, w->outer, width, w->rows, dw, v, (void *)at(w, j->out, c0), NULL, NULL, kg, kx,
-                            NULL, NULL, j->stream);
+                            NULL, NULL, NULL, j->stream);
 }
 
 /* ----- entry points --------------------------------------------------------------------------- */

@@ -162,8 +162,18 @@ static double rel_for(norma_dtype t) { return t == NORMA_F32 ? 4e-7 : 1e-5; }
 
 /* ----- the set norms (BN, IN, GN, AdaGN) through the C API -------------------------------------- */
 
-typedef enum { BN, IN, GN, ADA_GN } set_op;
-static const char *set_op_name(set_op op) { return op == BN ? "batch_norm" : op == IN ? "instance_norm" : op == GN ? "group_norm" : "ada_group_norm"; }
+typedef enum { BN, IN, GN, ADA_GN, GN_SILU } set_op;
+static const char *set_op_name(set_op op) {
+    static const char *names[] = {"batch_norm", "instance_norm", "group_norm", "ada_group_norm", "group_norm_silu"};
+    return names[op];
+}
+
+/* silu(z) = z/(1 + e^-z) and its derivative, in long double */
+static long double silu_l(long double z) { return z / (1.0L + expl(-z)); }
+static long double dsilu_l(long double z) {
+    long double s = 1.0L / (1.0L + expl(-z));
+    return s * (1.0L + z * (1.0L - s));
+}
 
 typedef struct {
     set_op op;
@@ -183,7 +193,7 @@ static char *set_describe(const set_case *k) {
 }
 
 static void check_set_case(set_case k) {
-    int64_t N = k.N, C = k.C, S = k.S, NC = N * C, n_el = N * C * S, G = k.op == GN || k.op == ADA_GN ? k.G : 0;
+    int64_t N = k.N, C = k.C, S = k.S, NC = N * C, n_el = N * C * S, G = k.op >= GN ? k.G : 0;
     set_spec sp = {.N = N, .C = C, .S = S, .cpg = k.op == BN ? 0 : k.op == IN ? 1 : C / G, .zero_rule = k.op <= IN,
                    .eps = k.eps};
     int64_t sets = num_sets(&sp);
@@ -214,11 +224,18 @@ static void check_set_case(set_case k) {
     case IN: CHECK_OK(norma_instance_norm_fwd(k.dtype, k.layout, N, C, S, x.t.p, wp, bp, rm, rv, 1, momentum, eps, y.t.p, mean, rstd)); break;
     case GN: CHECK_OK(norma_group_norm_fwd(k.dtype, k.layout, N, C, S, G, x.t.p, wp, bp, eps, y.t.p, mean, rstd)); break;
     case ADA_GN: CHECK_OK(norma_ada_group_norm_fwd(k.dtype, k.layout, N, C, S, G, x.t.p, bp, wp, stride, eps, y.t.p, mean, rstd)); break;
+    case GN_SILU: CHECK_OK(norma_group_norm_silu_fwd(k.dtype, k.layout, N, C, S, G, x.t.p, wp, bp, eps, y.t.p, mean, rstd)); break;
     }
     c_sync(&y);
     double *ry = xmalloc((size_t)n_el * sizeof(double)), *rmean = xmalloc((size_t)sets * sizeof(double));
     double *rrstd = xmalloc((size_t)sets * sizeof(double));
     oracle_set_forward(&sp, x.v, gain, bias, ry, rmean, rrstd);
+    /* with a SiLU: y = silu(z), and the backward's dy becomes dz = dy·silu'(z) (z exact) */
+    double *dz = xmalloc((size_t)n_el * sizeof(double));
+    for (int64_t i = 0; i < n_el; i++) {
+        dz[i] = k.op == GN_SILU ? (double)(dy.v[i] * dsilu_l(ry[i])) : dy.v[i];
+        if (k.op == GN_SILU) ry[i] = (double)silu_l(ry[i]);
+    }
     /* statistics and outputs are computed from the stored values exactly (double) whatever the mean:
      * within 1e-4 of the float64 result even where the mean dwarfs the spread */
     double e = worst_error(y.v, ry, n_el, k.dtype, fmin(1e-4, rel_for(k.dtype) * (1.0 + fabs(k.mean) / k.spread)));
@@ -268,16 +285,17 @@ static void check_set_case(set_case k) {
     case IN: CHECK_OK(norma_instance_norm_bwd(k.dtype, k.layout, N, C, S, dy.t.p, x.t.p, wp, mean, NULL, NULL, 1, eps, dx.t.p, dgp, dbp)); break;
     case GN: CHECK_OK(norma_group_norm_bwd(k.dtype, k.layout, N, C, S, G, dy.t.p, x.t.p, wp, mean, eps, dx.t.p, dgp, dbp)); break;
     case ADA_GN: CHECK_OK(norma_ada_group_norm_bwd(k.dtype, k.layout, N, C, S, G, dy.t.p, x.t.p, wp, stride, mean, eps, dx.t.p, dbp, dgp)); break;
+    case GN_SILU: CHECK_OK(norma_group_norm_silu_bwd(k.dtype, k.layout, N, C, S, G, dy.t.p, x.t.p, wp, bp, mean, rstd, eps, dx.t.p, dgp, dbp)); break;
     }
     c_sync(&dx);
     double *rdx = xmalloc((size_t)n_el * sizeof(double)), *rdg = xmalloc((size_t)NC * sizeof(double));
     double *rdb = xmalloc((size_t)NC * sizeof(double));
-    oracle_set_backward(&sp, x.v, dy.v, gain, rdx, rdg, rdb);
+    oracle_set_backward(&sp, x.v, dz, gain, rdx, rdg, rdb);
     /* dx cancels (completely for sets of one or two elements): errors are relative to its terms rstd·|g| */
     double terms = 0.0;
     for (int64_t i = 0; i < n_el; i++) {
         int64_t n = i / (C * S), c = (i / S) % C;
-        terms = fmax(terms, fabs(dy.v[i] * gain[n * C + c]) * rrstd[chan_set(&sp, n, c)]);
+        terms = fmax(terms, fabs(dz[i] * gain[n * C + c]) * rrstd[chan_set(&sp, n, c)]);
     }
     e = worst_error_scaled(dx.v, rdx, n_el, k.dtype, rel_for(k.dtype) * 10 * (1.0 + fabs(k.mean) / k.spread), terms);
     CHECK(e <= 1.0, "%s: dx error %.3g tolerances", set_describe(&k), e);
@@ -308,6 +326,7 @@ static void check_set_case(set_case k) {
         free(got_g), free(got_b), free(ref_g), free(ref_b);
     }
     free(rdx), free(rdg), free(rdb), free(dg), free(db), free(ry), free(rmean), free(rrstd), free(mean), free(rstd), free(rm);
+    free(dz);
     free(gain), free(bias);
     t_free(&w), t_free(&b);
     c_free(&x), c_free(&y), c_free(&dy), c_free(&dx);
@@ -317,7 +336,7 @@ static void test_set_norms(void) {
     /* every channel count and a spread of spatial sizes, including 1, tails of 16, several blocks */
     static const int64_t spatials[] = {2, 3, 7, 16, 17, 49, 100};
     static const int64_t channels[] = {1, 2, 3, 4, 6, 16, 17, 33};
-    for (int op = BN; op <= ADA_GN; op++)
+    for (int op = BN; op <= GN_SILU; op++)
         for (size_t ti = 0; ti < 3; ti++)
             for (int layout = 0; layout < 2; layout++)
                 for (size_t ci = 0; ci < 8; ci++)
@@ -344,6 +363,10 @@ static void test_set_norms_large(void) {
         /* more channels than one panel of the channels-last passes (512) */
         {BN, NORMA_F32, NORMA_CHANNELS_LAST, 2, 1100, 9, 0, 1, 1e-5, 0.5, 2.0},
         {GN, NORMA_BF16, NORMA_CHANNELS_LAST, 2, 1100, 5, 4, 1, 1e-5, 0.5, 2.0},
+        {GN_SILU, NORMA_F32, NORMA_CHANNELS_LAST, 2, 1100, 5, 4, 1, 1e-5, 0.5, 2.0},
+        {GN_SILU, NORMA_F32, NORMA_CHANNELS_FIRST, 1, 4, 70001, 2, 1, 1e-5, 0.5, 2.0},
+        {GN_SILU, NORMA_BF16, NORMA_CHANNELS_LAST, 1, 48, 12345, 4, 1, 1e-5, 0.5, 2.0},
+        {GN_SILU, NORMA_F32, NORMA_CHANNELS_FIRST, 2, 8, 300, 4, 1, 1e-5, 1e4, 1e-2},
         /* large means over small spreads: both layouts */
         {BN, NORMA_F32, NORMA_CHANNELS_FIRST, 3, 5, 1000, 0, 1, 1e-5, 1e4, 1e-2},
         {BN, NORMA_F32, NORMA_CHANNELS_LAST, 3, 5, 1000, 0, 1, 1e-5, 1e4, 1e-2},
@@ -501,6 +524,16 @@ static void test_channel_rms(void) {
 }
 
 /* The set-norm backward formula itself, against finite differences of the oracle forward. */
+/* The oracle's SiLU derivative against central differences of its SiLU. */
+static void test_silu_oracle(void) {
+    double worst = 0.0;
+    for (double z = -30.0; z <= 30.0; z += 0.37) {
+        long double h = 1e-6L, fd = (silu_l(z + h) - silu_l(z - h)) / (2 * h);
+        worst = fmax(worst, (double)fabsl(fd - dsilu_l(z)));
+    }
+    CHECK(worst < 1e-9, "oracle silu' vs central differences: %.3g", worst);
+}
+
 static void test_set_finite_differences(void) {
     for (int zero_rule = 0; zero_rule < 2; zero_rule++)
         for (int64_t cpg = 0; cpg <= 2; cpg++) {
@@ -545,6 +578,44 @@ static void test_layouts_agree(void) {
     for (int64_t i = 0; i < N * C * S; i++) worst = fmax(worst, fabs(ya.v[i] - yb.v[i]));
     CHECK(worst < 1e-4 && isfinite(worst), "GroupNorm NCHW and NHWC differ by %.3g at mean 1e4, std 1e-2", worst);
     c_free(&a), c_free(&b), c_free(&ya), c_free(&yb);
+}
+
+/* GroupNorm + SiLU across the whole range of the SiLU's input: x a ramp, weight 100, so z runs over
+ * [-173, 173] (σ saturating at both ends, e^-z overflowing float below -88.7, where the SiLU is -0 as
+ * PyTorch's float SiLU, |silu| < 1e-36 exactly). Within 2 ulps of the long-double silu(z) elsewhere. */
+static void test_silu_range(void) {
+    int64_t S = 4001;
+    for (size_t d = 0; d < sizeof dtypes / sizeof dtypes[0]; d++)
+        for (int layout = 0; layout < 2; layout++) {
+            norma_dtype t = dtypes[d];
+            ctensor x = c_new(t, layout, 1, 2, S), y = c_new(t, layout, 1, 2, S);
+            for (int64_t c = 0; c < 2; c++)
+                for (int64_t s = 0; s < S; s++) c_set(&x, 0, c, s, -1.0 + 2.0 * (double)s / (double)(S - 1));
+            tensor w = t_new(t, 2), b = t_new(t, 2);
+            t_set(&w, 0, 100.0), t_set(&w, 1, -100.0), t_set(&b, 0, 0.5), t_set(&b, 1, 0.0);
+            CHECK_OK(norma_group_norm_silu_fwd(t, layout, 1, 2, S, 2, x.t.p, w.p, b.p, 1e-5, y.t.p, NULL, NULL));
+            c_sync(&y);
+            set_spec sp = {.N = 1, .C = 2, .S = S, .cpg = 1, .eps = 1e-5};
+            double worst = 0.0;
+            for (int64_t c = 0; c < 2; c++) {
+                long double m, r, k;
+                oracle_set_stats(&sp, x.v, c, &m, &r, &k);
+                for (int64_t s = 0; s < S; s++) {
+                    int64_t i = c * S + s;
+                    long double z = (x.v[i] - m) * r * w.v[c] + b.v[c];
+                    /* 16-bit data: the float statistics' error (~1e-8 of the spread) moves z by up to
+                     * 1e-6·|w|, propagated by silu'(z) */
+                    double ref = (double)silu_l(z), tol = 2 * ulp_of(t, ref) + (z < -88.0L ? 1e-36 : 0.0);
+                    if (t != NORMA_F32)
+                        tol = ulp_of(t, ref) + 2 * ulp_of(NORMA_F32, ref) + 1e-36 * (z < -88.0L) +
+                              1e-6 * fabs(w.v[c]) * fabs((double)dsilu_l(z));
+                    worst = fmax(worst, fabs(y.v[i] - ref) / tol);
+                }
+            }
+            CHECK(worst <= 1.0, "%s %s GroupNorm+SiLU over z in [-173, 173]: error %.3g tolerances", dtype_name(t),
+                  layout_name(layout), worst);
+            c_free(&x), c_free(&y), t_free(&w), t_free(&b);
+        }
 }
 
 /* Channels-last statistics are centred on each block's first row: an outlier there (here 400
@@ -821,6 +892,13 @@ static void test_errors(void) {
     EXPECT_FAIL(NORMA_EINVAL, "greater than 0", norma_group_norm_fwd(NORMA_F32, F, 2, 6, 3, 0, x, NULL, NULL, 1e-5f, out, st, NULL));
     EXPECT_FAIL(NORMA_EINVAL, "divisible by num_groups", norma_group_norm_bwd(NORMA_F32, F, 2, 6, 3, 5, x, x, NULL, st, 1e-5f, out, NULL, NULL));
     EXPECT_FAIL(NORMA_ENULL, "mean is NULL", norma_group_norm_bwd(NORMA_F32, F, 2, 6, 3, 3, x, x, NULL, NULL, 1e-5f, out, NULL, NULL));
+    EXPECT_FAIL(NORMA_EINVAL, "divisible by num_groups", norma_group_norm_silu_fwd(NORMA_F32, F, 2, 6, 3, 4, x, NULL, NULL, 1e-5f, out, st, NULL));
+    EXPECT_FAIL(NORMA_ENULL, "y is NULL", norma_group_norm_silu_fwd(NORMA_F32, F, 2, 6, 3, 3, x, NULL, NULL, 1e-5f, NULL, st, NULL));
+    EXPECT_FAIL(NORMA_EINVAL, "eps", norma_group_norm_silu_fwd(NORMA_F32, F, 2, 6, 3, 3, x, NULL, NULL, -1.0, out, st, NULL));
+    EXPECT_FAIL(NORMA_EINVAL, "greater than 0", norma_group_norm_silu_bwd(NORMA_F32, F, 2, 6, 3, 0, x, x, NULL, NULL, st, st, 1e-5f, out, NULL, NULL));
+    EXPECT_FAIL(NORMA_ENULL, "mean is NULL", norma_group_norm_silu_bwd(NORMA_F32, F, 2, 6, 3, 3, x, x, NULL, NULL, NULL, st, 1e-5f, out, NULL, NULL));
+    EXPECT_FAIL(NORMA_ENULL, "rstd is NULL", norma_group_norm_silu_bwd(NORMA_F32, F, 2, 6, 3, 3, x, x, NULL, NULL, st, NULL, 1e-5f, out, NULL, NULL));
+    EXPECT_FAIL(NORMA_ENULL, "dy is NULL", norma_group_norm_silu_bwd(NORMA_F32, F, 2, 6, 3, 3, NULL, x, NULL, NULL, st, st, 1e-5f, out, NULL, NULL));
     EXPECT_FAIL(NORMA_EINVAL, "mod_sample_stride", norma_ada_group_norm_fwd(NORMA_F32, F, 2, 6, 3, 3, x, x, x, -6, 1e-5f, out, st, NULL));
     EXPECT_FAIL(NORMA_EINVAL, "overlap", norma_ada_group_norm_bwd(NORMA_F32, F, 2, 6, 3, 3, x, x, x, 3, st, 1e-5f, out, out + 40, NULL));
     EXPECT_FAIL(NORMA_EINVAL, "content_spatial", norma_adain_fwd(NORMA_F32, F, 2, 2, 0, 4, x, x, NORMA_VAR_UNBIASED, 1e-5f, out, st, NULL));
@@ -843,12 +921,14 @@ int main(void) {
     printf("kernels: %s\n", norma_kernels());
     test_errors();
     test_set_finite_differences();
+    test_silu_oracle();
     test_set_norms();
     test_set_norms_large();
     test_adain();
     test_channel_rms();
     test_layouts_agree();
     test_outlier_first_row();
+    test_silu_range();
     test_invariants();
     test_extreme_channel_rms_adain();
     test_degenerate_sets();

@@ -56,18 +56,26 @@ static void compare_strided(const norma_kernel_table *K, norma_dtype t, int64_t 
     for (int v = 0; v < 2; v++)
         for (int q = 0; q < 6; q++) s[v][q] = a + (v * 6 + q) * cols;
     K->col_dev(t, rows, cols, ld, xs, w, s[0][0], s[0][1]), R->col_dev(t, rows, cols, cols, x, w, s[1][0], s[1][1]);
-    K->col_bwd_sums(t, rows, cols, ld, dys, xs, w, w, s[0] + 2), R->col_bwd_sums(t, rows, cols, cols, dy, x, w, w, s[1] + 2);
-    CHECK(same_doubles(s[0][0], s[1][0], 6 * cols), "strided col sums rows=%lld cols=%lld dtype=%d", (long long)rows,
-          (long long)cols, t);
-    int same = 1;
-    K->col_apply(t, rows, cols, ld, xs, ys, w, w, w, w, w, 0), R->col_apply(t, rows, cols, cols, x, yc, w, w, w, w, w, 0);
-    for (int64_t r = 0; r < rows; r++) memcpy(y + (size_t)(r * cols) * es, ys + (size_t)(r * ld) * es, (size_t)cols * es);
-    same = same && same_values(t, y, yc, rows * cols);
-    K->col_bwd_apply(t, rows, cols, ld, dys, xs, ys, w, w, w, w, w, w, 0);
-    R->col_bwd_apply(t, rows, cols, cols, dy, x, yc, w, w, w, w, w, w, 0);
-    for (int64_t r = 0; r < rows; r++) memcpy(y + (size_t)(r * cols) * es, ys + (size_t)(r * ld) * es, (size_t)cols * es);
-    same = same && same_values(t, y, yc, rows * cols);
-    CHECK(same, "strided col_apply/col_bwd_apply rows=%lld cols=%lld dtype=%d", (long long)rows, (long long)cols, t);
+    const norma_col_act act = {w, w, w, w};
+    for (int silu = 0; silu < 2; silu++) {
+        const norma_col_act *ap = silu ? &act : NULL;
+        for (int64_t j = 0; j < 12 * cols; j++) a[j] = 0.25 * (double)(j % cols);
+        K->col_bwd_sums(t, rows, cols, ld, dys, xs, w, w, ap, s[0] + 2);
+        R->col_bwd_sums(t, rows, cols, cols, dy, x, w, w, ap, s[1] + 2);
+        CHECK(same_doubles(s[0][2], s[1][2], 4 * cols), "strided col sums rows=%lld cols=%lld dtype=%d silu=%d",
+              (long long)rows, (long long)cols, t, silu);
+        int same = 1;
+        K->col_apply(t, rows, cols, ld, xs, ys, w, w, w, w, w, silu, 0);
+        R->col_apply(t, rows, cols, cols, x, yc, w, w, w, w, w, silu, 0);
+        for (int64_t r = 0; r < rows; r++) memcpy(y + (size_t)(r * cols) * es, ys + (size_t)(r * ld) * es, (size_t)cols * es);
+        same = same && same_values(t, y, yc, rows * cols);
+        K->col_bwd_apply(t, rows, cols, ld, dys, xs, ys, w, w, w, w, w, w, ap, 0);
+        R->col_bwd_apply(t, rows, cols, cols, dy, x, yc, w, w, w, w, w, w, ap, 0);
+        for (int64_t r = 0; r < rows; r++) memcpy(y + (size_t)(r * cols) * es, ys + (size_t)(r * ld) * es, (size_t)cols * es);
+        same = same && same_values(t, y, yc, rows * cols);
+        CHECK(same, "strided col_apply/col_bwd_apply rows=%lld cols=%lld dtype=%d silu=%d", (long long)rows,
+              (long long)cols, t, silu);
+    }
     free(xs), free(dys), free(ys), free(y), free(yc), free(a);
 }
 
@@ -85,9 +93,10 @@ static void compare(const norma_kernel_table *K, const norma_kernel_table *R, no
     CHECK(same_double(m1, m2) && same_double(q1, q2), "%s moments n=%lld dtype=%d", name, (long long)n, t);
     CHECK(same_double(K->sum_sq(t, n, x), R->sum_sq(t, n, x)), "%s sum_sq n=%lld dtype=%d", name, (long long)n, t);
 
-    for (int variant = 0; variant < 8; variant++) { /* gain or not, bias or not, streaming stores or not */
+    for (int variant = 0; variant < 16; variant++) { /* gain or not, bias or not, streaming stores or not, SiLU */
         norma_affine a = {.mean = m2, .rstd = 0.7, .g0 = variant & 1 ? 1.0 : 0.0, .gain = variant & 1 ? NULL : gain,
-                          .b0 = 0.25, .bias = variant & 2 ? bias : NULL, .stream = variant >> 2};
+                          .b0 = 0.25, .bias = variant & 2 ? bias : NULL, .stream = (variant >> 2) & 1,
+                          .act = variant >> 3};
         K->apply(t, n, x, y1, &a), R->apply(t, n, x, y2, &a);
         CHECK(same_values(t, y1, y2, n), "%s apply n=%lld dtype=%d variant=%d", name, (long long)n, t, variant);
         memcpy(y1, x, bytes), memcpy(y2, x, bytes); /* in place */
@@ -138,7 +147,10 @@ static void compare(const norma_kernel_table *K, const norma_kernel_table *R, no
             T[v]->col_dev(t, rows, cols, ld, x, NULL, acc[v][0], acc[v][6]);
             T[v]->col_dev(t, rows, cols, ld, x, w, acc[v][1], acc[v][2]);
             double *sums[4] = {acc[v][2], acc[v][3], acc[v][4], acc[v][5]};
-            T[v]->col_bwd_sums(t, rows, cols, ld, dy, x, w, w, sums);
+            norma_col_act act = {w, w, w, w};
+            T[v]->col_bwd_sums(t, rows, cols, ld, dy, x, w, w, NULL, sums);
+            double *sums2[4] = {acc[v][3], acc[v][4], acc[v][5], acc[v][1]};
+            T[v]->col_bwd_sums(t, rows, cols, ld, dy, x, w, w, &act, sums2); /* through a SiLU */
             T[v]->col_dotv(t, rows, cols, ld, x, w, acc[v][7]);
         }
         int ok = 1;
@@ -154,14 +166,18 @@ static void compare(const norma_kernel_table *K, const norma_kernel_table *R, no
                     ok = 0;
                 }
         CHECK(ok, "%s col sums rows=%lld cols=%lld dtype=%d", name, (long long)rows, (long long)cols, t);
-        K->col_apply(t, rows, cols, ld, x, y1, w, w, w, w, w, 1), R->col_apply(t, rows, cols, ld, x, y2, w, w, w, w, w, 0);
-        CHECK(same_values(t, y1, y2, rows * cols), "%s col_apply", name);
-        K->col_apply(t, rows, cols, ld, x, y1, NULL, w, NULL, NULL, NULL, 0);
-        R->col_apply(t, rows, cols, ld, x, y2, NULL, w, NULL, NULL, NULL, 1);
-        CHECK(same_values(t, y1, y2, rows * cols), "%s col_apply without optional vectors", name);
-        K->col_bwd_apply(t, rows, cols, ld, dy, x, y1, w, w, w, w, w, w, 1);
-        R->col_bwd_apply(t, rows, cols, ld, dy, x, y2, w, w, w, w, w, w, 0);
-        CHECK(same_values(t, y1, y2, rows * cols), "%s col_bwd_apply", name);
+        for (int silu = 0; silu < 2; silu++) {
+            norma_col_act act = {w, w, w, w}, *ap = silu ? &act : NULL;
+            K->col_apply(t, rows, cols, ld, x, y1, w, w, w, w, w, silu, 1);
+            R->col_apply(t, rows, cols, ld, x, y2, w, w, w, w, w, silu, 0);
+            CHECK(same_values(t, y1, y2, rows * cols), "%s col_apply silu=%d", name, silu);
+            K->col_apply(t, rows, cols, ld, x, y1, NULL, w, NULL, NULL, NULL, silu, 0);
+            R->col_apply(t, rows, cols, ld, x, y2, NULL, w, NULL, NULL, NULL, silu, 1);
+            CHECK(same_values(t, y1, y2, rows * cols), "%s col_apply without optional vectors silu=%d", name, silu);
+            K->col_bwd_apply(t, rows, cols, ld, dy, x, y1, w, w, w, w, w, w, ap, 1);
+            R->col_bwd_apply(t, rows, cols, ld, dy, x, y2, w, w, w, w, w, w, ap, 0);
+            CHECK(same_values(t, y1, y2, rows * cols), "%s col_bwd_apply silu=%d", name, silu);
+        }
         for (int v = 0; v < 2; v++)
             for (int q = 0; q < 8; q++) free(acc[v][q]);
         compare_strided(K, t, rows, cols, x, dy, w);

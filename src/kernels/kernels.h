@@ -18,8 +18,9 @@
  * per-pixel statistics over the channels:
  *   col_dev:           Σd and Σd² with d = x - c[j] (c NULL: 0)
  *   col_bwd_sums:      Σg, Σg·d, Σd, Σd² with g = dy·rg[r], d = x - c[j]
- *   col_apply:         y = ((x - m[j])·a[j])·rg[r] + b[j] + rb[r]
+ *   col_apply:         y = ((x - m[j])·a[j])·rg[r] + b[j] + rb[r]   (then silu(y), if act)
  *   col_bwd_apply:     dx = kg[j]·dy·rg[r] + kx[j]·(x - c[j])·rs[j] + k0[j]
+ * (with a SiLU after the norm, the backward's dy is dy·silu'(z), z from norma_col_act)
  * (an optional vector, NULL, contributes 0 to a sum and 1 to a product). Columns accumulate row by row
  * in order, so these too are identical across variants.
  *
@@ -29,7 +30,8 @@
  *   Double sums run in 16 lanes; float sums in 16 lanes flushed into double lanes every 16 steps (no
  *   float partial adds more than 16 terms). Element i of each 16-element step goes to lane i % 16, and
  *   lanes are added by one fixed tree. moments() works on fixed 2048-element chunks merged in order
- *   with Chan's formula: one pass around a shift in double, two passes (the second from L1) in float.
+ *   with Chan's formula: one pass around a shift in double; in float one pass around the mean of the
+ *   first 16 elements (a second around the mean where that is more than a standard deviation off).
  * - The float path centres on a float hi + lo split of the centre, so x - centre is exact near a
  *   large mean; chunks whose float squares would overflow or underflow are recomputed in double.
  * - Fused multiply-adds only where written (vd_fma/vf_fma: IEEE fma, rounded once, in every variant;
@@ -61,7 +63,16 @@ typedef struct norma_affine {
     const void *bias; /* n elements of the data's dtype, or NULL */
     const void *gain_c, *bias_c;
     int stream; /* store the output with streaming stores: it will not fit in the caches anyway */
+    /* A SiLU after the norm (act = 1): apply's output is silu(y); bwd_sums and bwd_apply take the
+     * gradient at the SiLU's output, dy·silu'(z), with z = y as above from mean, rstd and the rest. */
+    int act;
 } norma_affine;
+
+/* The input of a SiLU after a column norm: z = ((x - m[j])·a[j])·rg[r] + b[j] + rb[r], col_apply's y
+ * (rg: the call's row gains; m, a, b, rb NULL: 0, 1, 0, 0). A NULL norma_col_act: no SiLU. */
+typedef struct norma_col_act {
+    const double *m, *a, *b, *rb;
+} norma_col_act;
 
 /* dx = kg · g + kx · x̂ + k0, with g = dy · (g0 + gain[j]) and x̂ = (x - centre) · rstd. (kx multiplies
  * x̂, not x - centre: for |x| ~ 1e30, rstd² would underflow a float where rstd does not.) */
@@ -128,13 +139,15 @@ typedef struct norma_kernel_table {
     void (*col_dev)(norma_dtype dtype, int64_t rows, int64_t cols, int64_t ld, const void *x, const double *c,
                     double *sum_d, double *sum_dd);
     void (*col_bwd_sums)(norma_dtype dtype, int64_t rows, int64_t cols, int64_t ld, const void *dy,
-                         const void *x, const double *c, const double *rg, double *sums[4]);
+                         const void *x, const double *c, const double *rg, const norma_col_act *act,
+                         double *sums[4]);
     void (*col_apply)(norma_dtype dtype, int64_t rows, int64_t cols, int64_t ld, const void *x, void *y,
                       const double *m, const double *a, const double *b, const double *rg, const double *rb,
-                      int stream);
+                      int act, int stream);
     void (*col_bwd_apply)(norma_dtype dtype, int64_t rows, int64_t cols, int64_t ld, const void *dy,
                           const void *x, void *dx, const double *c, const double *rs, const double *kg,
-                          const double *kx, const double *k0, const double *rg, int stream);
+                          const double *kx, const double *k0, const double *rg, const norma_col_act *act,
+                          int stream);
 } norma_kernel_table;
 
 /* Bytes of an element of the compute type for data of a dtype: double for f32, float otherwise. The

@@ -6,6 +6,8 @@
  *   vd: 16 doubles, vf: 16 floats
  *   vd_zero, vd_set, vd_add, vd_sub, vd_mul, vd_reduce (the fixed tree), and the same for vf
  *   vd_fma(a, b, c) / vf_fma       a·b + c rounded once (IEEE fused multiply-add)
+ *   vf_div, vf_min, vf_max   a / b (IEEE); a < b ? a : b and a > b ? a : b (so a NaN a gives b)
+ *   vf_pow2i(n)              2^n for integer-valued n in [-126, 128] (2^128 = inf), exactly
  *   vd_first(a, k) / vf_first(a, k)   a with the lanes from k on set to 0
  *   vd_load(t, p, i)          elements p[i .. i+15] of dtype t, as doubles
  *   vd_load_part(t, p, i, k)  the first k < 16 of them, the other lanes 0
@@ -47,6 +49,10 @@ static inline vf vf_add(vf a, vf b) { LANES(i) a.v[i] += b.v[i]; return a; }
 static inline vf vf_sub(vf a, vf b) { LANES(i) a.v[i] -= b.v[i]; return a; }
 static inline vf vf_mul(vf a, vf b) { LANES(i) a.v[i] *= b.v[i]; return a; }
 static inline vf vf_fma(vf a, vf b, vf c) { LANES(i) a.v[i] = fmaf(a.v[i], b.v[i], c.v[i]); return a; }
+static inline vf vf_div(vf a, vf b) { LANES(i) a.v[i] /= b.v[i]; return a; }
+static inline vf vf_min(vf a, vf b) { LANES(i) a.v[i] = a.v[i] < b.v[i] ? a.v[i] : b.v[i]; return a; }
+static inline vf vf_max(vf a, vf b) { LANES(i) a.v[i] = a.v[i] > b.v[i] ? a.v[i] : b.v[i]; return a; }
+static inline vf vf_pow2i(vf n) { LANES(i) n.v[i] = ldexpf(1.0f, (int)n.v[i]); return n; }
 
 static inline float vf_reduce(vf a) {
     for (int width = VL / 2; width >= 1; width /= 2)

@@ -57,6 +57,14 @@ static void group_bwd(bench_case *c) {
     must(norma_group_norm_bwd(T, c->layout, c->d[0], c->d[1], c->d[2], c->d[3], B->dy, B->x, B->params, B->stats[0],
                               1e-6, B->dx, B->stats[2], B->stats[3]));
 }
+static void group_silu_fwd(bench_case *c) {
+    must(norma_group_norm_silu_fwd(T, c->layout, c->d[0], c->d[1], c->d[2], c->d[3], B->x, B->params, B->params, 1e-6,
+                                   B->y, B->stats[0], B->stats[1]));
+}
+static void group_silu_bwd(bench_case *c) {
+    must(norma_group_norm_silu_bwd(T, c->layout, c->d[0], c->d[1], c->d[2], c->d[3], B->dy, B->x, B->params, B->params,
+                                   B->stats[0], B->stats[1], 1e-6, B->dx, B->stats[2], B->stats[3]));
+}
 static void crms_fwd(bench_case *c) {
     must(norma_channel_rms_norm_fwd(T, c->layout, c->d[0], c->d[1], c->d[2], B->x, B->params, NULL, 1e-12, B->y));
 }
@@ -160,6 +168,11 @@ bench_case *bench_cases(bench_buffers *b, int *count) {
     i = add_channels(cases, i, "group_norm bwd", group_bwd, 1, 1, 256, 256, 256, 32, F, 0, 0);
     i = add_channels(cases, i, "group_norm fwd", group_fwd, 0, 1, 256, 256, 256, 32, L, 1, 0);
     i = add_channels(cases, i, "group_norm bwd", group_bwd, 1, 1, 256, 256, 256, 32, L, 1, 0);
+    /* GroupNorm + SiLU, fused: the VAE blocks' norm and activation in the passes of the norm alone */
+    i = add_channels(cases, i, "group_norm_silu fwd", group_silu_fwd, 0, 1, 512, 128, 128, 32, F, 0, 0);
+    i = add_channels(cases, i, "group_norm_silu bwd", group_silu_bwd, 1, 1, 512, 128, 128, 32, F, 0, 0);
+    i = add_channels(cases, i, "group_norm_silu fwd", group_silu_fwd, 0, 1, 512, 128, 128, 32, L, 1, 0);
+    i = add_channels(cases, i, "group_norm_silu bwd", group_silu_bwd, 1, 1, 512, 128, 128, 32, L, 1, 0);
     /* Qwen-Image VAE channel RMSNorm */
     i = add_channels(cases, i, "channel_rms_norm fwd", crms_fwd, 0, 1, 384, 128, 128, 0, F, 0, 0);
     i = add_channels(cases, i, "channel_rms_norm bwd", crms_bwd, 1, 1, 384, 128, 128, 0, F, 0, 0);

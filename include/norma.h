@@ -449,8 +449,9 @@ NORMA_API norma_status norma_group_norm_bwd(norma_dtype dtype, norma_layout layo
  * nn.Sequential(nn.GroupNorm(...), nn.SiLU())):
  *     y = silu(z) = z·σ(z),   z = GroupNorm(x) as norma_group_norm_fwd,   σ(z) = 1/(1 + e^-z)
  * in the passes GroupNorm alone takes (z never stored); mean and rstd as GroupNorm's. σ is evaluated
- * in float for every dtype (within 2 float ulps; PyTorch's float SiLU is within about as much). y may
- * alias x.
+ * in float for every dtype, from z rounded to float (as PyTorch's composition, whose GroupNorm output is
+ * float): within 2 float ulps of σ(float(z)); where e^-z overflows float (z < -88.7) the result is -0,
+ * as PyTorch's float SiLU. y may alias x.
  * ------------------------------------------------------------------------------------------- */
 NORMA_API norma_status norma_group_norm_silu_fwd(norma_dtype dtype, norma_layout layout,
                                                  int64_t n, int64_t c, int64_t spatial, int64_t groups,

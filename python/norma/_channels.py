@@ -127,24 +127,33 @@ def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=
 
 class _GroupNorm(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, x, gain, bias, groups, eps, mod_stride):
-        """mod_stride None: gain/bias are weight/bias (C); else scale/shift, C per sample at n·mod_stride."""
+    def forward(ctx, x, gain, bias, groups, eps, mod_stride, silu=False):
+        """mod_stride None: gain/bias are weight/bias (C); else scale/shift, C per sample at n·mod_stride.
+        silu: y = silu(group_norm(x)), fused (weights only)."""
         layout, x, n, c, spatial = _channel_layout(x)
         y = torch.empty_like(x)
         mean = torch.empty(n * groups, dtype=torch.float32)
-        if mod_stride is None:
+        rstd = torch.empty(n * groups, dtype=torch.float32) if silu else None
+        if silu:
+            call("norma_group_norm_silu_fwd", _DTYPES[x.dtype], layout, n, c, spatial, groups, x.data_ptr(),
+                 _ptr(gain), _ptr(bias), eps, y.data_ptr(), mean.data_ptr(), rstd.data_ptr())
+        elif mod_stride is None:
             call("norma_group_norm_fwd", _DTYPES[x.dtype], layout, n, c, spatial, groups, x.data_ptr(), _ptr(gain),
                  _ptr(bias), eps, y.data_ptr(), mean.data_ptr(), None)
         else:
             call("norma_ada_group_norm_fwd", _DTYPES[x.dtype], layout, n, c, spatial, groups, x.data_ptr(),
                  _ptr(bias), _ptr(gain), mod_stride, eps, y.data_ptr(), mean.data_ptr(), None)
-        ctx.save_for_backward(x, gain, mean)
+        if silu:
+            ctx.save_for_backward(x, gain, mean, bias, rstd)
+        else:
+            ctx.save_for_backward(x, gain, mean)
         ctx.args = (layout, n, c, spatial, groups, eps, mod_stride, bias is not None, bias.shape if bias is not None else None)
+        ctx.silu = silu
         return y
 
     @staticmethod
     def backward(ctx, dy):
-        x, gain, mean = ctx.saved_tensors
+        x, gain, mean = ctx.saved_tensors[:3]
         layout, n, c, spatial, groups, eps, mod_stride, has_bias, bias_shape = ctx.args
         need_dx, need_dg, need_db = ctx.needs_input_grad[:3]
         dy = _like(dy.to(x.dtype), x)
@@ -152,9 +161,15 @@ class _GroupNorm(torch.autograd.Function):
         if mod_stride is None:
             dg = torch.empty(c, dtype=torch.float32) if need_dg else None
             db = torch.empty(c, dtype=torch.float32) if need_db and has_bias else None
-            call("norma_group_norm_bwd", _DTYPES[x.dtype], layout, n, c, spatial, groups, dy.data_ptr(),
-                 x.data_ptr(), _ptr(gain), mean.data_ptr(), eps, _ptr(dx), _ptr(dg), _ptr(db))
-            return dx, _grad(dg, gain), _grad(db, gain), None, None, None
+            if ctx.silu:
+                bias, rstd = ctx.saved_tensors[3:]
+                call("norma_group_norm_silu_bwd", _DTYPES[x.dtype], layout, n, c, spatial, groups, dy.data_ptr(),
+                     x.data_ptr(), _ptr(gain), _ptr(bias), mean.data_ptr(), rstd.data_ptr(), eps, _ptr(dx), _ptr(dg),
+                     _ptr(db))
+            else:
+                call("norma_group_norm_bwd", _DTYPES[x.dtype], layout, n, c, spatial, groups, dy.data_ptr(),
+                     x.data_ptr(), _ptr(gain), mean.data_ptr(), eps, _ptr(dx), _ptr(dg), _ptr(db))
+            return dx, _grad(dg, gain), _grad(db, gain), None, None, None, None
         # modulation: gradients per (n, c), written densely then shaped like the inputs
         gain_d = None if gain is None else gain.expand(n, c).contiguous()
         dg = torch.empty(n, c, dtype=x.dtype) if need_dg else None
@@ -167,7 +182,8 @@ class _GroupNorm(torch.autograd.Function):
                 return None
             return g.sum(0, keepdim=True) if like_shape[0] == 1 and n > 1 else g
 
-        return dx, fit(dg, gain.shape if gain is not None else (n, c)), fit(db, bias_shape or (n, c)), None, None, None
+        return (dx, fit(dg, gain.shape if gain is not None else (n, c)), fit(db, bias_shape or (n, c)), None, None, None,
+                None)
 
 
 def _check_groups(fn, input, num_groups):
@@ -184,7 +200,17 @@ def _check_groups(fn, input, num_groups):
 
 def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
     """As torch.nn.functional.group_norm: statistics per (sample, group of C/num_groups channels)."""
-    fn = "norma.functional.group_norm"
+    return _group_norm("norma.functional.group_norm", input, num_groups, weight, bias, eps, False)
+
+
+def group_norm_silu(input, num_groups, weight=None, bias=None, eps=1e-5):
+    """F.silu(F.group_norm(input, num_groups, weight, bias, eps)) in one fused op (the norm and activation
+    of the FLUX and Qwen-Image VAE blocks): the normalized tensor is never stored; the backward
+    recomputes it from the saved statistics."""
+    return _group_norm("norma.functional.group_norm_silu", input, num_groups, weight, bias, eps, True)
+
+
+def _group_norm(fn, input, num_groups, weight, bias, eps, silu):
     _check_input(fn, input)
     _check_groups(fn, input, num_groups)
     c = input.shape[1]
@@ -196,9 +222,9 @@ def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
     x, w, b = input.to(dtype), _as(weight, dtype), _as(bias, dtype)
     w, b = (None if w is None else w.view(c)), (None if b is None else b.view(c))
     if _needs_grad(input, weight, bias):
-        y = _GroupNorm.apply(x, w, b, num_groups, float(eps), None)
+        y = _GroupNorm.apply(x, w, b, num_groups, float(eps), None, silu)
     else:
-        y = _GroupNorm.forward(_NoCtx(), x, w, b, num_groups, float(eps), None)
+        y = _GroupNorm.forward(_NoCtx(), x, w, b, num_groups, float(eps), None, silu)
     return y.to(input.dtype)
 
 

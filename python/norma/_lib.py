@@ -81,6 +81,10 @@ _SIGNATURES = {
     "norma_group_norm_fwd": ([_int, _int, _i64, _i64, _i64, _i64, _ptr, _ptr, _ptr, _f64, _ptr, _ptr, _ptr], _int),
     "norma_group_norm_bwd": (
         [_int, _int, _i64, _i64, _i64, _i64, _ptr, _ptr, _ptr, _ptr, _f64, _ptr, _ptr, _ptr], _int),
+    "norma_group_norm_silu_fwd": (
+        [_int, _int, _i64, _i64, _i64, _i64, _ptr, _ptr, _ptr, _f64, _ptr, _ptr, _ptr], _int),
+    "norma_group_norm_silu_bwd": (
+        [_int, _int, _i64, _i64, _i64, _i64, _ptr, _ptr, _ptr, _ptr, _ptr, _ptr, _f64, _ptr, _ptr, _ptr], _int),
     "norma_ada_group_norm_fwd": (
         [_int, _int, _i64, _i64, _i64, _i64, _ptr, _ptr, _ptr, _i64, _f64, _ptr, _ptr, _ptr], _int),
     "norma_ada_group_norm_bwd": (

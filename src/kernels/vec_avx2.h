@@ -24,6 +24,8 @@ static inline vd vd_set(double a) { __m256d s = _mm256_set1_pd(a); return (vd){s
 VD_OP(vd_add, _mm256_add_pd)
 VD_OP(vd_sub, _mm256_sub_pd)
 VD_OP(vd_mul, _mm256_mul_pd)
+VD_OP(vd_min, _mm256_min_pd) /* the second operand where either is NaN: a < b ? a : b */
+VD_OP(vd_max, _mm256_max_pd)
 #undef VD_OP
 static inline vd vd_fma(vd a, vd b, vd c) {
     return (vd){_mm256_fmadd_pd(a.q0, b.q0, c.q0), _mm256_fmadd_pd(a.q1, b.q1, c.q1), _mm256_fmadd_pd(a.q2, b.q2, c.q2),

@@ -20,6 +20,9 @@ static inline vd vd_set(double a) { return (vd){_mm512_set1_pd(a), _mm512_set1_p
 static inline vd vd_add(vd a, vd b) { return (vd){_mm512_add_pd(a.lo, b.lo), _mm512_add_pd(a.hi, b.hi)}; }
 static inline vd vd_sub(vd a, vd b) { return (vd){_mm512_sub_pd(a.lo, b.lo), _mm512_sub_pd(a.hi, b.hi)}; }
 static inline vd vd_mul(vd a, vd b) { return (vd){_mm512_mul_pd(a.lo, b.lo), _mm512_mul_pd(a.hi, b.hi)}; }
+/* minpd/maxpd return the second operand where either is NaN: a < b ? a : b */
+static inline vd vd_min(vd a, vd b) { return (vd){_mm512_min_pd(a.lo, b.lo), _mm512_min_pd(a.hi, b.hi)}; }
+static inline vd vd_max(vd a, vd b) { return (vd){_mm512_max_pd(a.lo, b.lo), _mm512_max_pd(a.hi, b.hi)}; }
 
 static inline vd vd_fma(vd a, vd b, vd c) { return (vd){_mm512_fmadd_pd(a.lo, b.lo, c.lo), _mm512_fmadd_pd(a.hi, b.hi, c.hi)}; }
 

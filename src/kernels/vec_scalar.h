@@ -7,6 +7,7 @@
  *   vd_zero, vd_set, vd_add, vd_sub, vd_mul, vd_reduce (the fixed tree), and the same for vf
  *   vd_fma(a, b, c) / vf_fma       a·b + c rounded once (IEEE fused multiply-add)
  *   vf_div, vf_min, vf_max   a / b (IEEE); a < b ? a : b and a > b ? a : b (so a NaN a gives b)
+ *   vd_min, vd_max           the same in double
  *   vf_pow2i(n)              2^n for integer-valued n in [-126, 128] (2^128 = inf), exactly
  *   vd_first(a, k) / vf_first(a, k)   a with the lanes from k on set to 0
  *   vd_load(t, p, i)          elements p[i .. i+15] of dtype t, as doubles
@@ -42,6 +43,8 @@ static inline vd vd_mul(vd a, vd b) { LANES(i) a.v[i] *= b.v[i]; return a; }
 
 /* a·b + c with one rounding (IEEE fma; glibc runs it on the FMA instruction where the CPU has one) */
 static inline vd vd_fma(vd a, vd b, vd c) { LANES(i) a.v[i] = fma(a.v[i], b.v[i], c.v[i]); return a; }
+static inline vd vd_min(vd a, vd b) { LANES(i) a.v[i] = a.v[i] < b.v[i] ? a.v[i] : b.v[i]; return a; }
+static inline vd vd_max(vd a, vd b) { LANES(i) a.v[i] = a.v[i] > b.v[i] ? a.v[i] : b.v[i]; return a; }
 
 static inline vf vf_zero(void) { vf r; LANES(i) r.v[i] = 0.0f; return r; }
 static inline vf vf_set(float a) { vf r; LANES(i) r.v[i] = a; return r; }

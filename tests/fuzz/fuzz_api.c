@@ -268,6 +268,19 @@ static norma_status gn_bwd(call *c) {
     return norma_group_norm_bwd(D, L, N0, N1, N2, N3, P(c, 0), P(c, 1), P(c, 2), P(c, 3), c->eps, P(c, 4), P(c, 5),
                                 P(c, 6));
 }
+static void gn_silu_bwd_bufs(call *c, input *in) {
+    int64_t all = count_of(N0, N1, N2), stats = count_of(N0, N3, 1);
+    add(c, DATA, all, in), add(c, DATA, all, in), add(c, DATA, N1, in), add(c, DATA, N1, in);
+    add(c, F32S, stats, in), add(c, F32S, stats, in), add(c, DATA, all, in), add(c, F32S, N1, in), add(c, F32S, N1, in);
+}
+static norma_status gn_silu_fwd(call *c) {
+    return norma_group_norm_silu_fwd(D, L, N0, N1, N2, N3, P(c, 0), P(c, 1), P(c, 2), c->eps, P(c, 3), P(c, 4),
+                                     P(c, 5));
+}
+static norma_status gn_silu_bwd(call *c) {
+    return norma_group_norm_silu_bwd(D, L, N0, N1, N2, N3, P(c, 0), P(c, 1), P(c, 2), P(c, 3), P(c, 4), P(c, 5),
+                                     c->eps, P(c, 6), P(c, 7), P(c, 8));
+}
 static int64_t agn_extent(call *c) {
     if (N0 > 40 || N1 > 40) return (int64_t)1 << 40; /* an impossible size: no real buffer */
     return N0 > 0 && N1 > 0 && c->s1 >= 0 ? (N0 - 1) * c->s1 + N1 : 0;
@@ -402,6 +415,7 @@ static const op ops[] = {
     {"batch_norm_bwd_apply", steps_bufs, bn_bwd_apply},
     {"add_layer_norm_fwd", add_fwd_bufs, add_ln_fwd},  {"add_rms_norm_fwd", add_fwd_bufs, add_rms_fwd},
     {"add_layer_norm_bwd", add_bwd_bufs, add_ln_bwd},  {"add_rms_norm_bwd", add_bwd_bufs, add_rms_bwd},
+    {"group_norm_silu_fwd", gn_fwd_bufs, gn_silu_fwd}, {"group_norm_silu_bwd", gn_silu_bwd_bufs, gn_silu_bwd},
 };
 enum { NOPS = sizeof ops / sizeof ops[0] };
 

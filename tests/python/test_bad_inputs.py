@@ -25,6 +25,7 @@ CALLS = {
     "batch_norm": lambda v: NF.batch_norm(v, torch.zeros(4), torch.ones(4), training=True),
     "instance_norm": lambda v: NF.instance_norm(v),
     "group_norm": lambda v: NF.group_norm(v, 2),
+    "group_norm_silu": lambda v: NF.group_norm_silu(v, 2),
     "ada_group_norm": lambda v: NF.ada_group_norm(v, 2, torch.randn(2, 4), torch.randn(2, 4)),
     "adaptive_instance_norm": lambda v: NF.adaptive_instance_norm(v, x4()),
     "channel_rms_norm": lambda v: NF.channel_rms_norm(v),
@@ -61,7 +62,8 @@ def test_bad_input_raises_a_python_error(name, bad):
 def test_bad_eps(eps):
     x = x4()
     for fn in (lambda: NF.layer_norm(x, (5,), eps=eps), lambda: NF.rms_norm(x, (5,), eps=eps),
-               lambda: NF.group_norm(x, 2, eps=eps), lambda: NF.instance_norm(x, eps=eps),
+               lambda: NF.group_norm(x, 2, eps=eps), lambda: NF.group_norm_silu(x, 2, eps=eps),
+               lambda: NF.instance_norm(x, eps=eps),
                lambda: NF.channel_rms_norm(x, eps=eps),
                lambda: NF.spectral_norm(x.view(8, 15), torch.randn(8), torch.randn(15), eps=eps)):
         with pytest.raises(ValueError, match="eps"):
@@ -104,6 +106,7 @@ def test_non_contiguous_inputs(view):
         (lambda t: NF.layer_norm(t, t.shape[-1:]), "layer_norm"),
         (lambda t: NF.rms_norm(t, t.shape[-2:]), "rms_norm"),
         (lambda t: NF.group_norm(t, 3), "group_norm"),
+        (lambda t: NF.group_norm_silu(t, 3), "group_norm_silu"),
         (lambda t: NF.instance_norm(t), "instance_norm"),
         (lambda t: NF.batch_norm(t, torch.zeros(c), torch.ones(c), training=True), "batch_norm"),
         (lambda t: NF.channel_rms_norm(t), "channel_rms_norm"),

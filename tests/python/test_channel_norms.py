@@ -150,6 +150,38 @@ def test_group_norm(shape, groups):
     assert list(m.state_dict()) == list(tm.state_dict()) and repr(m) == repr(tm)
 
 
+@pytest.mark.parametrize("shape,groups", [((2, 6, 7), 3), ((3, 8, 5, 5), 4), ((2, 64, 16, 16), 32)])
+def test_group_norm_silu(shape, groups):
+    """The fused GroupNorm + SiLU against PyTorch's composition: the SiLU's sigmoid is float in both, so
+    within twice PyTorch's float32 error (or 4 roundings of the scale), forward and every gradient."""
+    C = shape[1]
+    x = torch.randn(shape) * 3 + 1
+    w, b = torch.randn(C) * 2, torch.randn(C)
+
+    def close(name, ours, theirs, ref):
+        e_ours, e_theirs, scale = max_err(ours, ref), max_err(theirs, ref), ref.abs().max().item()
+        assert e_ours <= max(2 * e_theirs, 4 * EPS32 * scale), "%s: norma %.3g, torch %.3g" % (name, e_ours, e_theirs)
+
+    fn = lambda x, w, b: NF.group_norm_silu(x, groups, w, b)
+    tfn = lambda x, w, b: F.silu(F.group_norm(x, groups, w, b))
+    for name, xl in layouts(x):
+        close("gn+silu %s %s" % (shape, name), fn(xl, w, b), tfn(xl, w, b), tfn(xl.double(), w.double(), b.double()))
+        g = torch.randn(shape)
+        for gname, o, t, r in zip(["dx", "dw", "db"], grads(fn, [xl, w, b], g), grads(tfn, [xl, w, b], g),
+                                  grads(tfn, [xl, w, b], g, torch.float64)):
+            close("gn+silu %s %s %s" % (shape, name, gname), o, t, r)
+    for dtype, mant in [(torch.bfloat16, 7), (torch.float16, 10)]:
+        x16, w16, b16 = x.to(dtype), w.to(dtype), b.to(dtype)
+        ref = tfn(x16.double(), w16.double(), b16.double())
+        assert max_err(fn(x16, w16, b16), ref) <= 2.0 ** -mant * ref.abs().max().item()
+    m, tm = norma.nn.GroupNormSiLU(groups, C), torch.nn.GroupNorm(groups, C)
+    tm.load_state_dict(m.state_dict())
+    assert list(m.state_dict()) == list(tm.state_dict())
+    assert torch.equal(m(x), NF.group_norm_silu(x, groups, m.weight, m.bias))
+    with pytest.raises(ValueError):
+        NF.group_norm_silu(torch.randn(2, 6, 3), 4)
+
+
 def test_group_norm_large_mean_channels_last():
     """PyTorch 1.13's channels-last GroupNorm returned NaN for mean 1e4, std 1e-2 (E[x²] - E[x]²)."""
     x = (torch.randn(2, 64, 16, 16, dtype=torch.float64) * 1e-2 + 1e4).float().to(memory_format=torch.channels_last)

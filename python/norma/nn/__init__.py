@@ -8,7 +8,7 @@ from .. import functional as F
 from . import utils
 
 __all__ = ["LayerNorm", "RMSNorm", "BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "SyncBatchNorm", "InstanceNorm1d",
-           "InstanceNorm2d", "InstanceNorm3d", "GroupNorm", "utils"]
+           "InstanceNorm2d", "InstanceNorm3d", "GroupNorm", "GroupNormSiLU", "utils"]
 
 
 class LayerNorm(torch.nn.LayerNorm):
@@ -130,3 +130,12 @@ class GroupNorm(torch.nn.GroupNorm):
 
     def forward(self, input):
         return F.group_norm(input, self.num_groups, self.weight, self.bias, self.eps)
+
+
+class GroupNormSiLU(torch.nn.GroupNorm):
+    """nn.Sequential(nn.GroupNorm(num_groups, num_channels, eps, affine), nn.SiLU()) as one fused module
+    (norma.functional.group_norm_silu). Its parameters and state_dict are GroupNorm's: load a GroupNorm's
+    weights into it, or its weights into a GroupNorm."""
+
+    def forward(self, input):
+        return F.group_norm_silu(input, self.num_groups, self.weight, self.bias, self.eps)

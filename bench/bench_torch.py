@@ -105,6 +105,9 @@ def torch_case(op, dtype, shape):
         n, c, h, w_ = dims
         x = act(n, c, h, w_)
         wt, bs = torch.ones(c, dtype=dt), torch.zeros(c, dtype=dt)
+        if op.startswith("group_norm_silu"):  # the VAE block's norm + activation, as PyTorch composes them
+            fwd = lambda x, w, b: F.silu(F.group_norm(x, groups, w, b, 1e-6))  # noqa: E731
+            return autograd_backward(fwd, [x, wt, bs]) if bwd else (lambda: fwd(x, wt, bs))
         if op.startswith("group_norm"):
             if not bwd:
                 return lambda: F.group_norm(x, groups, wt, bs, 1e-6)

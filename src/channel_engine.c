@@ -171,13 +171,15 @@ typedef struct {
     const chan_act *act; /* backward */
 } apply_job;
 
-/* The SiLU input's coefficients of sample n: per column (channels-last), per cell (channels-first). */
-static norma_col_act col_act(const chan_act *act, int64_t o) {
-    return (norma_col_act){.m = act->m + o, .a = act->a + o, .b = act->b + o};
+/* The SiLU input's coefficients of sample n: per column (channels-last; dz: the block's rows), per cell
+ * (channels-first; dz: the cell's run). */
+static norma_col_act col_act(const chan_act *act, int64_t o, void *dz) {
+    return (norma_col_act){.m = act->m + o, .a = act->a + o, .b = act->b + o, .dz = dz};
 }
-static norma_affine cell_affine(const chan_act *act, int64_t i, int stream) {
+static norma_affine cell_affine(const chan_act *act, int64_t i, void *dz, int stream) {
     if (!act) return (norma_affine){.g0 = 1.0, .stream = stream};
-    return (norma_affine){.mean = act->m[i], .rstd = act->a[i], .g0 = 1.0, .b0 = act->b[i], .act = 1, .stream = stream};
+    return (norma_affine){.mean = act->m[i], .rstd = act->a[i], .g0 = 1.0, .b0 = act->b[i], .act = 1, .act_dz = dz,
+                          .stream = stream};
 }
 
 static void apply_task(void *ctx, int64_t t) {
@@ -226,14 +228,16 @@ static void bwd_cells_task(void *ctx, int64_t t) {
         int64_t i = cell(sh, tk.n, tk.k, 0);
         double *sums[4] = {j->cells[0] + i, j->cells[1] + i, j->cells[2] + i, j->cells[3] + i};
         for (int q = 0; q < 4; q++) memset(sums[q], 0, (size_t)sh->C * sizeof(double));
-        norma_col_act ca = j->act ? col_act(j->act, tk.n * j->stride) : (norma_col_act){0};
+        void *dz = j->act && j->act->dz ? (void *)cl_rows(sh, j->act->dz, tk.n, tk.k) : NULL;
+        norma_col_act ca = j->act ? col_act(j->act, tk.n * j->stride, dz) : (norma_col_act){0};
         sh->k->col_bwd_sums(sh->dtype, block_len(sh, tk.k), sh->C, sh->C, cl_rows(sh, j->dy, tk.n, tk.k),
                             cl_rows(sh, j->x, tk.n, tk.k), centre, NULL, j->act ? &ca : NULL, sums);
         return;
     }
     for (int64_t c = tk.c0; c < tk.c1; c++) {
         double s[4];
-        norma_affine unit = cell_affine(j->act, tk.n * j->stride + c, 0);
+        void *dz = j->act && j->act->dz ? (void *)cf_run(sh, j->act->dz, tk.n, c, tk.k) : NULL;
+        norma_affine unit = cell_affine(j->act, tk.n * j->stride + c, dz, 0);
         sh->k->bwd_sums(sh->dtype, block_len(sh, tk.k), cf_run(sh, j->dy, tk.n, c, tk.k),
                         cf_run(sh, j->x, tk.n, c, tk.k), &unit, centre[c], s);
         int64_t i = cell(sh, tk.n, tk.k, c);
@@ -270,7 +274,7 @@ static void apply_bwd_task(void *ctx, int64_t t) {
     chan_task tk = task_of(sh, t);
     int64_t o = tk.n * j->stride;
     if (sh->last) {
-        norma_col_act ca = j->act ? col_act(j->act, o) : (norma_col_act){0};
+        norma_col_act ca = j->act ? col_act(j->act, o, NULL) : (norma_col_act){0};
         sh->k->col_bwd_apply(sh->dtype, block_len(sh, tk.k), sh->C, sh->C, cl_rows(sh, j->dy, tk.n, tk.k),
                              cl_rows(sh, j->x, tk.n, tk.k), (void *)cl_rows(sh, j->y, tk.n, tk.k), j->m + o,
                              j->rs ? j->rs + o : NULL, j->a + o, j->b ? j->b + o : NULL, j->k0 ? j->k0 + o : NULL,
@@ -278,7 +282,7 @@ static void apply_bwd_task(void *ctx, int64_t t) {
         return;
     }
     for (int64_t c = tk.c0; c < tk.c1; c++) {
-        norma_affine unit = cell_affine(j->act, o + c, sh->stream);
+        norma_affine unit = cell_affine(j->act, o + c, NULL, sh->stream);
         norma_bwd_coef k = {.centre = j->m[o + c], .kg = j->a[o + c], .kx = j->b ? j->b[o + c] : 0.0,
                             .k0 = j->k0 ? j->k0[o + c] : 0.0};
         sh->k->bwd_apply(sh->dtype, block_len(sh, tk.k), cf_run(sh, j->dy, tk.n, c, tk.k),

@@ -66,9 +66,11 @@ void chan_apply(const chan_shape *sh, const void *x, void *y, const double *m, c
                 int64_t stride, bool silu);
 
 /* A SiLU after the norm, for the backward: its input z = (x - m[n,c])·a[n,c] + b[n,c] (at n·stride + c,
- * as the call's other vectors). The backward passes then see dy·silu'(z) where they read dy. */
+ * as the call's other vectors). The backward passes then see dy·silu'(z) where they read dy;
+ * chan_bwd_sums also stores it to dz (a tensor like x) if not NULL. */
 typedef struct chan_act {
     const double *m, *a, *b;
+    void *dz;
 } chan_act;
 
 /* ----- backward ----- */

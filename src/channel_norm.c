@@ -162,7 +162,7 @@ void sets_bwd_local(const chan_shape *sh, const set_bwd *p, const void *dy, cons
                 m[i] = p->mean[set], s[i] = (double)p->rstd[set] * w->gain[i];
             }
         }
-        w->act = (chan_act){.m = m, .a = s, .b = b};
+        w->act = (chan_act){.m = m, .a = s, .b = b, .dz = p->dz};
     }
     if (N > 0) chan_bwd_sums(sh, dy, x, w->centre, C, p->silu ? &w->act : NULL, a, w->t);
 }
@@ -209,7 +209,11 @@ void sets_bwd_finish(const chan_shape *sh, const set_bwd *p, const set_bwd_work 
             if (p->dgain) ((float *)p->dgain)[c] = (float)dg;
             if (p->dbias) ((float *)p->dbias)[c] = (float)db;
         }
-    if (dx && N > 0) chan_apply_bwd(sh, dy, x, dx, w->centre, w->rs, w->kg, w->kx, w->k0, C, p->silu ? &w->act : NULL);
+    if (dx && N > 0) {
+        bool kept = p->silu && p->dz; /* dy·silu'(z), kept by the first pass */
+        chan_apply_bwd(sh, kept ? p->dz : dy, x, dx, w->centre, w->rs, w->kg, w->kx, w->k0, C,
+                       p->silu && !kept ? &w->act : NULL);
+    }
 }
 
 static norma_status sets_backward(const char *fn, const chan_shape *sh, const set_bwd *p, const void *dy,
@@ -405,6 +409,10 @@ static norma_status group_norm_bwd(const char *fn, norma_dtype dtype, norma_layo
     chan_shape sh = chan_make_shape(dtype, layout, n, c, spatial);
     set_bwd p = {.sets = {.cpg = c / groups}, .aff = aff, .eps = eps, .mean = mean, .silu = silu, .rstd = rstd,
                  .dgain = dgain, .dbias = dbias, .per_sample = per_sample};
+    /* f32 data: the first pass keeps dy·silu'(z) in dx (unless dx is x) for the second, a write and a read
+     * instead of a second SiLU derivative (~35% of the time here). Not for 16-bit data: rounding it to
+     * bf16 would cost the gradient 8 bits (PyTorch's autograd does round it). */
+    if (silu && dtype == NORMA_F32 && dx && dx != x) p.dz = dx;
     return sets_backward(fn, &sh, &p, dy, x, dx);
 }
 

@@ -622,6 +622,43 @@ static void test_silu_range(void) {
         }
 }
 
+/* GroupNorm + SiLU backward in place: dx over dy (f32 keeps dy·silu'(z) in dx between its passes) and
+ * dx over x (where it cannot, and computes silu' twice) agree with a separate dx. */
+static void test_silu_aliasing(void) {
+    int64_t N = 2, C = 8, S = 50, n_el = N * C * S;
+    for (size_t d = 0; d < sizeof dtypes / sizeof dtypes[0]; d++)
+        for (int layout = 0; layout < 2; layout++) {
+            norma_dtype t = dtypes[d];
+            tensor x = t_new(t, n_el), dy = t_new(t, n_el), dx = t_new(t, n_el), w = t_new(t, C), b = t_new(t, C);
+            t_fill_normal(&x, 1.0, 2.0), t_fill_normal(&dy, 0.0, 1.0), t_fill_normal(&w, 1.0, 0.5);
+            t_fill_normal(&b, 0.0, 0.5);
+            float mean[8], rstd[8], dw[3][8], db[3][8];
+            tensor y = t_new(t, n_el);
+            CHECK_OK(norma_group_norm_silu_fwd(t, layout, N, C, S, 4, x.p, w.p, b.p, 1e-5, y.p, mean, rstd));
+            CHECK_OK(norma_group_norm_silu_bwd(t, layout, N, C, S, 4, dy.p, x.p, w.p, b.p, mean, rstd, 1e-5, dx.p, dw[0],
+                                               db[0]));
+            tensor over_dy = t_copy(&dy), over_x = t_copy(&x);
+            CHECK_OK(norma_group_norm_silu_bwd(t, layout, N, C, S, 4, over_dy.p, x.p, w.p, b.p, mean, rstd, 1e-5,
+                                               over_dy.p, dw[1], db[1]));
+            CHECK_OK(norma_group_norm_silu_bwd(t, layout, N, C, S, 4, dy.p, over_x.p, w.p, b.p, mean, rstd, 1e-5,
+                                               over_x.p, dw[2], db[2]));
+            t_sync(&dx), t_sync(&over_dy), t_sync(&over_x);
+            /* dx: within a rounding of dy·silu'(z) to float (f32) or of the output (16-bit) */
+            double scale = max_abs(dx.v, n_el), worst = 0.0, tol = (t == NORMA_F32 ? 1e-6 : 1e-2) * scale;
+            for (int64_t i = 0; i < n_el; i++)
+                worst = fmax(worst, fmax(fabs(over_dy.v[i] - dx.v[i]), fabs(over_x.v[i] - dx.v[i])));
+            double worst_params = 0.0; /* relative */
+            for (int k = 1; k < 3; k++)
+                for (int64_t c = 0; c < C; c++)
+                    worst_params = fmax(worst_params, fmax(fabs(dw[k][c] - dw[0][c]) / (fabs(dw[0][c]) + 1.0),
+                                                           fabs(db[k][c] - db[0][c]) / (fabs(db[0][c]) + 1.0)));
+            CHECK(worst <= tol && worst_params <= 1e-5, "%s %s GroupNorm+SiLU bwd in place: dx differs by %.3g "
+                  "(scale %.3g), parameter gradients by %.3g", dtype_name(t), layout_name(layout), worst, scale,
+                  worst_params);
+            t_free(&x), t_free(&dy), t_free(&dx), t_free(&w), t_free(&b), t_free(&y), t_free(&over_dy), t_free(&over_x);
+        }
+}
+
 /* Channels-last statistics are centred on each block's first row: an outlier there (here 400
  * standard deviations out) must not cost the float path its precision (the block is summed again
  * around the mean; without it, rstd was off by 2e-5). The saved mean and rstd stay within a float
@@ -933,6 +970,7 @@ int main(void) {
     test_layouts_agree();
     test_outlier_first_row();
     test_silu_range();
+    test_silu_aliasing();
     test_invariants();
     test_extreme_channel_rms_adain();
     test_degenerate_sets();

@@ -56,14 +56,20 @@ static void compare_strided(const norma_kernel_table *K, norma_dtype t, int64_t 
     for (int v = 0; v < 2; v++)
         for (int q = 0; q < 6; q++) s[v][q] = a + (v * 6 + q) * cols;
     K->col_dev(t, rows, cols, ld, xs, w, s[0][0], s[0][1]), R->col_dev(t, rows, cols, cols, x, w, s[1][0], s[1][1]);
-    const norma_col_act act = {w, w, w, w};
+    char *dzs = calloc((size_t)(rows * ld), es), *dzc = calloc((size_t)(rows * cols), es);
+    const norma_col_act act = {w, w, w, w, NULL}, act_ks = {w, w, w, w, dzs}, act_rc = {w, w, w, w, dzc};
     for (int silu = 0; silu < 2; silu++) {
         const norma_col_act *ap = silu ? &act : NULL;
         for (int64_t j = 0; j < 12 * cols; j++) a[j] = 0.25 * (double)(j % cols);
-        K->col_bwd_sums(t, rows, cols, ld, dys, xs, w, w, ap, s[0] + 2);
-        R->col_bwd_sums(t, rows, cols, cols, dy, x, w, w, ap, s[1] + 2);
+        K->col_bwd_sums(t, rows, cols, ld, dys, xs, w, w, silu ? &act_ks : NULL, s[0] + 2);
+        R->col_bwd_sums(t, rows, cols, cols, dy, x, w, w, silu ? &act_rc : NULL, s[1] + 2);
         CHECK(same_doubles(s[0][2], s[1][2], 4 * cols), "strided col sums rows=%lld cols=%lld dtype=%d silu=%d",
               (long long)rows, (long long)cols, t, silu);
+        if (silu) { /* the kept dy·silu'(z) */
+            for (int64_t r = 0; r < rows; r++) memcpy(y + (size_t)(r * cols) * es, dzs + (size_t)(r * ld) * es, (size_t)cols * es);
+            CHECK(same_values(t, y, dzc, rows * cols), "strided col_bwd_sums dz rows=%lld cols=%lld dtype=%d",
+                  (long long)rows, (long long)cols, t);
+        }
         int same = 1;
         K->col_apply(t, rows, cols, ld, xs, ys, w, w, w, w, w, silu, 0);
         R->col_apply(t, rows, cols, cols, x, yc, w, w, w, w, w, silu, 0);
@@ -76,7 +82,7 @@ static void compare_strided(const norma_kernel_table *K, norma_dtype t, int64_t 
         CHECK(same, "strided col_apply/col_bwd_apply rows=%lld cols=%lld dtype=%d silu=%d", (long long)rows,
               (long long)cols, t, silu);
     }
-    free(xs), free(dys), free(ys), free(y), free(yc), free(a);
+    free(xs), free(dys), free(ys), free(y), free(yc), free(a), free(dzs), free(dzc);
 }
 
 static void compare(const norma_kernel_table *K, const norma_kernel_table *R, norma_dtype t, int64_t n, int special) {
@@ -104,8 +110,11 @@ static void compare(const norma_kernel_table *K, const norma_kernel_table *R, no
         CHECK(same_values(t, y1, y2, n), "%s apply in place n=%lld dtype=%d", name, (long long)n, t);
 
         double s1[4], s2[4];
-        K->bwd_sums(t, n, dy, x, &a, 1.5, s1), R->bwd_sums(t, n, dy, x, &a, 1.5, s2);
-        CHECK(same_doubles(s1, s2, 4), "%s bwd_sums n=%lld dtype=%d", name, (long long)n, t);
+        norma_affine ak = a, ar = a; /* with a SiLU, each keeps dy·silu'(z) */
+        if (a.act) ak.act_dz = y1, ar.act_dz = y2;
+        K->bwd_sums(t, n, dy, x, &ak, 1.5, s1), R->bwd_sums(t, n, dy, x, &ar, 1.5, s2);
+        CHECK(same_doubles(s1, s2, 4) && (!a.act || same_values(t, y1, y2, n)), "%s bwd_sums n=%lld dtype=%d", name,
+              (long long)n, t);
 
         norma_bwd_coef c = {.centre = 1.25, .kg = 0.5, .kx = -0.125, .k0 = 0.0625};
         size_t as = norma_compute_size(t);
@@ -147,7 +156,7 @@ static void compare(const norma_kernel_table *K, const norma_kernel_table *R, no
             T[v]->col_dev(t, rows, cols, ld, x, NULL, acc[v][0], acc[v][6]);
             T[v]->col_dev(t, rows, cols, ld, x, w, acc[v][1], acc[v][2]);
             double *sums[4] = {acc[v][2], acc[v][3], acc[v][4], acc[v][5]};
-            norma_col_act act = {w, w, w, w};
+            norma_col_act act = {w, w, w, w, NULL};
             T[v]->col_bwd_sums(t, rows, cols, ld, dy, x, w, w, NULL, sums);
             double *sums2[4] = {acc[v][3], acc[v][4], acc[v][5], acc[v][1]};
             T[v]->col_bwd_sums(t, rows, cols, ld, dy, x, w, w, &act, sums2); /* through a SiLU */
@@ -167,7 +176,7 @@ static void compare(const norma_kernel_table *K, const norma_kernel_table *R, no
                 }
         CHECK(ok, "%s col sums rows=%lld cols=%lld dtype=%d", name, (long long)rows, (long long)cols, t);
         for (int silu = 0; silu < 2; silu++) {
-            norma_col_act act = {w, w, w, w}, *ap = silu ? &act : NULL;
+            norma_col_act act = {w, w, w, w, NULL}, *ap = silu ? &act : NULL;
             K->col_apply(t, rows, cols, ld, x, y1, w, w, w, w, w, silu, 1);
             R->col_apply(t, rows, cols, ld, x, y2, w, w, w, w, w, silu, 0);
             CHECK(same_values(t, y1, y2, rows * cols), "%s col_apply silu=%d", name, silu);

@@ -4,7 +4,8 @@ on (N, C, *) tensors in channels-first or channels-last memory."""
 import torch
 
 from . import _lib
-from ._common import _DTYPES, _as, _channel_layout, _check_tensor, _compute_dtype, _empty_result, _like, _needs_grad, _ptr
+from ._common import (_DTYPES, _as, _channel_layout, _check_tensor, _compute_dtype, _empty_result, _like, _needs_grad,
+                      _ptr, _to)
 from ._lib import call
 
 
@@ -98,7 +99,7 @@ def _running_norm(fn, input, running_mean, running_var, weight, bias, batch_stat
             y = _RunningNorm.forward(_NoCtx(), x, *args)
     _write_back(running_mean, rm)
     _write_back(running_var, rv)
-    return y.to(input.dtype)
+    return _to(y, input.dtype)
 
 
 class _NoCtx:
@@ -225,7 +226,7 @@ def _group_norm(fn, input, num_groups, weight, bias, eps, silu):
         y = _GroupNorm.apply(x, w, b, num_groups, float(eps), None, silu)
     else:
         y = _GroupNorm.forward(_NoCtx(), x, w, b, num_groups, float(eps), None, silu)
-    return y.to(input.dtype)
+    return _to(y, input.dtype)
 
 
 def _as_sample_vectors(fn, name, t, n, c):
@@ -263,7 +264,7 @@ def ada_group_norm(input, num_groups, shift, scale, eps=1e-5):
         y = _GroupNorm.apply(x, vs[1], vs[0], num_groups, float(eps), stride)
     else:
         y = _GroupNorm.forward(_NoCtx(), x, vs[1], vs[0], num_groups, float(eps), stride)
-    return y.to(input.dtype)
+    return _to(y, input.dtype)
 
 
 # ----- AdaIN ------------------------------------------------------------------------------------------
@@ -374,4 +375,4 @@ def channel_rms_norm(input, weight=None, bias=None, eps=1e-12):
         y = _ChannelRMSNorm.apply(x, w, b, float(eps))
     else:
         y = _ChannelRMSNorm.forward(_NoCtx(), x, w, b, float(eps))
-    return y.to(input.dtype)
+    return _to(y, input.dtype)

@@ -17,7 +17,7 @@ def _check_tensor(fn, name, t, optional=False):
         return
     if not isinstance(t, torch.Tensor):
         raise TypeError("%s: %s must be a torch.Tensor, got %s" % (fn, name, type(t).__name__))
-    if t.device.type != "cpu":
+    if not t.is_cpu:
         raise ValueError("%s: %s is on device %s; norma computes on CPU tensors" % (fn, name, t.device))
     if t.dtype not in _DTYPES:
         raise TypeError("%s: %s has dtype %s; norma supports torch.float32, torch.bfloat16 and torch.float16"
@@ -37,7 +37,15 @@ def _compute_dtype(fn, input, **params):
 
 
 def _as(t, dtype):
-    return None if t is None else t.to(dtype).contiguous()
+    """t in dtype, dense (t itself when it already is: each .to/.contiguous costs ~1 us even as a no-op)."""
+    if t is None or (t.dtype == dtype and t.is_contiguous()):
+        return t
+    return t.to(dtype).contiguous()
+
+
+def _to(t, dtype):
+    """t.to(dtype), skipping the call where it would return t itself."""
+    return t if t.dtype == dtype else t.to(dtype)
 
 
 def _needs_grad(*tensors):

@@ -4,7 +4,7 @@ import torch
 
 from . import _lib
 from ._common import (_DTYPES, FLT_EPSILON, _as, _check_tensor, _compute_dtype, _empty_result, _needs_grad,
-                      _normalized_shape, _ptr)
+                      _normalized_shape, _ptr, _to)
 from ._lib import call
 
 # ----- LayerNorm ---------------------------------------------------------------------------------
@@ -60,7 +60,7 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
         y = _LayerNorm.apply(x, w, b, rows, cols, float(eps))
     else:
         y = _layer_norm_fwd(x, w, b, rows, cols, float(eps), False)[0]
-    return y.to(input.dtype)
+    return _to(y, input.dtype)
 
 
 # ----- RMSNorm -----------------------------------------------------------------------------------
@@ -110,7 +110,7 @@ def rms_norm(input, normalized_shape, weight=None, eps=None):
         y = _RMSNorm.apply(x, w, rows, cols, eps)
     else:
         y = _rms_norm_fwd(x, w, rows, cols, eps)
-    return y.to(input.dtype)
+    return _to(y, input.dtype)
 
 
 # ----- AdaLN modulation --------------------------------------------------------------------------
@@ -240,7 +240,7 @@ def ada_layer_norm(input, shift, scale, eps=1e-6, norm="layer"):
         y = _AdaLayerNorm.apply(x, shift_v, scale_v, sb, sl, float(eps), kind)
     else:
         y = _ada_fwd(x, shift_v, scale_v, sb, sl, float(eps), kind, False)[0]
-    return y.to(input.dtype)
+    return _to(y, input.dtype)
 
 
 # ----- residual add fused with LayerNorm / RMSNorm -----------------------------------------------
@@ -298,7 +298,7 @@ def _add_norm(fn, input, residual, normalized_shape, weight, bias, eps, rms):
         return _empty_result(input, weight, bias), residual + input
     x, r, w, b = _as(input, dtype), _as(residual, dtype), _as(weight, dtype), _as(bias, dtype)
     y, s = _AddNorm.apply(x, r, w, b, rows, cols, float(eps), rms)
-    return y.to(input.dtype), s.to(input.dtype)
+    return _to(y, input.dtype), _to(s, input.dtype)
 
 
 def add_layer_norm(input, residual, normalized_shape, weight=None, bias=None, eps=1e-5):

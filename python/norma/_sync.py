@@ -8,7 +8,7 @@ import torch.distributed as dist
 
 from . import _lib
 from ._channels import _check_input, _check_vector, _grad, _stats_f32, _write_back
-from ._common import _DTYPES, _as, _channel_layout, _compute_dtype, _like, _ptr
+from ._common import _DTYPES, _as, _channel_layout, _compute_dtype, _like, _ptr, _to
 from ._lib import call
 
 EXACT, FAST = 0, 1
@@ -114,4 +114,4 @@ def sync_batch_norm(input, running_mean, running_var, weight=None, bias=None, mo
     y = _SyncBatchNorm.apply(x, *args)
     _write_back(running_mean, rm)
     _write_back(running_var, rv)
-    return y.to(input.dtype)
+    return _to(y, input.dtype)

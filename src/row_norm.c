@@ -53,9 +53,13 @@ static const void *row_vector(const row_layout *L, const void *base, int64_t r) 
     return base ? (const char *)base + (size_t)vector_offset(L, r) * L->esize : NULL;
 }
 
-/* Asks for a row about to be worked on, so that its memory latency overlaps the current row's work. */
+/* Asks for a short row about to be worked on, so that its memory latency overlaps the current row's
+ * work (the hardware prefetchers do not ramp up within a few lines). Longer rows are left to them: a
+ * prefetch per line of a 6 KiB row filled the miss queue and stalled (5% of a LayerNorm backward). */
+#define PREFETCH_MAX_BYTES 2048
 static void prefetch_row(const void *p, int64_t bytes) {
 #if defined(__GNUC__)
+    if (bytes > PREFETCH_MAX_BYTES) return;
     for (int64_t b = 0; b < bytes; b += 64) __builtin_prefetch((const char *)p + b, 0, 3);
 #else
     (void)p, (void)bytes;

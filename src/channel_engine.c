@@ -17,6 +17,20 @@ chan_shape chan_make_shape(norma_dtype dtype, norma_layout layout, int64_t n, in
     return sh;
 }
 
+norma_status chan_check_shape(const char *fn, norma_dtype dtype, norma_layout layout, int64_t n, int64_t c,
+                              int64_t spatial) {
+    TRY(norma_check_dtype(fn, dtype));
+    if (layout != NORMA_CHANNELS_FIRST && layout != NORMA_CHANNELS_LAST)
+        return norma_fail(NORMA_EUNSUPPORTED, fn,
+                          "unknown layout %d (expected NORMA_CHANNELS_FIRST or NORMA_CHANNELS_LAST)", (int)layout);
+    TRY(norma_check_count(fn, "n", n, 0));
+    TRY(norma_check_count(fn, "c", c, 1));
+    TRY(norma_check_count(fn, "spatial", spatial, 0));
+    int64_t numel, sizes[3] = {n, c, spatial};
+    const char *const names[3] = {"n", "c", "spatial"};
+    return norma_check_numel(fn, &numel, 3, sizes, names);
+}
+
 static int64_t block_len(const chan_shape *sh, int64_t k) { return min_i64(sh->block, sh->S - k * sh->block); }
 static int64_t cell(const chan_shape *sh, int64_t n, int64_t k, int64_t c) { return (n * sh->K + k) * sh->C + c; }
 int64_t chan_num_cells(const chan_shape *sh) { return sh->N * sh->K * sh->C; }

@@ -29,6 +29,11 @@ typedef struct chan_shape {
 
 chan_shape chan_make_shape(norma_dtype dtype, norma_layout layout, int64_t n, int64_t c, int64_t spatial);
 
+/* The argument checks every channel norm makes: dtype, layout, n >= 0, c >= 1, spatial >= 0, and a size
+ * that fits the address space. */
+norma_status chan_check_shape(const char *fn, norma_dtype dtype, norma_layout layout, int64_t n, int64_t c,
+                              int64_t spatial);
+
 /* A statistic set: samples [n0, n1) x channels [c0, c1), all positions. */
 typedef struct chan_rect {
     int64_t n0, n1, c0, c1;

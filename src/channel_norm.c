@@ -9,20 +9,6 @@
 
 /* ----- validation ----------------------------------------------------------------------------- */
 
-static norma_status check_shape(const char *fn, norma_dtype dtype, norma_layout layout, int64_t n, int64_t c,
-                                int64_t spatial) {
-    TRY(norma_check_dtype(fn, dtype));
-    if (layout != NORMA_CHANNELS_FIRST && layout != NORMA_CHANNELS_LAST)
-        return norma_fail(NORMA_EUNSUPPORTED, fn,
-                          "unknown layout %d (expected NORMA_CHANNELS_FIRST or NORMA_CHANNELS_LAST)", (int)layout);
-    TRY(norma_check_count(fn, "n", n, 0));
-    TRY(norma_check_count(fn, "c", c, 1));
-    TRY(norma_check_count(fn, "spatial", spatial, 0));
-    int64_t numel, sizes[3] = {n, c, spatial};
-    const char *const names[3] = {"n", "c", "spatial"};
-    return norma_check_numel(fn, &numel, 3, sizes, names);
-}
-
 static norma_status check_momentum(const char *fn, double momentum) {
     if (!(momentum >= 0.0 && momentum <= 1.0))
         return norma_fail(NORMA_EINVAL, fn, "momentum must be in [0, 1] (got %g)", momentum);
@@ -242,7 +228,7 @@ void bn_update_running(int64_t c, double momentum, const double *count, const do
 norma_status bn_check_fwd(const char *fn, norma_dtype dtype, norma_layout layout, int64_t n, int64_t c,
                           int64_t spatial, const void *x, const float *running_mean, const float *running_var,
                           int training, double momentum, double eps, const void *y) {
-    TRY(check_shape(fn, dtype, layout, n, c, spatial));
+    TRY(chan_check_shape(fn, dtype, layout, n, c, spatial));
     TRY(norma_check_eps(fn, eps));
     TRY(check_momentum(fn, momentum));
     TRY(check_running(fn, running_mean, running_var, !training));
@@ -252,7 +238,7 @@ norma_status bn_check_fwd(const char *fn, norma_dtype dtype, norma_layout layout
 norma_status bn_check_bwd(const char *fn, norma_dtype dtype, norma_layout layout, int64_t n, int64_t c,
                           int64_t spatial, const void *dy, const void *x, const float *save_mean,
                           const float *running_mean, const float *running_var, int training, double eps) {
-    TRY(check_shape(fn, dtype, layout, n, c, spatial));
+    TRY(chan_check_shape(fn, dtype, layout, n, c, spatial));
     TRY(norma_check_eps(fn, eps));
     if (training) TRY(norma_check_ptr(fn, "save_mean", save_mean));
     else TRY(check_running(fn, running_mean, running_var, true));
@@ -308,7 +294,7 @@ norma_status norma_instance_norm_fwd(norma_dtype dtype, norma_layout layout, int
                                      float *running_var, int use_input_stats, double momentum, double eps, void *y,
                                      float *save_mean, float *save_rstd) {
     static const char fn[] = "norma_instance_norm_fwd";
-    TRY(check_shape(fn, dtype, layout, n, c, spatial));
+    TRY(chan_check_shape(fn, dtype, layout, n, c, spatial));
     TRY(norma_check_eps(fn, eps));
     TRY(check_momentum(fn, momentum));
     TRY(check_running(fn, running_mean, running_var, !use_input_stats));
@@ -342,7 +328,7 @@ norma_status norma_instance_norm_bwd(norma_dtype dtype, norma_layout layout, int
                                      const float *running_mean, const float *running_var, int use_input_stats,
                                      double eps, void *dx, float *dweight, float *dbias) {
     static const char fn[] = "norma_instance_norm_bwd";
-    TRY(check_shape(fn, dtype, layout, n, c, spatial));
+    TRY(chan_check_shape(fn, dtype, layout, n, c, spatial));
     TRY(norma_check_eps(fn, eps));
     if (use_input_stats) TRY(norma_check_ptr(fn, "save_mean", save_mean));
     else TRY(check_running(fn, running_mean, running_var, true));
@@ -363,7 +349,7 @@ norma_status norma_instance_norm_bwd(norma_dtype dtype, norma_layout layout, int
 static norma_status group_norm_fwd(const char *fn, norma_dtype dtype, norma_layout layout, int64_t n, int64_t c,
                                    int64_t spatial, int64_t groups, const void *x, set_affine aff, bool silu,
                                    double eps, void *y, float *mean, float *rstd) {
-    TRY(check_shape(fn, dtype, layout, n, c, spatial));
+    TRY(chan_check_shape(fn, dtype, layout, n, c, spatial));
     TRY(check_groups(fn, c, groups));
     TRY(norma_check_eps(fn, eps));
     if (n == 0) return NORMA_OK;
@@ -390,7 +376,7 @@ static norma_status group_norm_bwd(const char *fn, norma_dtype dtype, norma_layo
                                    int64_t spatial, int64_t groups, const void *dy, const void *x, set_affine aff,
                                    const float *mean, const float *rstd, bool silu, double eps, void *dx,
                                    void *dgain, void *dbias, bool per_sample) {
-    TRY(check_shape(fn, dtype, layout, n, c, spatial));
+    TRY(chan_check_shape(fn, dtype, layout, n, c, spatial));
     TRY(check_groups(fn, c, groups));
     TRY(norma_check_eps(fn, eps));
     if (n * spatial == 0) {
@@ -465,7 +451,7 @@ norma_status norma_ada_group_norm_fwd(norma_dtype dtype, norma_layout layout, in
                                       int64_t groups, const void *x, const void *shift, const void *scale,
                                       int64_t mod_sample_stride, double eps, void *y, float *mean, float *rstd) {
     static const char fn[] = "norma_ada_group_norm_fwd";
-    TRY(check_shape(fn, dtype, layout, n, c, spatial));
+    TRY(chan_check_shape(fn, dtype, layout, n, c, spatial));
     TRY(check_mod_stride(fn, n, c, mod_sample_stride, false));
     set_affine aff = {.gain = scale, .bias = shift, .g0 = 1.0, .stride = mod_sample_stride};
     return group_norm_fwd(fn, dtype, layout, n, c, spatial, groups, x, aff, false, eps, y, mean, rstd);
@@ -476,7 +462,7 @@ norma_status norma_ada_group_norm_bwd(norma_dtype dtype, norma_layout layout, in
                                       int64_t mod_sample_stride, const float *mean, double eps, void *dx, void *dshift,
                                       void *dscale) {
     static const char fn[] = "norma_ada_group_norm_bwd";
-    TRY(check_shape(fn, dtype, layout, n, c, spatial));
+    TRY(chan_check_shape(fn, dtype, layout, n, c, spatial));
     TRY(check_mod_stride(fn, n, c, mod_sample_stride, dshift || dscale));
     set_affine aff = {.gain = scale, .g0 = 1.0, .stride = mod_sample_stride};
     return group_norm_bwd(fn, dtype, layout, n, c, spatial, groups, dy, x, aff, mean, NULL, false, eps, dx, dscale,
@@ -487,8 +473,8 @@ norma_status norma_ada_group_norm_bwd(norma_dtype dtype, norma_layout layout, in
 
 static norma_status check_adain(const char *fn, norma_dtype dtype, norma_layout layout, int64_t n, int64_t c,
                                 int64_t sc, int64_t ss, norma_variance variance, double eps) {
-    TRY(check_shape(fn, dtype, layout, n, c, sc));
-    TRY(check_shape(fn, dtype, layout, n, c, ss));
+    TRY(chan_check_shape(fn, dtype, layout, n, c, sc));
+    TRY(chan_check_shape(fn, dtype, layout, n, c, ss));
     TRY(norma_check_count(fn, "content_spatial", sc, 1));
     TRY(norma_check_count(fn, "style_spatial", ss, 1));
     if (variance != NORMA_VAR_UNBIASED && variance != NORMA_VAR_BIASED)

@@ -80,16 +80,7 @@ static void load_params(const chan_shape *sh, const void *p, double *out) {
 
 static norma_status check(const char *fn, norma_dtype dtype, norma_layout layout, int64_t n, int64_t c,
                           int64_t spatial, double eps) {
-    TRY(norma_check_dtype(fn, dtype));
-    if (layout != NORMA_CHANNELS_FIRST && layout != NORMA_CHANNELS_LAST)
-        return norma_fail(NORMA_EUNSUPPORTED, fn,
-                          "unknown layout %d (expected NORMA_CHANNELS_FIRST or NORMA_CHANNELS_LAST)", (int)layout);
-    TRY(norma_check_count(fn, "n", n, 0));
-    TRY(norma_check_count(fn, "c", c, 1));
-    TRY(norma_check_count(fn, "spatial", spatial, 0));
-    int64_t numel, sizes[3] = {n, c, spatial};
-    const char *const names[3] = {"n", "c", "spatial"};
-    TRY(norma_check_numel(fn, &numel, 3, sizes, names));
+    TRY(chan_check_shape(fn, dtype, layout, n, c, spatial));
     return norma_check_eps(fn, eps);
 }
 

@@ -26,6 +26,14 @@ def _check_vector(fn, name, t, c):
     return t
 
 
+def _channel_affine_dtype(fn, input, weight, bias):
+    """Checks per-channel weight and bias (C elements each, or None); the dtype the op runs in."""
+    c = input.shape[1]
+    _check_vector(fn, "weight", weight, c)
+    _check_vector(fn, "bias", bias, c)
+    return _compute_dtype(fn, input, weight=weight, bias=bias)
+
+
 def _stats_f32(t):
     """A float32 contiguous view of running statistics, or a copy to write back."""
     if t is None:
@@ -215,9 +223,7 @@ def _group_norm(fn, input, num_groups, weight, bias, eps, silu):
     _check_input(fn, input)
     _check_groups(fn, input, num_groups)
     c = input.shape[1]
-    _check_vector(fn, "weight", weight, c)
-    _check_vector(fn, "bias", bias, c)
-    dtype = _compute_dtype(fn, input, weight=weight, bias=bias)
+    dtype = _channel_affine_dtype(fn, input, weight, bias)
     if input.numel() == 0:
         return _empty_result(input, weight, bias)
     x, w, b = input.to(dtype), _as(weight, dtype), _as(bias, dtype)
@@ -362,9 +368,7 @@ def channel_rms_norm(input, weight=None, bias=None, eps=1e-12):
     fn = "norma.functional.channel_rms_norm"
     _check_input(fn, input)
     c = input.shape[1]
-    _check_vector(fn, "weight", weight, c)
-    _check_vector(fn, "bias", bias, c)
-    dtype = _compute_dtype(fn, input, weight=weight, bias=bias)
+    dtype = _channel_affine_dtype(fn, input, weight, bias)
     if input.numel() == 0:
         return _empty_result(input, weight, bias)
     x = input.to(dtype)

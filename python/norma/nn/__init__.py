@@ -27,20 +27,29 @@ class RMSNorm(torch.nn.RMSNorm):
         return F.rms_norm(x, self.normalized_shape, self.weight, self.eps)
 
 
+def _batch_norm_mode(module):
+    """torch.nn.modules.batchnorm._BatchNorm.forward's bookkeeping (counting the batch): the momentum
+    factor (None: cumulative average over num_batches_tracked), whether the batch's statistics are used,
+    and the running statistics to read or update (None, None when they are not)."""
+    factor = 0.0 if module.momentum is None else module.momentum
+    if module.training and module.track_running_stats and module.num_batches_tracked is not None:
+        module.num_batches_tracked.add_(1)
+        factor = 1.0 / float(module.num_batches_tracked) if module.momentum is None else module.momentum
+    use_batch_stats = module.training or (module.running_mean is None and module.running_var is None)
+    keep = not module.training or module.track_running_stats
+    running = (module.running_mean, module.running_var) if keep else (None, None)
+    return factor, use_batch_stats, running
+
+
 class _BatchNormForward:
-    """torch.nn.modules.batchnorm._BatchNorm.forward, with norma's batch_norm: the same momentum
-    (None: cumulative average over num_batches_tracked), training and running-statistics logic."""
+    """torch.nn.modules.batchnorm._BatchNorm.forward, with norma's batch_norm: the same momentum,
+    training and running-statistics logic."""
 
     def forward(self, input):
         self._check_input_dim(input)
-        factor = 0.0 if self.momentum is None else self.momentum
-        if self.training and self.track_running_stats and self.num_batches_tracked is not None:
-            self.num_batches_tracked.add_(1)
-            factor = 1.0 / float(self.num_batches_tracked) if self.momentum is None else self.momentum
-        use_batch_stats = self.training or (self.running_mean is None and self.running_var is None)
-        keep = not self.training or self.track_running_stats
-        return F.batch_norm(input, self.running_mean if keep else None, self.running_var if keep else None,
-                            self.weight, self.bias, use_batch_stats, factor, self.eps)
+        factor, use_batch_stats, (running_mean, running_var) = _batch_norm_mode(self)
+        return F.batch_norm(input, running_mean, running_var, self.weight, self.bias, use_batch_stats, factor,
+                            self.eps)
 
 
 class BatchNorm1d(_BatchNormForward, torch.nn.BatchNorm1d):
@@ -65,13 +74,7 @@ class SyncBatchNorm(torch.nn.SyncBatchNorm):
     def forward(self, input):
         self._check_input_dim(input)
         self._check_non_zero_input_channels(input)
-        factor = 0.0 if self.momentum is None else self.momentum
-        if self.training and self.track_running_stats and self.num_batches_tracked is not None:
-            self.num_batches_tracked.add_(1)
-            factor = 1.0 / float(self.num_batches_tracked) if self.momentum is None else self.momentum
-        use_batch_stats = self.training or (self.running_mean is None and self.running_var is None)
-        keep = not self.training or self.track_running_stats
-        running_mean, running_var = (self.running_mean, self.running_var) if keep else (None, None)
+        factor, use_batch_stats, (running_mean, running_var) = _batch_norm_mode(self)
         group = self.process_group
         sync = (use_batch_stats and self.training and torch.distributed.is_available()
                 and torch.distributed.is_initialized() and torch.distributed.get_world_size(group) > 1)

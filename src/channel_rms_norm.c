@@ -125,9 +125,10 @@ norma_status norma_channel_rms_norm_bwd(norma_dtype dtype, norma_layout layout, 
     if (sh.last)
         return norma_row_stat_bwd(fn, STAT_L2_CLAMP, dtype, n * spatial, c, dy, x, gamma, gamma ? 0.0 : 1.0, eps, dx,
                                   dgamma, dbeta);
-    cf_job j = {.sh = &sh, .x = x, .dy = dy, .y = dx, .eps = eps, .sqrt_c = sqrt((double)c),
-                .cols = BLOCK_BYTES / (int64_t)sh.es, .dgamma = dgamma, .dbeta = dbeta};
-    j.tmp_per_task = 6 * j.cols + 2 * c, j.col_blocks = ceil_div(spatial, j.cols);
+    int64_t cols = BLOCK_BYTES / (int64_t)sh.es;
+    cf_job j = {.sh = &sh, .x = x, .dy = dy, .y = dx, .eps = eps, .sqrt_c = sqrt((double)c), .cols = cols,
+                .tmp_per_task = 6 * cols + 2 * c, .col_blocks = ceil_div(spatial, cols), .dgamma = dgamma,
+                .dbeta = dbeta};
     int64_t tasks = n * j.col_blocks;
     norma_arena a;
     TRY(norma_arena_init(&a, fn, c + tasks * j.tmp_per_task));

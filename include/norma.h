@@ -242,6 +242,51 @@ NORMA_API norma_status norma_ada_layer_norm_bwd(norma_dtype dtype, norma_norm_ki
                                       const float *mean, double eps,
                                       void *dx, void *dshift, void *dscale);
 
+/* ---------------------------------------------------------------------------------------------
+ * Gated residual fused with the next modulated norm (FLUX double/single blocks, Qwen-Image, DiT):
+ *     sum = residual + gate · h          (h: the block's attention or MLP output)
+ *     y   = norm(sum) · (1 + scale) + shift
+ * one pass that reads h and the residual stream and writes sum and y, where PyTorch makes four
+ * (gate·h, the add, the norm, the modulation). FLUX's
+ *     img = img + mod1.gate * attn_out;  x = (1 + mod2.scale) * norm2(img) + mod2.shift
+ * is one call with residual = img, h = attn_out, and gate, shift, scale chunks of the modulation.
+ * gate, shift and scale are modulation vectors with the same strides (as in norma_ada_layer_norm_fwd:
+ * per sample or per token); any may be NULL (gate 1, shift 0, scale 0). sum = residual + gate·h is
+ * formed in the compute type (the product is exact there) and rounded once to the dtype, and y is
+ * exactly norma_ada_layer_norm_fwd of sum. sum may alias h or residual (residual += gate·h in place);
+ * y may alias h or residual, not sum. mean, rstd as for norma_ada_layer_norm_fwd.
+ * Fails like norma_ada_layer_norm_fwd; NORMA_ENULL if h, residual, sum or y is NULL (rows > 0),
+ * NORMA_EINVAL if y is sum.
+ * ------------------------------------------------------------------------------------------- */
+NORMA_API norma_status norma_gated_ada_layer_norm_fwd(norma_dtype dtype, norma_norm_kind norm,
+                                            int64_t batch, int64_t tokens, int64_t dim,
+                                            const void *h, const void *gate, const void *residual, void *sum,
+                                            const void *shift, const void *scale,
+                                            int64_t mod_sample_stride, int64_t mod_token_stride,
+                                            double eps, void *y, float *mean, float *rstd);
+
+/* Backward. sum is the forward's sum; dy the gradient at y, dsum (may be NULL: 0) the gradient reaching
+ * the sum from the rest of the network (the residual stream goes on). Then
+ *     dresidual = the modulated norm's backward of dy (as norma_ada_layer_norm_bwd) + dsum
+ *     dh        = gate · dresidual,      dgate = Σ h · dresidual   (over the tokens when per sample)
+ *     dshift, dscale as norma_ada_layer_norm_bwd
+ * dresidual is the gradient of the sum, hence of the residual; dh and dgate are computed from it as
+ * rounded to the dtype (as PyTorch's autograd would from its stored gradient).
+ * dresidual is required; dh, dgate, dshift, dscale may each be NULL (h is needed only for dgate,
+ * gate only for dh). The gradient vectors are written with the modulation's strides, under the same
+ * no-overlap rules as norma_ada_layer_norm_bwd. dresidual may alias dy or sum; not dsum, dh, or (with
+ * dgate) h. dh may alias dy, h, dsum or sum.
+ * Fails like norma_ada_layer_norm_bwd; NORMA_ENULL if dy, sum, dresidual, mean (NORMA_LAYER_NORM) or
+ * (with dgate) h is NULL while there are rows; NORMA_EINVAL for a forbidden alias. */
+NORMA_API norma_status norma_gated_ada_layer_norm_bwd(norma_dtype dtype, norma_norm_kind norm,
+                                            int64_t batch, int64_t tokens, int64_t dim,
+                                            const void *dy, const void *dsum, const void *sum,
+                                            const void *h, const void *gate, const void *scale,
+                                            int64_t mod_sample_stride, int64_t mod_token_stride,
+                                            const float *mean, double eps,
+                                            void *dresidual, void *dh, void *dgate, void *dshift,
+                                            void *dscale);
+
 
 /* =============================================================================================
  * Channel norms: activations of shape (N, C, spatial...)

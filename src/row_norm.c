@@ -138,7 +138,8 @@ typedef struct row_fwd {
     double eps;
     const void *x;
     void *y;
-    const void *addend; /* fused residual add: the norm's input is sum = x + addend (stored), or NULL */
+    const void *addend; /* fused residual add: the norm's input is sum = x + gate·addend (stored), or NULL */
+    const void *gate;   /* per-row vectors (as gain and bias), or NULL: 1 */
     void *sum;
     double g0;
     const void *gain, *bias;
@@ -154,7 +155,7 @@ static void forward_row(const row_fwd *p, int64_t r) {
     if (p->addend) { /* the residual add, while the row is being read anyway: it stays cached for the norm */
         void *sum = (void *)row_ptr(L, p->sum, r);
         if (r + 1 < L->rows) prefetch_row(row_ptr(L, p->addend, r + 1), L->cols * (int64_t)L->esize);
-        p->k->add(L->dtype, L->cols, x, row_ptr(L, p->addend, r), sum);
+        p->k->add(L->dtype, L->cols, x, row_ptr(L, p->addend, r), row_vector(L, p->gate, r), sum);
         x = sum;
     }
     norma_affine a = {.g0 = p->g0, .gain = row_vector(L, p->gain, r), .bias = row_vector(L, p->bias, r),
@@ -200,15 +201,16 @@ static norma_status row_forward(row_fwd *p, const char *fn) {
  * that share one gain/bias vector (all rows for LayerNorm weights, one sample's tokens for per-sample
  * modulation); a segment's gradients are the sum over its rows. Per-token modulation (per_row) writes
  * each row's gradient terms directly instead. */
+enum { GRAD_GAIN, GRAD_BIAS, GRAD_GATE, NGRADS };
 typedef struct row_grads {
-    void *dgain, *dbias;   /* NULL if not wanted */
-    norma_dtype dtype;     /* of dgain/dbias: F32 for weights, the data dtype for modulation */
-    int64_t segments;      /* segment s writes its sums at offset s·stride_b of dgain/dbias */
+    void *out[NGRADS];     /* dgain, dbias, dgate: NULL if not wanted */
+    norma_dtype dtype;     /* of the gradients: F32 for weights, the data dtype for modulation */
+    int64_t segments;      /* segment s writes its sums at offset s·stride_b of each out */
     int64_t seg_rows;      /* rows per segment */
     int64_t blocks_per_seg; /* fixed by the problem size only */
     bool per_row;
-    double *partials;      /* per task: 2·cols doubles (dgain, then dbias) */
-    float *rows_acc;       /* per task: 2·cols floats, the last few rows' terms before they join partials */
+    double *partials;      /* per task: NGRADS·cols doubles (dgain, dbias, dgate) */
+    float *rows_acc;       /* per task: NGRADS·cols floats, the last few rows' terms before they join partials */
 } row_grads;
 
 typedef struct row_bwd {
@@ -218,6 +220,8 @@ typedef struct row_bwd {
     const void *dy, *x;
     void *dx;
     const void *dsum; /* fused residual add: dx += dsum (the gradient reaching the sum from later), or NULL */
+    const void *h, *gate; /* gated residual add (sum = residual + gate·h): dh = gate·dx, dgate = Σ h·dx */
+    void *dh;
     double g0, eps;
     const void *gain;
     const float *mean;
@@ -227,10 +231,11 @@ typedef struct row_bwd {
     int stream; /* dx is too large to stay cached */
 } row_bwd;
 
-static bool wants_grads(const row_grads *G) { return G->dgain || G->dbias; }
+static bool wants_grads(const row_grads *G) { return G->out[GRAD_GAIN] || G->out[GRAD_BIAS] || G->out[GRAD_GATE]; }
 static bool sums_grads(const row_grads *G) { return wants_grads(G) && !G->per_row; }
 
-static void backward_row(const row_bwd *p, int64_t r, void *dgain, void *dbias) {
+/* acc: the row's parameter-gradient accumulators (NULL where not wanted), by GRAD_*. */
+static void backward_row(const row_bwd *p, int64_t r, void *const acc[NGRADS]) {
     const row_layout *L = &p->L;
     const void *x = row_ptr(L, p->x, r), *dy = row_ptr(L, p->dy, r);
     norma_affine a = {.g0 = p->g0, .gain = row_vector(L, p->gain, r), .gain_c = prepared(&p->pv, p->pv.gain, L, r),
@@ -257,8 +262,11 @@ static void backward_row(const row_bwd *p, int64_t r, void *dgain, void *dbias) 
     norma_bwd_coef c = {.centre = shift + delta, .kg = rstd, .kx = clamped ? 0.0 : -rstd * mean_gxhat,
                         .k0 = centred ? -rstd * s[0] / n : 0.0};
     void *dx = p->dx ? (void *)row_ptr(L, p->dx, r) : NULL;
-    p->k->bwd_apply(L->dtype, L->cols, dy, x, dx, &a, &c, rstd, dgain, dbias);
-    if (dx && p->dsum) p->k->add(L->dtype, L->cols, dx, row_ptr(L, p->dsum, r), dx); /* fused residual add */
+    p->k->bwd_apply(L->dtype, L->cols, dy, x, dx, &a, &c, rstd, acc[GRAD_GAIN], acc[GRAD_BIAS]);
+    if (dx && p->dsum) p->k->add(L->dtype, L->cols, dx, row_ptr(L, p->dsum, r), NULL, dx); /* fused residual add */
+    if (p->dh || acc[GRAD_GATE]) /* the gate's backward, from the sum's gradient dx, still cached */
+        p->k->gate_bwd(L->dtype, L->cols, dx, p->h ? row_ptr(L, p->h, r) : NULL, row_vector(L, p->gate, r),
+                       p->dh ? (void *)row_ptr(L, p->dh, r) : NULL, acc[GRAD_GATE], p->stream);
 }
 
 /* Stores one vector of gradient sums as the gradient's dtype. */
@@ -275,18 +283,19 @@ static void backward_task(void *ctx, int64_t task) {
     const row_bwd *p = ctx;
     const row_grads *G = &p->G;
     int64_t cols = p->L.cols;
-    size_t n = (size_t)cols;
+    size_t n = (size_t)cols, all = NGRADS * n;
     bool direct = p->L.dtype == NORMA_F32; /* accumulate straight into the double partials */
-    double *part_g = NULL, *part_b = NULL;
-    float *acc_g = NULL, *acc_b = NULL;
+    double *part = NULL;
+    float *rows_acc = NULL;
+    void *acc[NGRADS] = {NULL};
     if (wants_grads(G)) {
-        part_g = G->partials + (size_t)task * 2 * n, part_b = part_g + n;
-        acc_g = G->rows_acc + (size_t)task * 2 * n, acc_b = acc_g + n;
-        memset(part_g, 0, 2 * n * sizeof(double));
-        if (!direct) memset(acc_g, 0, 2 * n * sizeof(float));
+        part = G->partials + (size_t)task * all;
+        rows_acc = G->rows_acc + (size_t)task * all;
+        memset(part, 0, all * sizeof(double));
+        if (!direct) memset(rows_acc, 0, all * sizeof(float));
+        for (int w = 0; w < NGRADS; w++)
+            if (G->out[w]) acc[w] = direct ? (void *)(part + w * n) : (void *)(rows_acc + w * n);
     }
-    void *dgain = G->dgain ? (direct ? (void *)part_g : (void *)acc_g) : NULL;
-    void *dbias = G->dbias ? (direct ? (void *)part_b : (void *)acc_b) : NULL;
     int64_t r0, r1;
     if (sums_grads(G)) {
         int64_t seg = task / G->blocks_per_seg, blk = task % G->blocks_per_seg, base = seg * G->seg_rows;
@@ -297,14 +306,13 @@ static void backward_task(void *ctx, int64_t task) {
         r1 = min_i64(p->L.rows, r0 + p->rows_per_task);
     }
     for (int64_t r = r0; r < r1; r++) {
-        backward_row(p, r, dgain, dbias);
+        backward_row(p, r, acc);
         bool last = G->per_row || (r - r0) % FLUSH_ROWS == FLUSH_ROWS - 1 || r == r1 - 1;
-        if (wants_grads(G) && !direct && last) p->k->acc_flush(2 * cols, acc_g, part_g);
+        if (wants_grads(G) && !direct && last) p->k->acc_flush((int64_t)all, rows_acc, part);
         if (G->per_row && wants_grads(G)) { /* each row's own gradient: store it and start again */
             int64_t off = vector_offset(&p->L, r);
-            store_grad(G->dtype, G->dgain, off, part_g, cols);
-            store_grad(G->dtype, G->dbias, off, part_b, cols);
-            memset(part_g, 0, 2 * n * sizeof(double));
+            for (int w = 0; w < NGRADS; w++) store_grad(G->dtype, G->out[w], off, part + w * n, cols);
+            memset(part, 0, all * sizeof(double));
         }
     }
 }
@@ -319,12 +327,12 @@ static void reduce_task(void *ctx, int64_t task) {
     int64_t seg = task / col_blocks, j0 = (task % col_blocks) * REDUCE_COLS, j1 = min_i64(cols, j0 + REDUCE_COLS);
     double sum[REDUCE_COLS];
     int64_t offset = seg * p->L.stride_b + j0;
-    for (int which = 0; which < 2; which++) {
-        void *out = which == 0 ? G->dgain : G->dbias;
+    for (int which = 0; which < NGRADS; which++) {
+        void *out = G->out[which];
         if (!out) continue;
         for (int64_t j = j0; j < j1; j++) sum[j - j0] = 0.0;
         for (int64_t b = 0; b < G->blocks_per_seg; b++) {
-            const double *part = G->partials + ((size_t)(seg * G->blocks_per_seg + b) * 2 + (size_t)which) * (size_t)cols;
+            const double *part = G->partials + ((size_t)(seg * G->blocks_per_seg + b) * NGRADS + (size_t)which) * (size_t)cols;
             for (int64_t j = j0; j < j1; j++) sum[j - j0] += part[j];
         }
         store_grad(G->dtype, out, offset, sum, j1 - j0);
@@ -338,8 +346,8 @@ static void reduce_task(void *ctx, int64_t task) {
 static void zero_grads(const row_grads *G, const row_layout *L) {
     if (G->per_row) return;
     for (int64_t s = 0; s < G->segments; s++)
-        for (int which = 0; which < 2; which++) {
-            void *out = which ? G->dbias : G->dgain;
+        for (int which = 0; which < NGRADS; which++) {
+            void *out = G->out[which];
             if (out)
                 for (int64_t j = 0; j < L->cols; j++) store_elem(G->dtype, out, s * L->stride_b + j, 0.0f);
         }
@@ -349,7 +357,7 @@ static norma_status row_backward(row_bwd *p, const char *fn) {
     row_layout *L = &p->L;
     row_grads *G = &p->G;
     p->k = norma_kernel();
-    p->stream = streams(L) && !p->dsum; /* with dsum, dx is read back at once: keep it cached */
+    p->stream = streams(L) && !p->dsum && !p->h && !p->dh; /* dx read back at once: keep it cached */
     if (L->rows == 0) return zero_grads(G, L), NORMA_OK;
     if (!p->dx && !wants_grads(G)) return NORMA_OK;
     int64_t tasks;
@@ -362,7 +370,7 @@ static norma_status row_backward(row_bwd *p, const char *fn) {
         p->rows_per_task = rows_per_task(L);
         tasks = ceil_div(L->rows, p->rows_per_task);
     }
-    size_t per_task = 2 * (size_t)L->cols, grads = wants_grads(G) ? (size_t)tasks * per_task * (sizeof(double) + sizeof(float)) : 0;
+    size_t per_task = NGRADS * (size_t)L->cols, grads = wants_grads(G) ? (size_t)tasks * per_task * (sizeof(double) + sizeof(float)) : 0;
     size_t vectors = prepared_bytes(L, p->gain, NULL), bytes = grads + vectors;
     char *mem = bytes ? norma_scratch(bytes) : NULL;
     if (bytes && !mem) return norma_fail(NORMA_ENOMEM, fn, "cannot allocate %zu bytes of scratch", bytes);
@@ -426,7 +434,7 @@ norma_status norma_layer_norm_bwd(norma_dtype dtype, int64_t rows, int64_t cols,
     TRY(check_row_bwd(fn, dtype, rows, cols, dy, x, mean, true, eps));
     row_bwd p = {.L = plain_layout(dtype, rows, cols), .stat = STAT_VARIANCE, .dy = dy, .x = x, .dx = dx,
                  .g0 = weight ? 0.0 : 1.0, .eps = eps, .gain = weight, .mean = mean,
-                 .G = {.dgain = dweight, .dbias = dbias, .dtype = NORMA_F32, .segments = 1, .seg_rows = rows}};
+                 .G = {.out = {dweight, dbias}, .dtype = NORMA_F32, .segments = 1, .seg_rows = rows}};
     return row_backward(&p, fn);
 }
 
@@ -451,7 +459,7 @@ norma_status norma_rms_norm_bwd(norma_dtype dtype, int64_t rows, int64_t cols, c
     TRY(check_row_bwd(fn, dtype, rows, cols, dy, x, NULL, false, eps));
     row_bwd p = {.L = plain_layout(dtype, rows, cols), .stat = STAT_MEAN_SQUARE, .dy = dy, .x = x, .dx = dx,
                  .g0 = weight ? 0.0 : 1.0, .eps = eps, .gain = weight,
-                 .G = {.dgain = dweight, .dtype = NORMA_F32, .segments = 1, .seg_rows = rows}};
+                 .G = {.out = {dweight}, .dtype = NORMA_F32, .segments = 1, .seg_rows = rows}};
     return row_backward(&p, fn);
 }
 
@@ -499,7 +507,7 @@ norma_status norma_add_layer_norm_bwd(norma_dtype dtype, int64_t rows, int64_t c
     if (dx && dsum == dx) return norma_fail(NORMA_EINVAL, fn, "dx and dsum are the same buffer");
     row_bwd p = {.L = plain_layout(dtype, rows, cols), .stat = STAT_VARIANCE, .dy = dy, .x = sum, .dx = dx,
                  .dsum = dsum, .g0 = weight ? 0.0 : 1.0, .eps = eps, .gain = weight, .mean = mean,
-                 .G = {.dgain = dweight, .dbias = dbias, .dtype = NORMA_F32, .segments = 1, .seg_rows = rows}};
+                 .G = {.out = {dweight, dbias}, .dtype = NORMA_F32, .segments = 1, .seg_rows = rows}};
     return row_backward(&p, fn);
 }
 
@@ -510,7 +518,7 @@ norma_status norma_add_rms_norm_bwd(norma_dtype dtype, int64_t rows, int64_t col
     if (dx && dsum == dx) return norma_fail(NORMA_EINVAL, fn, "dx and dsum are the same buffer");
     row_bwd p = {.L = plain_layout(dtype, rows, cols), .stat = STAT_MEAN_SQUARE, .dy = dy, .x = sum, .dx = dx,
                  .dsum = dsum, .g0 = weight ? 0.0 : 1.0, .eps = eps, .gain = weight,
-                 .G = {.dgain = dweight, .dtype = NORMA_F32, .segments = 1, .seg_rows = rows}};
+                 .G = {.out = {dweight}, .dtype = NORMA_F32, .segments = 1, .seg_rows = rows}};
     return row_backward(&p, fn);
 }
 
@@ -565,6 +573,15 @@ static row_layout ada_layout(norma_dtype dtype, int64_t batch, int64_t tokens, i
                         .tokens = tokens > 0 ? tokens : 1, .stride_b = sb, .stride_l = sl};
 }
 
+/* The forward plan of a modulation, without its tensors (x, y and a residual's). */
+static row_fwd ada_fwd_plan(norma_dtype dtype, norma_norm_kind norm, int64_t batch, int64_t tokens, int64_t dim,
+                            const void *shift, const void *scale, int64_t sb, int64_t sl, double eps, float *mean,
+                            float *rstd) {
+    bool rms = norm == NORMA_RMS_NORM;
+    return (row_fwd){.L = ada_layout(dtype, batch, tokens, dim, sb, sl), .stat = rms ? STAT_MEAN_SQUARE : STAT_VARIANCE,
+                     .eps = eps, .g0 = 1.0, .gain = scale, .bias = shift, .mean = rms ? NULL : mean, .rstd = rstd};
+}
+
 norma_status norma_ada_layer_norm_fwd(norma_dtype dtype, norma_norm_kind norm, int64_t batch, int64_t tokens,
                                       int64_t dim, const void *x, const void *shift, const void *scale,
                                       int64_t mod_sample_stride, int64_t mod_token_stride, double eps, void *y,
@@ -575,12 +592,63 @@ norma_status norma_ada_layer_norm_fwd(norma_dtype dtype, norma_norm_kind norm, i
     if (batch == 0 || tokens == 0) return NORMA_OK;
     TRY(norma_check_ptr(fn, "x", x));
     TRY(norma_check_ptr(fn, "y", y));
-    bool rms = norm == NORMA_RMS_NORM;
-    row_fwd p = {.L = ada_layout(dtype, batch, tokens, dim, mod_sample_stride, mod_token_stride),
-                 .stat = rms ? STAT_MEAN_SQUARE : STAT_VARIANCE,
-                 .eps = eps, .x = x, .y = y, .g0 = 1.0, .gain = scale, .bias = shift, .mean = rms ? NULL : mean,
-                 .rstd = rstd};
+    row_fwd p = ada_fwd_plan(dtype, norm, batch, tokens, dim, shift, scale, mod_sample_stride, mod_token_stride, eps,
+                             mean, rstd);
+    p.x = x, p.y = y;
     return row_forward(&p, fn);
+}
+
+norma_status norma_gated_ada_layer_norm_fwd(norma_dtype dtype, norma_norm_kind norm, int64_t batch, int64_t tokens,
+                                            int64_t dim, const void *h, const void *gate, const void *residual,
+                                            void *sum, const void *shift, const void *scale,
+                                            int64_t mod_sample_stride, int64_t mod_token_stride, double eps, void *y,
+                                            float *mean, float *rstd) {
+    static const char fn[] = "norma_gated_ada_layer_norm_fwd";
+    TRY(check_ada(fn, dtype, norm, batch, tokens, dim, mod_sample_stride, mod_token_stride));
+    TRY(norma_check_eps(fn, eps));
+    if (batch == 0 || tokens == 0) return NORMA_OK;
+    TRY(norma_check_ptr(fn, "h", h));
+    TRY(norma_check_ptr(fn, "residual", residual));
+    TRY(norma_check_ptr(fn, "sum", sum));
+    TRY(norma_check_ptr(fn, "y", y));
+    if (y == sum) return norma_fail(NORMA_EINVAL, fn, "y and sum are the same buffer: the sum would be lost");
+    row_fwd p = ada_fwd_plan(dtype, norm, batch, tokens, dim, shift, scale, mod_sample_stride, mod_token_stride, eps,
+                             mean, rstd);
+    p.x = residual, p.addend = h, p.gate = gate, p.sum = sum, p.y = y;
+    return row_forward(&p, fn);
+}
+
+/* The checks of a modulation backward: sizes, eps, and that the gradient vectors it writes (any of
+ * `grads`) do not overlap. */
+static norma_status check_ada_bwd(const char *fn, norma_dtype dtype, norma_norm_kind norm, int64_t batch,
+                                  int64_t tokens, int64_t dim, int64_t sb, int64_t sl, double eps, bool grads) {
+    TRY(check_ada(fn, dtype, norm, batch, tokens, dim, sb, sl));
+    TRY(norma_check_eps(fn, eps));
+    if (!grads || batch == 0 || tokens == 0) return NORMA_OK;
+    /* With one token per sample the two layouts coincide: per sample. */
+    bool per_token = sl != 0 && tokens != 1;
+    if (per_token && sl < dim)
+        return norma_fail(NORMA_EINVAL, fn, "mod_token_stride (%lld) < dim (%lld): the per-token gradients "
+                                            "would overlap", (long long)sl, (long long)dim);
+    int64_t extent = per_token ? (tokens - 1) * sl + dim : dim;
+    if (batch > 1 && sb < extent && (per_token || sb != 0)) /* sb = 0: one vector shared by all samples */
+        return norma_fail(NORMA_EINVAL, fn, "mod_sample_stride (%lld) < %lld: the gradients of consecutive "
+                                            "samples would overlap", (long long)sb, (long long)extent);
+    return NORMA_OK;
+}
+
+/* The backward plan of a modulation: gradient vectors per sample, per token, or one shared by the
+ * batch (sb = 0); dgain = dscale, dbias = dshift. */
+static row_bwd ada_bwd_plan(norma_dtype dtype, norma_norm_kind norm, int64_t batch, int64_t tokens, int64_t dim,
+                            const void *scale, int64_t sb, int64_t sl, const float *mean, double eps, void *dshift,
+                            void *dscale) {
+    bool rms = norm == NORMA_RMS_NORM, per_token = sl != 0 && tokens != 1;
+    row_bwd p = {.L = ada_layout(dtype, batch, tokens, dim, sb, sl), .stat = rms ? STAT_MEAN_SQUARE : STAT_VARIANCE,
+                 .g0 = 1.0, .eps = eps, .gain = scale, .mean = mean,
+                 .G = {.out = {dscale, dshift}, .dtype = dtype, .segments = batch, .seg_rows = tokens,
+                       .per_row = per_token}};
+    if (!per_token && sb == 0) p.G.segments = 1, p.G.seg_rows = batch * tokens; /* one shared vector */
+    return p;
 }
 
 norma_status norma_ada_layer_norm_bwd(norma_dtype dtype, norma_norm_kind norm, int64_t batch, int64_t tokens,
@@ -589,30 +657,40 @@ norma_status norma_ada_layer_norm_bwd(norma_dtype dtype, norma_norm_kind norm, i
                                       double eps, void *dx, void *dshift, void *dscale) {
     static const char fn[] = "norma_ada_layer_norm_bwd";
     int64_t sb = mod_sample_stride, sl = mod_token_stride;
-    TRY(check_ada(fn, dtype, norm, batch, tokens, dim, sb, sl));
-    TRY(norma_check_eps(fn, eps));
-    /* With one token per sample the two layouts coincide; treat it as per sample. */
-    bool rms = norm == NORMA_RMS_NORM, per_token = sl != 0 && tokens != 1;
-    if ((dshift || dscale) && batch > 0 && tokens > 0) { /* the gradient vectors written must not overlap */
-        if (per_token && sl < dim)
-            return norma_fail(NORMA_EINVAL, fn, "mod_token_stride (%lld) < dim (%lld): the per-token gradients "
-                                                "would overlap", (long long)sl, (long long)dim);
-        int64_t extent = per_token ? (tokens - 1) * sl + dim : dim;
-        if (batch > 1 && sb < extent && (per_token || sb != 0)) /* sb = 0: one vector shared by all samples */
-            return norma_fail(NORMA_EINVAL, fn, "mod_sample_stride (%lld) < %lld: the gradients of consecutive "
-                                                "samples would overlap", (long long)sb, (long long)extent);
-    }
+    TRY(check_ada_bwd(fn, dtype, norm, batch, tokens, dim, sb, sl, eps, dshift || dscale));
     if (batch > 0 && tokens > 0) {
         TRY(norma_check_ptr(fn, "dy", dy));
         TRY(norma_check_ptr(fn, "x", x));
-        if (!rms) TRY(norma_check_ptr(fn, "mean", mean));
+        if (norm == NORMA_LAYER_NORM) TRY(norma_check_ptr(fn, "mean", mean));
     }
-    row_bwd p = {.L = ada_layout(dtype, batch, tokens, dim, sb, sl), .stat = rms ? STAT_MEAN_SQUARE : STAT_VARIANCE,
-                 .dy = dy, .x = x, .dx = dx,
-                 .g0 = 1.0, .eps = eps, .gain = scale, .mean = mean,
-                 .G = {.dgain = dscale, .dbias = dshift, .dtype = dtype, .segments = batch, .seg_rows = tokens,
-                       .per_row = per_token}};
-    if (!per_token && sb == 0) p.G.segments = 1, p.G.seg_rows = batch * tokens; /* one shared vector */
+    row_bwd p = ada_bwd_plan(dtype, norm, batch, tokens, dim, scale, sb, sl, mean, eps, dshift, dscale);
+    p.dy = dy, p.x = x, p.dx = dx;
+    return row_backward(&p, fn);
+}
+
+norma_status norma_gated_ada_layer_norm_bwd(norma_dtype dtype, norma_norm_kind norm, int64_t batch, int64_t tokens,
+                                            int64_t dim, const void *dy, const void *dsum, const void *sum,
+                                            const void *h, const void *gate, const void *scale,
+                                            int64_t mod_sample_stride, int64_t mod_token_stride, const float *mean,
+                                            double eps, void *dresidual, void *dh, void *dgate, void *dshift,
+                                            void *dscale) {
+    static const char fn[] = "norma_gated_ada_layer_norm_bwd";
+    int64_t sb = mod_sample_stride, sl = mod_token_stride;
+    TRY(check_ada_bwd(fn, dtype, norm, batch, tokens, dim, sb, sl, eps, dgate || dshift || dscale));
+    if (batch > 0 && tokens > 0) {
+        TRY(norma_check_ptr(fn, "dy", dy));
+        TRY(norma_check_ptr(fn, "sum", sum));
+        if (norm == NORMA_LAYER_NORM) TRY(norma_check_ptr(fn, "mean", mean));
+        TRY(norma_check_ptr(fn, "dresidual", dresidual));
+        if (dgate) TRY(norma_check_ptr(fn, "h (for dgate)", h));
+        if (dresidual == dsum) return norma_fail(NORMA_EINVAL, fn, "dresidual and dsum are the same buffer");
+        if (dresidual == dh) return norma_fail(NORMA_EINVAL, fn, "dresidual and dh are the same buffer");
+        if (dgate && dresidual == h)
+            return norma_fail(NORMA_EINVAL, fn, "dresidual and h are the same buffer: dgate needs h");
+    }
+    row_bwd p = ada_bwd_plan(dtype, norm, batch, tokens, dim, scale, sb, sl, mean, eps, dshift, dscale);
+    p.dy = dy, p.x = sum, p.dx = dresidual, p.dsum = dsum, p.h = h, p.gate = gate, p.dh = dh;
+    p.G.out[GRAD_GATE] = dgate;
     return row_backward(&p, fn);
 }
 
@@ -630,6 +708,6 @@ norma_status norma_row_stat_bwd(const char *fn, row_stat stat, norma_dtype dtype
                                 float *dgain, float *dbias) {
     row_bwd p = {.L = plain_layout(dtype, rows, cols), .stat = stat, .dy = dy, .x = x, .dx = dx, .g0 = g0,
                  .eps = eps, .gain = gain,
-                 .G = {.dgain = dgain, .dbias = dbias, .dtype = NORMA_F32, .segments = 1, .seg_rows = rows}};
+                 .G = {.out = {dgain, dbias}, .dtype = NORMA_F32, .segments = 1, .seg_rows = rows}};
     return row_backward(&p, fn);
 }

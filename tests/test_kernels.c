@@ -137,8 +137,20 @@ static void compare(const norma_kernel_table *K, const norma_kernel_table *R, no
         CHECK(same_doubles(d1, d2, rows) && same_doubles(d1, d3, rows), "%s row_dotv rows=%lld n=%lld dtype=%d", name,
               (long long)rows, (long long)len, t);
     }
-    K->add(t, n, x, dy, y1), R->add(t, n, x, dy, y2);
-    CHECK(same_values(t, y1, y2, n), "%s add n=%lld dtype=%d", name, (long long)n, t);
+    for (int gated = 0; gated < 2; gated++) {
+        const void *gate = gated ? gain : NULL;
+        K->add(t, n, x, dy, gate, y1), R->add(t, n, x, dy, gate, y2);
+        CHECK(same_values(t, y1, y2, n), "%s add n=%lld dtype=%d gated=%d", name, (long long)n, t, gated);
+        size_t as = norma_compute_size(t);
+        void *g1 = calloc((size_t)n, as), *g2 = calloc((size_t)n, as);
+        for (int stream = 0; stream < 2; stream++) {
+            K->gate_bwd(t, n, dy, x, gate, y1, g1, stream), R->gate_bwd(t, n, dy, x, gate, y2, g2, stream);
+            int acc_same = t == NORMA_F32 ? same_doubles(g1, g2, n) : same_values(NORMA_F32, g1, g2, n);
+            CHECK(same_values(t, y1, y2, n) && acc_same, "%s gate_bwd n=%lld dtype=%d gated=%d", name, (long long)n, t,
+                  gated);
+        }
+        free(g1), free(g2);
+    }
     K->axpv(t, n, dy, y1, 0.75, -1.5, w), R->axpv(t, n, dy, y2, 0.75, -1.5, w);
     CHECK(same_values(t, y1, y2, n), "%s axpv n=%lld dtype=%d", name, (long long)n, t);
 

@@ -666,6 +666,152 @@ static void test_fused_add(void) {
           "dx aliasing dsum must fail");
 }
 
+/* ----- gated residual fused with the next modulated norm ------------------------------------------ */
+
+/* One gated case must equal its parts: sum = residual + gate·h rounded once (the product is exact in
+ * double, and so is the sum for these values), y = the AdaLN of sum (bitwise: the same plan); backward
+ * dresidual = the AdaLN backward + dsum rounded, dh = gate·dresidual rounded, dshift/dscale bitwise
+ * the AdaLN's, dgate = Σ h·dresidual within the accumulation's rounding. */
+static void check_gated(norma_dtype t, int rms, int64_t B, int64_t L, int64_t D, int per_token, int with_gate,
+                        int with_mod) {
+    int64_t n = B * L * D, sl = per_token ? D + 3 : 0, sb = per_token ? L * sl + 1 : D + 2;
+    int64_t vlen = (B - 1) * sb + (L - 1) * sl + D;
+    norma_norm_kind kind = rms ? NORMA_RMS_NORM : NORMA_LAYER_NORM;
+    size_t es = norma_dtype_size(t), bytes = (size_t)n * es, vbytes = (size_t)vlen * es;
+    tensor h = t_new(t, n), r = t_new(t, n), dy = t_new(t, n), ds = t_new(t, n);
+    tensor gate = t_new(t, vlen), shift = t_new(t, vlen), scale = t_new(t, vlen);
+    t_fill_normal(&h, 0.25, 1.5), t_fill_normal(&r, -1.0, 3.0), t_fill_normal(&dy, 0.0, 1.0);
+    t_fill_normal(&ds, 0.0, 1.0), t_fill_normal(&gate, 0.5, 1.0), t_fill_normal(&shift, 0.0, 0.5);
+    t_fill_normal(&scale, 0.0, 0.5);
+    const void *g = with_gate ? gate.p : NULL, *sh = with_mod ? shift.p : NULL, *sc = with_mod ? scale.p : NULL;
+    char *sum = xmalloc(bytes), *y = xmalloc(bytes), *ref_sum = xmalloc(bytes), *ref_y = xmalloc(bytes);
+    float *m1 = xmalloc((size_t)(B * L) * 4), *m2 = xmalloc((size_t)(B * L) * 4);
+    for (int64_t i = 0; i < n; i++) {
+        int64_t row = i / D, o = (row / L) * sb + (row % L) * sl + i % D;
+        store_elem(t, ref_sum, i, (float)(r.v[i] + (with_gate ? gate.v[o] : 1.0) * h.v[i]));
+    }
+    CHECK_OK(norma_gated_ada_layer_norm_fwd(t, kind, B, L, D, h.p, g, r.p, sum, sh, sc, sb, sl, 1e-6, y, m1, NULL));
+    CHECK_OK(norma_ada_layer_norm_fwd(t, kind, B, L, D, ref_sum, sh, sc, sb, sl, 1e-6, ref_y, m2, NULL));
+    char what[160];
+    snprintf(what, sizeof what, "gated %s %s (%lld,%lld,%lld) per_token=%d gate=%d mod=%d", rms ? "rms" : "layer",
+             dtype_name(t), (long long)B, (long long)L, (long long)D, per_token, with_gate, with_mod);
+    CHECK(!memcmp(sum, ref_sum, bytes) && !memcmp(y, ref_y, bytes) && (rms || !memcmp(m1, m2, (size_t)(B * L) * 4)),
+          "%s: forward differs from its parts", what);
+
+    char *dres = xmalloc(bytes), *dh = xmalloc(bytes), *ref_dres = xmalloc(bytes);
+    char *vec[5], *ref_vec[2]; /* dgate, dshift, dscale; the AdaLN's dshift, dscale */
+    for (int v = 0; v < 5; v++) memset(vec[v] = (v < 3 ? xmalloc(vbytes) : (ref_vec[v - 3] = xmalloc(vbytes))), 0x7f, vbytes);
+    CHECK_OK(norma_gated_ada_layer_norm_bwd(t, kind, B, L, D, dy.p, ds.p, sum, h.p, g, sc, sb, sl, m1, 1e-6, dres, dh,
+                                            vec[0], vec[1], vec[2]));
+    CHECK_OK(norma_ada_layer_norm_bwd(t, kind, B, L, D, dy.p, ref_sum, sc, sb, sl, m2, 1e-6, ref_dres, ref_vec[0],
+                                      ref_vec[1]));
+    int same = 1;
+    double *ref_dgate = calloc((size_t)vlen, sizeof(double)), *abs_dgate = calloc((size_t)vlen, sizeof(double));
+    for (int64_t i = 0; i < n; i++) {
+        int64_t row = i / D, o = (row / L) * sb + (row % L) * sl + i % D;
+        double dt = (double)(float)((double)load_elem(t, ref_dres, i) + ds.v[i]); /* rounded as stored */
+        store_elem(t, ref_dres, i, (float)dt);
+        dt = load_elem(t, ref_dres, i);
+        double gv = with_gate ? gate.v[o] : 1.0;
+        same &= load_elem(t, dres, i) == dt;
+        float rounded; /* gate·dresidual: exact in double, rounded once to the dtype */
+        store_elem(t, &rounded, 0, (float)(gv * dt));
+        same &= load_elem(t, dh, i) == load_elem(t, &rounded, 0);
+        ref_dgate[o] += h.v[i] * dt, abs_dgate[o] += fabs(h.v[i] * dt);
+    }
+    CHECK(same, "%s: dresidual or dh differ from their parts", what);
+    CHECK(!memcmp(vec[1], ref_vec[0], vbytes) && !memcmp(vec[2], ref_vec[1], vbytes),
+          "%s: dshift/dscale differ from the AdaLN's", what);
+    double worst = 0.0;
+    int untouched = 1;
+    char *used = calloc((size_t)vlen, 1);
+    for (int64_t row = 0; row < B * L; row++)
+        for (int64_t j = 0; j < D; j++) used[(row / L) * sb + (row % L) * sl + j] = 1;
+    for (int64_t o = 0; o < vlen; o++) {
+        if (!used[o]) {
+            untouched &= ((unsigned char *)vec[0])[o * (int64_t)es] == 0x7f;
+            continue;
+        }
+        double err = fabs(load_elem(t, vec[0], o) - ref_dgate[o]) / (ulp_of(t, ref_dgate[o]) + abs_dgate[o] * 2e-6);
+        if (err > worst) worst = err;
+    }
+    CHECK(worst <= 1.0 && untouched, "%s: dgate error %.3g tolerances (gaps untouched: %d)", what, worst, untouched);
+
+    /* in place, as a block runs it: residual += gate·h, y written over h; and dh over dy */
+    tensor h2 = t_copy(&h), r2 = t_copy(&r), dy2 = t_copy(&dy);
+    CHECK_OK(norma_gated_ada_layer_norm_fwd(t, kind, B, L, D, h2.p, g, r2.p, r2.p, sh, sc, sb, sl, 1e-6, h2.p, NULL,
+                                            NULL));
+    CHECK(!memcmp(r2.p, ref_sum, bytes) && !memcmp(h2.p, ref_y, bytes), "%s: in place differs", what);
+    CHECK_OK(norma_gated_ada_layer_norm_bwd(t, kind, B, L, D, dy2.p, ds.p, sum, h.p, g, sc, sb, sl, m1, 1e-6, dres,
+                                            dy2.p, NULL, NULL, NULL));
+    CHECK(!memcmp(dy2.p, dh, bytes), "%s: dh over dy differs", what);
+    t_free(&h2), t_free(&r2), t_free(&dy2);
+
+    free(used), free(ref_dgate), free(abs_dgate);
+    for (int v = 0; v < 3; v++) free(vec[v]);
+    free(ref_vec[0]), free(ref_vec[1]), free(dres), free(dh), free(ref_dres);
+    free(sum), free(y), free(ref_sum), free(ref_y), free(m1), free(m2);
+    t_free(&h), t_free(&r), t_free(&dy), t_free(&ds), t_free(&gate), t_free(&shift), t_free(&scale);
+}
+
+static void test_gated_ada(void) {
+    static const int64_t shapes[][3] = {{1, 1, 1}, {2, 3, 17}, {3, 5, 64}, {1, 40, 100}, {2, 9, 3072}};
+    for (size_t d = 0; d < 3; d++)
+        for (size_t k = 0; k < 5; k++)
+            for (int variant = 0; variant < 16; variant++)
+                check_gated(dtypes[d], variant & 1, shapes[k][0], shapes[k][1], shapes[k][2], (variant >> 1) & 1,
+                            (variant >> 2) & 1, (variant >> 3) & 1);
+
+    /* the gate's gradient sums are bitwise the same for any number of threads */
+    int64_t B = 3, L = 211, D = 301, n = B * L * D;
+    tensor h = t_new(NORMA_F32, n), s = t_new(NORMA_F32, n), dy = t_new(NORMA_F32, n), mod = t_new(NORMA_F32, 3 * B * D);
+    t_fill_normal(&h, 0.0, 1.0), t_fill_normal(&s, 0.5, 2.0), t_fill_normal(&dy, 0.0, 1.0), t_fill_normal(&mod, 0.0, 1.0);
+    float *m = xmalloc((size_t)(B * L) * 4), *dres = xmalloc((size_t)n * 4), *dg[2] = {xmalloc((size_t)(3 * B * D) * 4),
+                                                                                     xmalloc((size_t)(3 * B * D) * 4)};
+    CHECK_OK(norma_layer_norm_fwd(NORMA_F32, B * L, D, s.p, NULL, NULL, 1e-6, dres, m, NULL));
+    for (int k = 0; k < 2; k++) {
+        CHECK_OK(norma_set_num_threads(k ? 7 : 1));
+        const float *f = mod.p;
+        CHECK_OK(norma_gated_ada_layer_norm_bwd(NORMA_F32, NORMA_LAYER_NORM, B, L, D, dy.p, NULL, s.p, h.p, f + 2 * D,
+                                                f + D, 3 * D, 0, m, 1e-6, dres, NULL, dg[k] + 2 * D, dg[k], dg[k] + D));
+    }
+    CHECK_OK(norma_set_num_threads(2));
+    CHECK(!memcmp(dg[0], dg[1], (size_t)(3 * B * D) * 4), "gated: 7 threads differ from 1 thread");
+    free(m), free(dres), free(dg[0]), free(dg[1]);
+    t_free(&h), t_free(&s), t_free(&dy), t_free(&mod);
+
+    float v[8] = {1, 2, 3, 4, 5, 6, 7, 8}, out[8], mean[2];
+    norma_norm_kind LN = NORMA_LAYER_NORM;
+    CHECK(norma_gated_ada_layer_norm_fwd(NORMA_F32, LN, 1, 2, 4, v, NULL, v, out, NULL, NULL, 4, 0, 1e-6, out, NULL,
+                                         NULL) == NORMA_EINVAL && strstr(norma_last_error(), "y and sum"),
+          "gated: y aliasing sum must fail");
+    CHECK(norma_gated_ada_layer_norm_fwd(NORMA_F32, LN, 1, 2, 4, NULL, NULL, v, out, NULL, NULL, 4, 0, 1e-6, v, NULL,
+                                         NULL) == NORMA_ENULL && strstr(norma_last_error(), "h is NULL"),
+          "gated: a NULL h must fail");
+    CHECK(norma_gated_ada_layer_norm_fwd(NORMA_F32, LN, 1, 2, 4, v, NULL, v, out, NULL, NULL, -1, 0, 1e-6, v, NULL,
+                                         NULL) == NORMA_EINVAL, "gated: a negative stride must fail");
+    CHECK(norma_gated_ada_layer_norm_bwd(NORMA_F32, LN, 1, 2, 4, v, NULL, v, v, NULL, NULL, 4, 0, mean, 1e-6, NULL,
+                                         out, NULL, NULL, NULL) == NORMA_ENULL &&
+              strstr(norma_last_error(), "dresidual is NULL"), "gated: a NULL dresidual must fail");
+    CHECK(norma_gated_ada_layer_norm_bwd(NORMA_F32, LN, 1, 2, 4, v, out, v, v, NULL, NULL, 4, 0, mean, 1e-6, out,
+                                         NULL, NULL, NULL, NULL) == NORMA_EINVAL, "gated: dresidual over dsum must fail");
+    CHECK(norma_gated_ada_layer_norm_bwd(NORMA_F32, LN, 1, 2, 4, v, NULL, v, v, NULL, NULL, 4, 0, mean, 1e-6, out,
+                                         out, NULL, NULL, NULL) == NORMA_EINVAL, "gated: dresidual over dh must fail");
+    CHECK(norma_gated_ada_layer_norm_bwd(NORMA_F32, LN, 1, 2, 4, v, NULL, v, out, NULL, NULL, 4, 0, mean, 1e-6, out,
+                                         NULL, v, NULL, NULL) == NORMA_EINVAL, "gated: dresidual over h with dgate must fail");
+    CHECK(norma_gated_ada_layer_norm_bwd(NORMA_F32, LN, 1, 2, 4, v, NULL, v, NULL, NULL, NULL, 4, 0, mean, 1e-6, out,
+                                         NULL, out + 4, NULL, NULL) == NORMA_ENULL, "gated: dgate without h must fail");
+    CHECK(norma_gated_ada_layer_norm_bwd(NORMA_F32, LN, 1, 2, 4, v, NULL, v, v, NULL, NULL, 4, 0, NULL, 1e-6, out,
+                                         NULL, NULL, NULL, NULL) == NORMA_ENULL, "gated: LayerNorm without mean must fail");
+    CHECK(norma_gated_ada_layer_norm_bwd(NORMA_F32, LN, 2, 2, 4, v, NULL, v, v, NULL, NULL, 2, 0, mean, 1e-6, out,
+                                         NULL, out, NULL, NULL) == NORMA_EINVAL, "gated: overlapping dgate must fail");
+    /* no rows: per-sample gradients are zero sums */
+    float zg[4] = {9, 9, 9, 9};
+    CHECK_OK(norma_gated_ada_layer_norm_bwd(NORMA_F32, LN, 1, 0, 4, NULL, NULL, NULL, NULL, NULL, NULL, 4, 0, NULL,
+                                            1e-6, NULL, NULL, zg, NULL, NULL));
+    CHECK(zg[0] == 0 && zg[3] == 0, "gated: an empty batch's dgate must be zero");
+}
+
 int main(void) {
     const char *forced = getenv("NORMA_KERNELS");
     if (forced && *forced && strcmp(forced, norma_kernels()) != 0) {
@@ -684,6 +830,7 @@ int main(void) {
     test_empty();
     test_degenerate_rows();
     test_fused_add();
+    test_gated_ada();
     test_threads();
     return check_summary("test_row_norm");
 }

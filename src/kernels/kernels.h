@@ -6,6 +6,7 @@
  *   apply:     y = (x - mean) · rstd · gain + bias            (the forward of every norm)
  *   bwd_sums:  Σg, Σg·d, Σd, Σd²   with g = dy · gain, d = x - c   (what every backward reduces)
  *   bwd_apply: dx = kg·g + kx·x̂ + k0 with x̂ = (x - c)·rstd, and the parameter-gradient terms
+ *   add, gate_bwd: a (gated) residual add, a + w·b, and its backward
  *   wsums:     Σ dy·x·w and Σ dy, with a per-element double weight w
  *   row_dotv, col_dotv, axpv: W·v, Wᵀ·u and a rank-one update for spectral normalization
  * where gain and bias are a scalar plus an optional per-element vector, so the same primitive serves
@@ -113,8 +114,13 @@ typedef struct norma_kernel_table {
     double (*sum_sq)(norma_dtype dtype, int64_t n, const void *x);
     /* y[j] for j < n as above; y may alias x. */
     void (*apply)(norma_dtype dtype, int64_t n, const void *x, void *y, const norma_affine *a);
-    /* out = a + b in the compute type, rounded once to the dtype (residual streams); out may alias. */
-    void (*add)(norma_dtype dtype, int64_t n, const void *a, const void *b, void *out);
+    /* out = a + w·b in the compute type, rounded once to the dtype (residual streams; w, a gate vector,
+     * NULL for 1); out may alias a or b. */
+    void (*add)(norma_dtype dtype, int64_t n, const void *a, const void *b, const void *w, void *out);
+    /* The gated add's backward from dt, the gradient at its output: dh = w·dt (if dh; may alias dt or
+     * h) and dw[j] += h·dt (if dw: compute-type accumulators, as bwd_apply's). */
+    void (*gate_bwd)(norma_dtype dtype, int64_t n, const void *dt, const void *h, const void *w, void *dh, void *dw,
+                     int stream);
     /* With g = dy · (a->g0 + a->gain[j]) and d = x - centre:
      * sums = {Σg, Σg·d, Σd, Σd²}. a->mean, rstd, bias are unused. */
     void (*bwd_sums)(norma_dtype dtype, int64_t n, const void *dy, const void *x, const norma_affine *a,

@@ -172,7 +172,7 @@ NORMA_API norma_status norma_add_rms_norm_fwd(norma_dtype dtype, int64_t rows, i
 
 /* Backward. sum is the forward's sum (the norm's input); dsum (may be NULL) is the gradient reaching
  * the sum from the rest of the network (the residual stream). Then
- *     dx = norm_backward(dy) + dsum   (rounded twice: the norm's part, then the sum)
+ *     dx = norm_backward(dy) + dsum   (added in the compute type, rounded once)
  * is the gradient of both x and residual. dweight, dbias as norma_layer_norm_bwd. dx may alias dy,
  * not dsum. */
 NORMA_API norma_status norma_add_layer_norm_bwd(norma_dtype dtype, int64_t rows, int64_t cols,
@@ -270,8 +270,9 @@ NORMA_API norma_status norma_gated_ada_layer_norm_fwd(norma_dtype dtype, norma_n
  *     dresidual = the modulated norm's backward of dy (as norma_ada_layer_norm_bwd) + dsum
  *     dh        = gate · dresidual,      dgate = Σ h · dresidual   (over the tokens when per sample)
  *     dshift, dscale as norma_ada_layer_norm_bwd
- * dresidual is the gradient of the sum, hence of the residual; dh and dgate are computed from it as
- * rounded to the dtype (as PyTorch's autograd would from its stored gradient).
+ * dresidual is the gradient of the sum, hence of the residual. All are computed in one pass, in the
+ * compute type, from dresidual before its rounding: each output is rounded once (PyTorch rounds the
+ * norm's gradient, the add, then the products).
  * dresidual is required; dh, dgate, dshift, dscale may each be NULL (h is needed only for dgate,
  * gate only for dh). The gradient vectors are written with the modulation's strides, under the same
  * no-overlap rules as norma_ada_layer_norm_bwd. dresidual may alias dy or sum; not dsum, dh, or (with

@@ -219,8 +219,9 @@ typedef struct row_bwd {
     row_stat stat;
     const void *dy, *x;
     void *dx;
-    const void *dsum; /* fused residual add: dx += dsum (the gradient reaching the sum from later), or NULL */
-    const void *h, *gate; /* gated residual add (sum = residual + gate·h): dh = gate·dx, dgate = Σ h·dx */
+    const void *dsum; /* fused residual add: dx += dsum before rounding (the gradient reaching the sum from later) */
+    const void *h, *gate; /* gated residual add (sum = residual + gate·h): dh = gate·dx, dgate = Σ h·dx, from the
+                           * unrounded dx */
     void *dh;
     double g0, eps;
     const void *gain;
@@ -260,13 +261,11 @@ static void backward_row(const row_bwd *p, int64_t r, void *const acc[NGRADS]) {
     double m = p->stat == STAT_L2_UNIT ? 1.0 : n;
     double mean_gxhat = rstd * (s[1] - delta * s[0]) / m; /* Σ(g·x̂)/m, x̂ = (d - delta)·rstd */
     norma_bwd_coef c = {.centre = shift + delta, .kg = rstd, .kx = clamped ? 0.0 : -rstd * mean_gxhat,
-                        .k0 = centred ? -rstd * s[0] / n : 0.0};
+                        .k0 = centred ? -rstd * s[0] / n : 0.0, .dsum = p->dsum ? row_ptr(L, p->dsum, r) : NULL,
+                        .h = p->h ? row_ptr(L, p->h, r) : NULL, .gate = row_vector(L, p->gate, r),
+                        .dh = p->dh ? (void *)row_ptr(L, p->dh, r) : NULL, .dgate = acc[GRAD_GATE]};
     void *dx = p->dx ? (void *)row_ptr(L, p->dx, r) : NULL;
     p->k->bwd_apply(L->dtype, L->cols, dy, x, dx, &a, &c, rstd, acc[GRAD_GAIN], acc[GRAD_BIAS]);
-    if (dx && p->dsum) p->k->add(L->dtype, L->cols, dx, row_ptr(L, p->dsum, r), NULL, dx); /* fused residual add */
-    if (p->dh || acc[GRAD_GATE]) /* the gate's backward, from the sum's gradient dx, still cached */
-        p->k->gate_bwd(L->dtype, L->cols, dx, p->h ? row_ptr(L, p->h, r) : NULL, row_vector(L, p->gate, r),
-                       p->dh ? (void *)row_ptr(L, p->dh, r) : NULL, acc[GRAD_GATE], p->stream);
 }
 
 /* Stores one vector of gradient sums as the gradient's dtype. */
@@ -357,7 +356,7 @@ static norma_status row_backward(row_bwd *p, const char *fn) {
     row_layout *L = &p->L;
     row_grads *G = &p->G;
     p->k = norma_kernel();
-    p->stream = streams(L) && !p->dsum && !p->h && !p->dh; /* dx read back at once: keep it cached */
+    p->stream = streams(L);
     if (L->rows == 0) return zero_grads(G, L), NORMA_OK;
     if (!p->dx && !wants_grads(G)) return NORMA_OK;
     int64_t tasks;

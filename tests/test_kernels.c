@@ -116,15 +116,22 @@ static void compare(const norma_kernel_table *K, const norma_kernel_table *R, no
         CHECK(same_doubles(s1, s2, 4) && (!a.act || same_values(t, y1, y2, n)), "%s bwd_sums n=%lld dtype=%d", name,
               (long long)n, t);
 
-        norma_bwd_coef c = {.centre = 1.25, .kg = 0.5, .kx = -0.125, .k0 = 0.0625};
+        /* variant & 4: a fused gated residual (dsum, h, gate, dh, dgate) */
         size_t as = norma_compute_size(t);
         void *g1 = calloc((size_t)n, as), *g2 = calloc((size_t)n, as), *b1 = calloc((size_t)n, as), *b2 = calloc((size_t)n, as);
-        K->bwd_apply(t, n, dy, x, y1, &a, &c, 0.75, g1, b1), R->bwd_apply(t, n, dy, x, y2, &a, &c, 0.75, g2, b2);
-        int acc_same = t == NORMA_F32 ? same_doubles(g1, g2, n) && same_doubles(b1, b2, n)
-                                      : same_values(NORMA_F32, g1, g2, n) && same_values(NORMA_F32, b1, b2, n);
-        CHECK(same_values(t, y1, y2, n) && acc_same,
-              "%s bwd_apply n=%lld dtype=%d", name, (long long)n, t);
-        free(g1), free(g2), free(b1), free(b2);
+        void *gt1 = calloc((size_t)n, as), *gt2 = calloc((size_t)n, as), *h1 = calloc((size_t)n, es), *h2 = calloc((size_t)n, es);
+        int gated = (variant >> 2) & 1;
+        norma_bwd_coef c1 = {.centre = 1.25, .kg = 0.5, .kx = -0.125, .k0 = 0.0625, .dsum = gated ? bias : NULL,
+                             .h = gated ? x : NULL, .gate = gated && (variant & 1) ? gain : NULL,
+                             .dh = gated ? h1 : NULL, .dgate = gated ? gt1 : NULL}, c2 = c1;
+        c2.dh = gated ? h2 : NULL, c2.dgate = gated ? gt2 : NULL;
+        K->bwd_apply(t, n, dy, x, y1, &a, &c1, 0.75, g1, b1), R->bwd_apply(t, n, dy, x, y2, &a, &c2, 0.75, g2, b2);
+        int acc_same = t == NORMA_F32 ? same_doubles(g1, g2, n) && same_doubles(b1, b2, n) && same_doubles(gt1, gt2, n)
+                                      : same_values(NORMA_F32, g1, g2, n) && same_values(NORMA_F32, b1, b2, n) &&
+                                            same_values(NORMA_F32, gt1, gt2, n);
+        CHECK(same_values(t, y1, y2, n) && same_values(t, h1, h2, n) && acc_same,
+              "%s bwd_apply n=%lld dtype=%d variant=%d", name, (long long)n, t, variant);
+        free(g1), free(g2), free(b1), free(b2), free(gt1), free(gt2), free(h1), free(h2);
     }
     double ws1[2], ws2[2];
     K->wsums(t, n, dy, x, w, ws1), R->wsums(t, n, dy, x, w, ws2);
@@ -138,18 +145,8 @@ static void compare(const norma_kernel_table *K, const norma_kernel_table *R, no
               (long long)rows, (long long)len, t);
     }
     for (int gated = 0; gated < 2; gated++) {
-        const void *gate = gated ? gain : NULL;
-        K->add(t, n, x, dy, gate, y1), R->add(t, n, x, dy, gate, y2);
+        K->add(t, n, x, dy, gated ? gain : NULL, y1), R->add(t, n, x, dy, gated ? gain : NULL, y2);
         CHECK(same_values(t, y1, y2, n), "%s add n=%lld dtype=%d gated=%d", name, (long long)n, t, gated);
-        size_t as = norma_compute_size(t);
-        void *g1 = calloc((size_t)n, as), *g2 = calloc((size_t)n, as);
-        for (int stream = 0; stream < 2; stream++) {
-            K->gate_bwd(t, n, dy, x, gate, y1, g1, stream), R->gate_bwd(t, n, dy, x, gate, y2, g2, stream);
-            int acc_same = t == NORMA_F32 ? same_doubles(g1, g2, n) : same_values(NORMA_F32, g1, g2, n);
-            CHECK(same_values(t, y1, y2, n) && acc_same, "%s gate_bwd n=%lld dtype=%d gated=%d", name, (long long)n, t,
-                  gated);
-        }
-        free(g1), free(g2);
     }
     K->axpv(t, n, dy, y1, 0.75, -1.5, w), R->axpv(t, n, dy, y2, 0.75, -1.5, w);
     CHECK(same_values(t, y1, y2, n), "%s axpv n=%lld dtype=%d", name, (long long)n, t);

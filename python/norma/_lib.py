@@ -69,6 +69,11 @@ _SIGNATURES = {
         [_int, _int, _i64, _i64, _i64, _ptr, _ptr, _ptr, _i64, _i64, _f64, _ptr, _ptr, _ptr], _int),
     "norma_ada_layer_norm_bwd": (
         [_int, _int, _i64, _i64, _i64, _ptr, _ptr, _ptr, _i64, _i64, _ptr, _f64, _ptr, _ptr, _ptr], _int),
+    "norma_gated_ada_layer_norm_fwd": (
+        [_int, _int, _i64, _i64, _i64, _ptr, _ptr, _ptr, _ptr, _ptr, _ptr, _i64, _i64, _f64, _ptr, _ptr, _ptr], _int),
+    "norma_gated_ada_layer_norm_bwd": (
+        [_int, _int, _i64, _i64, _i64, _ptr, _ptr, _ptr, _ptr, _ptr, _ptr, _i64, _i64, _ptr, _f64, _ptr, _ptr, _ptr,
+         _ptr, _ptr], _int),
     # (dtype, layout, n, c, spatial, ...)
     "norma_batch_norm_fwd": (
         [_int, _int, _i64, _i64, _i64, _ptr, _ptr, _ptr, _ptr, _ptr, _int, _f64, _f64, _ptr, _ptr, _ptr], _int),

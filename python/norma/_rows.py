@@ -118,12 +118,13 @@ def rms_norm(input, normalized_shape, weight=None, eps=None):
 _NORMS = {"layer": _lib.LAYER_NORM, "rms": _lib.RMS_NORM}
 
 
-def _modulation_strides(x, shift, scale):
-    """(sample_stride, token_stride) shared by shift and scale, read in place when their strides
-    agree (e.g. chunks of one FLUX modulation tensor), or None when they must be copied."""
+def _modulation_strides(x, *mods):
+    """(sample_stride, token_stride) shared by the modulation vectors (shift, scale, gate), read in place
+    when their strides agree (e.g. chunks of one FLUX modulation tensor), or None when they must be
+    copied."""
     B, L, D = x.shape
     strides = set()
-    for t in (shift, scale):
+    for t in mods:
         if t is None:
             continue
         if t.stride(2) != 1 and D > 1:
@@ -138,6 +139,19 @@ def _modulation_strides(x, shift, scale):
 
 def _dense(t, shape):
     return None if t is None else t.expand(shape).contiguous()
+
+
+def _modulation_in(x, dtype, *mods):
+    """The modulation vectors in dtype and their (sample_stride, token_stride): read in place where
+    their strides agree, else copied to one dense layout."""
+    mods = [None if v is None else v.to(dtype) for v in mods]
+    strides = _modulation_strides(x, *mods)
+    if strides is None:
+        given = [v for v in mods if v is not None]
+        shape = tuple(max(v.shape[i] for v in given) for i in range(3))
+        mods = [_dense(v, shape) for v in mods]
+        strides = _modulation_strides(x, *mods)
+    return mods, (strides if strides is not None else (0, 0))
 
 
 def _ada_fwd(x, shift, scale, sb, sl, eps, kind, want_mean):
@@ -163,31 +177,36 @@ class _AdaLayerNorm(torch.autograd.Function):
         x, scale, mean = ctx.saved_tensors
         B, L, D = x.shape
         need_dx, need_dshift, need_dscale = ctx.needs_input_grad[:3]
-        shift_shape, scale_shape = ctx.shapes
-        # gradients are written densely, one vector per sample (or per token), then summed back to a
-        # broadcast batch of 1
-        mod_shape = next(s for s in ctx.shapes if s is not None) if any(ctx.shapes) else (1, 1, D)
-        Lm = L if mod_shape[1] == L and L > 1 else 1
-        # one vector per sample shared by the batch: the C backward sums over the batch too
-        shared = Lm == 1 and all(s is None or s[0] == 1 for s in ctx.shapes)
-        dense = (1 if shared else B, Lm, D)
-        scale_d = _dense(scale, dense)
+        dense, sb, sl = _grad_layout(x, ctx.shapes)
         dy = dy.to(x.dtype).contiguous()
         dx = torch.empty_like(x) if need_dx else None
         dshift = torch.empty(dense, dtype=x.dtype) if need_dshift else None
         dscale = torch.empty(dense, dtype=x.dtype) if need_dscale else None
+        scale = _dense(scale, dense)  # held here: the C call reads it
         call("norma_ada_layer_norm_bwd", _DTYPES[x.dtype], ctx.kind, B, L, D, dy.data_ptr(), x.data_ptr(),
-             _ptr(scale_d), 0 if shared else Lm * D, D if Lm > 1 else 0, _ptr(mean), ctx.eps, _ptr(dx),
-             _ptr(dshift), _ptr(dscale))
+             _ptr(scale), sb, sl, _ptr(mean), ctx.eps, _ptr(dx), _ptr(dshift), _ptr(dscale))
+        shift_shape, scale_shape = ctx.shapes
+        return dx, _fit(dshift, shift_shape), _fit(dscale, scale_shape), None, None, None, None
 
-        def fit(g, shape):
-            if g is None:
-                return None
-            if shape[0] == 1 and g.shape[0] > 1:
-                g = g.sum(0, keepdim=True)
-            return g.reshape(shape)
 
-        return dx, fit(dshift, shift_shape), fit(dscale, scale_shape), None, None, None, None
+def _grad_layout(x, shapes):
+    """(dense shape, sample stride, token stride) the modulation gradients are written in: one vector per
+    sample (or per token), or one for the whole batch when every vector is broadcast over it (the C
+    backward then sums over the batch too). shapes: those of the modulation vectors (None: absent)."""
+    B, L, D = x.shape
+    given = [s for s in shapes if s is not None]
+    Lm = L if given and given[0][1] == L and L > 1 else 1
+    shared = Lm == 1 and all(s[0] == 1 for s in given)
+    return (1 if shared else B, Lm, D), 0 if shared else Lm * D, D if Lm > 1 else 0
+
+
+def _fit(g, shape):
+    """A gradient written per sample, summed back to a broadcast batch of 1 and shaped as its vector."""
+    if g is None:
+        return None
+    if shape[0] == 1 and g.shape[0] > 1:
+        g = g.sum(0, keepdim=True)
+    return g.reshape(shape)
 
 
 def _as_modulation(fn, name, t, x):
@@ -226,15 +245,7 @@ def ada_layer_norm(input, shift, scale, eps=1e-6, norm="layer"):
     if input.numel() == 0:
         return _empty_result(input, shift, scale)
     x = input.to(dtype).contiguous()
-    shift_v = None if shift_v is None else shift_v.to(dtype)
-    scale_v = None if scale_v is None else scale_v.to(dtype)
-    strides = _modulation_strides(x, shift_v, scale_v)
-    if strides is None:  # not readable in place: one dense layout for both
-        mods = [v for v in (shift_v, scale_v) if v is not None]
-        shape = tuple(max(v.shape[i] for v in mods) for i in range(3))
-        shift_v, scale_v = _dense(shift_v, shape), _dense(scale_v, shape)
-        strides = _modulation_strides(x, shift_v, scale_v)
-    sb, sl = strides if strides is not None else (0, 0)
+    (shift_v, scale_v), (sb, sl) = _modulation_in(x, dtype, shift_v, scale_v)
     kind = _NORMS[norm]
     if _needs_grad(input, shift, scale):
         y = _AdaLayerNorm.apply(x, shift_v, scale_v, sb, sl, float(eps), kind)
@@ -313,3 +324,77 @@ def add_rms_norm(input, residual, normalized_shape, weight=None, eps=None):
     (rms_norm(residual + input), residual + input). eps=None means float32's epsilon."""
     return _add_norm("norma.functional.add_rms_norm", input, residual, normalized_shape, weight, None,
                      FLT_EPSILON if eps is None else eps, True)
+
+
+# ----- gated residual fused with the next modulated norm ------------------------------------------
+
+class _GatedAdaNorm(torch.autograd.Function):
+    """(y, sum) = (norm(sum)·(1 + scale) + shift, residual + gate·h); the backward gets dy and dsum."""
+
+    @staticmethod
+    def forward(ctx, h, residual, gate, shift, scale, sb, sl, eps, kind):
+        B, L, D = h.shape
+        s, y = torch.empty_like(h), torch.empty_like(h)
+        mean = torch.empty(B * L, dtype=torch.float32) if kind == _lib.LAYER_NORM else None
+        call("norma_gated_ada_layer_norm_fwd", _DTYPES[h.dtype], kind, B, L, D, h.data_ptr(), _ptr(gate),
+             residual.data_ptr(), s.data_ptr(), _ptr(shift), _ptr(scale), sb, sl, eps, y.data_ptr(), _ptr(mean), None)
+        ctx.save_for_backward(s, h, gate, scale, mean)
+        ctx.kind, ctx.eps = kind, eps
+        ctx.shapes = tuple(None if t is None else t.shape for t in (gate, shift, scale))
+        return y, s
+
+    @staticmethod
+    def backward(ctx, dy, dsum):
+        s, h, gate, scale, mean = ctx.saved_tensors
+        B, L, D = s.shape
+        need_dh, _, need_dgate, need_dshift, need_dscale = ctx.needs_input_grad[:5]
+        dense, sb, sl = _grad_layout(s, ctx.shapes)
+        dy = (torch.zeros_like(s) if dy is None else dy.to(s.dtype)).contiguous()
+        dsum = None if dsum is None else dsum.to(s.dtype).contiguous()
+        dres = torch.empty_like(s)
+        dh = torch.empty_like(s) if need_dh else None
+        dgate, dshift, dscale = (torch.empty(dense, dtype=s.dtype) if need and shape is not None else None
+                                 for need, shape in zip((need_dgate, need_dshift, need_dscale), ctx.shapes))
+        gate, scale = _dense(gate, dense), _dense(scale, dense)  # held here: the C call reads them
+        call("norma_gated_ada_layer_norm_bwd", _DTYPES[s.dtype], ctx.kind, B, L, D, dy.data_ptr(), _ptr(dsum),
+             s.data_ptr(), h.data_ptr(), _ptr(gate), _ptr(scale), sb, sl, _ptr(mean),
+             ctx.eps, dres.data_ptr(), _ptr(dh), _ptr(dgate), _ptr(dshift), _ptr(dscale))
+        gate_shape, shift_shape, scale_shape = ctx.shapes
+        return (dh, dres, _fit(dgate, gate_shape), _fit(dshift, shift_shape), _fit(dscale, scale_shape),
+                None, None, None, None)
+
+
+def gated_ada_layer_norm(input, residual, gate, shift, scale, eps=1e-6, norm="layer"):
+    """Gated residual fused with the next modulated norm (FLUX, Qwen-Image, DiT blocks): returns
+    (y, sum) with
+
+        sum = residual + gate * input
+        y   = norm(sum) * (1 + scale) + shift
+
+    in one pass, where PyTorch makes four. FLUX's `img = img + mod1.gate * attn_out` followed by
+    `(1 + mod2.scale) * norm2(img) + mod2.shift` is `y, img = gated_ada_layer_norm(attn_out, img,
+    mod1.gate, mod2.shift, mod2.scale)`.
+
+    input, residual: (B, L, D), same dtype. gate, shift, scale: (B, D) or (B, 1, D) per sample, or
+    (B, L, D) per token (B may be 1 to broadcast); None for gate 1, shift 0, scale 0. norm: "layer"
+    (LayerNorm without affine) or "rms". The sum is rounded once to the dtype (PyTorch rounds gate*input
+    first). Gradients flow to every tensor through both outputs.
+    """
+    fn = "norma.functional.gated_ada_layer_norm"
+    for name, t in (("input", input), ("residual", residual)):
+        _check_tensor(fn, name, t)
+    if input.dim() != 3:
+        raise ValueError("%s: input must have shape (B, L, D), got %s" % (fn, tuple(input.shape)))
+    if residual.shape != input.shape or residual.dtype != input.dtype:
+        raise ValueError("%s: residual is %s %s, input %s %s: they must be equal" % (
+            fn, tuple(residual.shape), residual.dtype, tuple(input.shape), input.dtype))
+    if norm not in _NORMS:
+        raise ValueError("%s: norm must be \"layer\" or \"rms\", got %r" % (fn, norm))
+    mods = [_as_modulation(fn, name, t, input) for name, t in (("gate", gate), ("shift", shift), ("scale", scale))]
+    dtype = _compute_dtype(fn, input, gate=gate, shift=shift, scale=scale)
+    if input.numel() == 0:
+        return _empty_result(input, gate, shift, scale), residual + input + (0 if gate is None else gate.sum() * 0)
+    h, r = _as(input, dtype), _as(residual, dtype)
+    (gate_v, shift_v, scale_v), (sb, sl) = _modulation_in(h, dtype, *mods)
+    y, s = _GatedAdaNorm.apply(h, r, gate_v, shift_v, scale_v, sb, sl, float(eps), _NORMS[norm])
+    return _to(y, input.dtype), _to(s, input.dtype)

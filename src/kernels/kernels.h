@@ -6,7 +6,7 @@
  *   apply:     y = (x - mean) · rstd · gain + bias            (the forward of every norm)
  *   bwd_sums:  Σg, Σg·d, Σd, Σd²   with g = dy · gain, d = x - c   (what every backward reduces)
  *   bwd_apply: dx = kg·g + kx·x̂ + k0 with x̂ = (x - c)·rstd, and the parameter-gradient terms
- *   add, gate_bwd: a (gated) residual add, a + w·b, and its backward
+ *   add:       a (gated) residual add, a + w·b (bwd_apply has its backward)
  *   wsums:     Σ dy·x·w and Σ dy, with a per-element double weight w
  *   row_dotv, col_dotv, axpv: W·v, Wᵀ·u and a rank-one update for spectral normalization
  * where gain and bias are a scalar plus an optional per-element vector, so the same primitive serves
@@ -85,6 +85,12 @@ typedef struct norma_col_act {
 typedef struct norma_bwd_coef {
     double centre; /* the precise mean (0 for RMSNorm) */
     double kg, kx, k0;
+    /* A residual sum fused before the norm, sum = residual + gate·h: its gradient dt = dx + dsum (dsum,
+     * the gradient reaching the sum from later, or NULL), stored to dx; from dt, unrounded, also
+     * dh = gate·dt (if dh; gate NULL: 1) and dgate[j] += h·dt (if dgate: an accumulator of the compute
+     * type, as dgain). dsum, h, gate: n elements of the dtype; dsum is not dx's memory, dh is not dx's. */
+    const void *dsum, *h, *gate;
+    void *dh, *dgate;
 } norma_bwd_coef;
 
 /* Adds a part of b elements (mean mb, M2 m2b) to running statistics (count *n, *mean, *m2), by Chan,
@@ -117,15 +123,12 @@ typedef struct norma_kernel_table {
     /* out = a + w·b in the compute type, rounded once to the dtype (residual streams; w, a gate vector,
      * NULL for 1); out may alias a or b. */
     void (*add)(norma_dtype dtype, int64_t n, const void *a, const void *b, const void *w, void *out);
-    /* The gated add's backward from dt, the gradient at its output: dh = w·dt (if dh; may alias dt or
-     * h) and dw[j] += h·dt (if dw: compute-type accumulators, as bwd_apply's). */
-    void (*gate_bwd)(norma_dtype dtype, int64_t n, const void *dt, const void *h, const void *w, void *dh, void *dw,
-                     int stream);
     /* With g = dy · (a->g0 + a->gain[j]) and d = x - centre:
      * sums = {Σg, Σg·d, Σd, Σd²}. a->mean, rstd, bias are unused. */
     void (*bwd_sums)(norma_dtype dtype, int64_t n, const void *dy, const void *x, const norma_affine *a,
                      double centre, double sums[4]);
-    /* dx[j] (if dx) as above; dgain[j] += dy·x̂ (if dgain); dbias[j] += dy (if dbias). The
+    /* dx[j] (if dx) as above (and a fused residual's gradients, see norma_bwd_coef); dgain[j] += dy·x̂
+     * (if dgain); dbias[j] += dy (if dbias). The
      * accumulators are arrays of the compute type: double for f32 data, float for bf16/f16 data
      * (callers flush those into double every few rows; see norma_compute_size). dx may alias dy or x. */
     void (*bwd_apply)(norma_dtype dtype, int64_t n, const void *dy, const void *x, void *dx,

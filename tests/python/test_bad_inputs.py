@@ -22,6 +22,8 @@ CALLS = {
     "layer_norm": lambda v: NF.layer_norm(v, (5,)),
     "rms_norm": lambda v: NF.rms_norm(v, (5,)),
     "ada_layer_norm": lambda v: NF.ada_layer_norm(v, torch.randn(2, 5), torch.randn(2, 5)),
+    "gated_ada_layer_norm": lambda v: NF.gated_ada_layer_norm(v, torch.randn(2, 3, 5), torch.randn(2, 5), None, None),
+    "gated_ada_layer_norm (residual)": lambda v: NF.gated_ada_layer_norm(torch.randn(2, 3, 5), v, None, None, None),
     "batch_norm": lambda v: NF.batch_norm(v, torch.zeros(4), torch.ones(4), training=True),
     "instance_norm": lambda v: NF.instance_norm(v),
     "group_norm": lambda v: NF.group_norm(v, 2),

@@ -348,3 +348,91 @@ def test_fused_residual_add(rms, shape):
         ref = results[2][i]
         assert_as_close("add %s %s %s" % ("rms" if rms else "layer", shape, name), results[0][i], results[1][i], ref,
                         ref.abs().max().item())
+
+
+# ----- gated residual fused with the next modulated norm -------------------------------------------
+
+def gated_ref(h, r, gate, shift, scale, eps, norm):
+    s = r + (h * (gate if gate is None or gate.dim() == 3 else gate[:, None, :]) if gate is not None else h)
+    return ada_ref(s, shift, scale, eps, norm), s
+
+
+@pytest.mark.parametrize("norm", ["layer", "rms"])
+@pytest.mark.parametrize("layout", ["per_sample", "per_token", "flux_chunks", "broadcast_batch", "no_gate",
+                                    "gate_only"])
+def test_gated_ada_layer_norm(norm, layout):
+    """Forward and every gradient (through y and sum) against PyTorch's composition, float32 at least as
+    close to float64 as PyTorch's own."""
+    B, L, D = 3, 11, 48
+    h, r = torch.randn(B, L, D) * 2, torch.randn(B, L, D) * 3 + 1
+    mod = torch.randn(B, 6 * D) * 0.5
+    gate, shift, scale = torch.randn(B, D), torch.randn(B, D), torch.randn(B, D)
+    if layout == "per_token":
+        gate, shift, scale = torch.randn(B, L, D), torch.randn(B, L, D), torch.randn(B, L, D)
+    elif layout == "broadcast_batch":
+        gate, shift, scale = torch.randn(1, D), torch.randn(1, 1, D), torch.randn(1, D)
+    elif layout == "no_gate":
+        gate = None
+    elif layout == "gate_only":
+        shift = scale = None
+    gy, gs = torch.randn(B, L, D), torch.randn(B, L, D)
+
+    def split(m, g, sh, sc):  # FLUX: (shift, scale, gate) of the first half gate the residual, the second modulate
+        if layout != "flux_chunks":
+            return g, sh, sc
+        c = m.chunk(6, dim=-1)
+        return c[2], c[3], c[4]
+
+    def ours(h, r, m, g, sh, sc):
+        return NF.gated_ada_layer_norm(h, r, *split(m, g, sh, sc), eps=1e-6, norm=norm)
+
+    def theirs(h, r, m, g, sh, sc):
+        return gated_ref(h, r, *split(m, g, sh, sc), 1e-6, norm)
+
+    results = []
+    for fn, dtype in ((ours, torch.float32), (theirs, torch.float32), (theirs, torch.float64)):
+        leaves = [None if t is None else t.to(dtype).clone().requires_grad_() for t in (h, r, mod, gate, shift, scale)]
+        y, s = fn(*leaves)
+        (y * gy.to(dtype)).sum().add((s * gs.to(dtype)).sum()).backward()
+        results.append([y.detach(), s.detach()] + [None if t is None else t.grad for t in leaves])
+    names = ["y", "sum", "dh", "dresidual", "dmod", "dgate", "dshift", "dscale"]
+    for i, name in enumerate(names):
+        ref = results[2][i]
+        if ref is None:
+            assert results[0][i] is None, name
+            continue
+        assert results[0][i].shape == ref.shape, (name, results[0][i].shape, ref.shape)
+        assert_as_close("gated %s %s %s" % (norm, layout, name), results[0][i], results[1][i], ref,
+                        ref.abs().max().item())
+
+
+def test_gated_ada_layer_norm_bf16_and_mixed():
+    B, L, D = 2, 9, 64
+    h, r = torch.randn(B, L, D).bfloat16(), torch.randn(B, L, D).bfloat16()
+    gate, shift, scale = (torch.randn(B, D).bfloat16() for _ in range(3))
+    y, s = NF.gated_ada_layer_norm(h, r, gate, shift, scale)
+    ry, rs = gated_ref(*(t.double() for t in (h, r, gate, shift, scale)), 1e-6, "layer")
+    assert y.dtype == s.dtype == torch.bfloat16
+    assert max_err(s, rs) <= 2 ** -8 * rs.abs().max().item()  # one rounding of the sum
+    assert max_err(y, ry) <= 2 ** -7 * ry.abs().max().item()
+    # float32 modulation of a bfloat16 stream: computed in float32, rounded to bfloat16
+    y32, s32 = NF.gated_ada_layer_norm(h, r, gate.float(), shift.float(), scale.float())
+    assert y32.dtype == torch.bfloat16 and torch.equal(s32, s)
+
+
+def test_gated_ada_layer_norm_errors_and_empty():
+    h = torch.randn(2, 3, 4)
+    with pytest.raises(ValueError, match="residual"):
+        NF.gated_ada_layer_norm(h, torch.randn(2, 3, 5), None, None, None)
+    with pytest.raises(ValueError, match="gate"):
+        NF.gated_ada_layer_norm(h, h, torch.randn(2, 5), None, None)
+    with pytest.raises(ValueError, match="norm"):
+        NF.gated_ada_layer_norm(h, h, None, None, None, norm="group")
+    with pytest.raises(ValueError, match="B, L, D"):
+        NF.gated_ada_layer_norm(torch.randn(3, 4), torch.randn(3, 4), None, None, None)
+    e = torch.randn(2, 0, 4, requires_grad=True)
+    g = torch.randn(2, 4, requires_grad=True)
+    y, s = NF.gated_ada_layer_norm(e, e.detach().clone(), g, None, None)
+    assert y.shape == s.shape == (2, 0, 4)
+    (y.sum() + s.sum()).backward()
+    assert torch.equal(g.grad, torch.zeros(2, 4))

@@ -11,6 +11,7 @@ typedef struct bench_buffers {
     norma_dtype dtype;
     float *x, *y, *dy, *dx, *params;
     float *stats[4];
+    float *extra[2]; /* two more activation buffers (the baseline's, free while a case runs) */
 } bench_buffers;
 
 typedef struct bench_case {

@@ -49,6 +49,25 @@ static void ada_bwd(bench_case *c) {
     must(norma_ada_layer_norm_bwd(T, NORMA_LAYER_NORM, 1, c->d[0], D, B->dy, B->x, (char *)B->params + D * es, 6 * D,
                                   0, B->stats[0], 1e-6, B->dx, B->stats[2], (char *)B->stats[2] + D * es));
 }
+/* a FLUX block's gated residual and next modulated LayerNorm, one sample: gate of the first modulation
+ * (chunk 2), shift and scale of the second (chunks 3, 4) of a (1, 6·D) vector. Forward: h in x, the
+ * residual in dy, sum into dx. Backward: dsum and dh in the extra buffers, sum in x, h in y. */
+static void gated_fwd(bench_case *c) {
+    int64_t D = c->d[1];
+    char *mod = (char *)B->params;
+    size_t es = norma_dtype_size(T);
+    must(norma_gated_ada_layer_norm_fwd(T, NORMA_LAYER_NORM, 1, c->d[0], D, B->x, mod + 2 * D * es, B->dy, B->dx,
+                                        mod + 3 * D * es, mod + 4 * D * es, 6 * D, 0, 1e-6, B->y, B->stats[0],
+                                        B->stats[1]));
+}
+static void gated_bwd(bench_case *c) {
+    int64_t D = c->d[1];
+    char *mod = (char *)B->params, *grads = (char *)B->stats[2];
+    size_t es = norma_dtype_size(T);
+    must(norma_gated_ada_layer_norm_bwd(T, NORMA_LAYER_NORM, 1, c->d[0], D, B->dy, B->extra[0], B->x, B->y,
+                                        mod + 2 * D * es, mod + 4 * D * es, 6 * D, 0, B->stats[0], 1e-6, B->dx,
+                                        B->extra[1], grads + 2 * D * es, grads + 3 * D * es, grads + 4 * D * es));
+}
 static void group_fwd(bench_case *c) {
     must(norma_group_norm_fwd(T, c->layout, c->d[0], c->d[1], c->d[2], c->d[3], B->x, B->params, B->params, 1e-6, B->y,
                               B->stats[0], B->stats[1]));
@@ -150,6 +169,12 @@ bench_case *bench_cases(bench_buffers *b, int *count) {
     i = add_rows(cases, i, "ada_layer_norm bwd (FLUX mod)", ada_bwd, 1, 4096, 3072, 0);
     i = add_rows(cases, i, "ada_layer_norm fwd (FLUX mod)", ada_fwd, 0, 512, 3072, 0);
     i = add_rows(cases, i, "ada_layer_norm bwd (FLUX mod)", ada_bwd, 1, 512, 3072, 0);
+    /* gated residual + modulated LN: forward reads h, residual, writes sum, y; backward reads dy, dsum,
+     * sum, h, writes dresidual, dh (the baseline moves the same bytes as 3 reads + 2 writes) */
+    i = add_rows(cases, i, "gated_ada_layer_norm fwd (FLUX)", gated_fwd, 0, 4096, 3072, 0);
+    for (int k = i - 2; k < i; k++) cases[k].reads = 2, cases[k].writes = 2, cases[k].bytes *= 2;
+    i = add_rows(cases, i, "gated_ada_layer_norm bwd (FLUX)", gated_bwd, 1, 4096, 3072, 0);
+    for (int k = i - 2; k < i; k++) cases[k].reads = 3, cases[k].writes = 2, cases[k].bytes *= 2;
     i = add_rows(cases, i, "rms_norm fwd", rms_fwd, 0, 4096, 4096, 0);
     i = add_rows(cases, i, "rms_norm bwd", rms_bwd, 1, 4096, 4096, 0);
     i = add_rows(cases, i, "add_layer_norm fwd (residual)", add_layer_fwd, 0, 4096, 3072, 0);

@@ -80,6 +80,20 @@ def torch_case(op, dtype, shape):
         if op.startswith("add_layer_norm"):
             return lambda: (lambda s: (F.layer_norm(s, (d,), w, b, 1e-5), s))(r + x)
         return lambda: (lambda s: (F.rms_norm(s, (d,), w, 1e-6), s))(r + x)
+    if op.startswith("gated_ada_layer_norm"):  # FLUX: s = r + gate·h; y = (1 + scale)·LN(s) + shift; both outputs
+        d = dims[1]
+        h, r = act(dims[0], d), act(dims[0], d)
+        gate, shift, scale = (torch.randn(1, d, dtype=dt) for _ in range(3))
+
+        def fwd(h, r, gate, shift, scale):
+            s = r + gate * h
+            return (1 + scale) * F.layer_norm(s, (d,), eps=1e-6) + shift, s
+        if not bwd:
+            return lambda: fwd(h, r, gate, shift, scale)
+        leaves = [t.detach().requires_grad_() for t in (h, r, gate, shift, scale)]
+        y, s = fwd(*leaves)
+        dy, ds = torch.randn_like(y), torch.randn_like(s)
+        return lambda: torch.autograd.grad([y, s], leaves, [dy, ds], retain_graph=True)
     if op.startswith(("layer_norm", "rms_norm", "ada_layer_norm")):
         if "QK" in op:
             x = act(1, 24, 4096, 128)

@@ -150,7 +150,8 @@ int main(int argc, char **argv) {
     fill(buf[0], MAX_ELEMS, NORMA_F32), fill(buf[2], MAX_ELEMS, NORMA_F32), fill(params, 1 << 18, NORMA_F32);
     fill(stats[0], 1 << 18, NORMA_F32), fill(stats[1], 1 << 18, NORMA_F32); /* spectral norm's u and v: not 0 */
 
-    bench_buffers bb = {.x = buf[0], .y = buf[1], .dy = buf[2], .dx = buf[3], .params = params};
+    bench_buffers bb = {.x = buf[0], .y = buf[1], .dy = buf[2], .dx = buf[3], .params = params,
+                        .extra = {buf[4], buf[5]}};
     for (int i = 0; i < 4; i++) bb.stats[i] = stats[i];
     int ncases;
     bench_case *cases = bench_cases(&bb, &ncases);

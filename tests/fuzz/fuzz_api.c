@@ -70,7 +70,7 @@ static float value_of(input *in) {
 
 /* CAP: more elements than any buffer of small sizes needs (40³ at most), so that only buffers of an
  * impossible size (a call that must fail) get a token allocation. */
-enum { MAX_BUFS = 10, CAP = 1 << 17 };
+enum { MAX_BUFS = 12, CAP = 1 << 17 };
 typedef enum { DATA, F32S, F64S } kind; /* elements of the call's dtype, floats, doubles */
 
 typedef struct buffer {
@@ -222,6 +222,29 @@ static norma_status ada_fwd(call *c) {
 static norma_status ada_bwd(call *c) {
     return norma_ada_layer_norm_bwd(D, (norma_norm_kind)(c->flag % 3), N0, N1, N2, P(c, 0), P(c, 1), P(c, 2), c->s1,
                                     c->s2, P(c, 3), c->eps, P(c, 4), P(c, 5), P(c, 6));
+}
+
+/* gated residual + AdaLN: the AdaLN's buffers, then (forward) residual 6, gate 7, a new sum 8 (or the
+ * residual in place); (backward) dsum 7, h 8, gate 9, dh 10, dgate 11 */
+static void gated_fwd_bufs(call *c, input *in) {
+    ada_fwd_bufs(c, in);
+    add(c, DATA, count_of(N0, N1, N2), in), add(c, DATA, mod_extent(c), in), add(c, DATA, count_of(N0, N1, N2), in);
+}
+static norma_status gated_fwd(call *c) {
+    return norma_gated_ada_layer_norm_fwd(D, (norma_norm_kind)(c->flag % 3), N0, N1, N2, P(c, 0), P(c, 7), P(c, 6),
+                                          c->flag & 8 ? P(c, 6) : P(c, 8), P(c, 1), P(c, 2), c->s1, c->s2, c->eps,
+                                          P(c, 3), P(c, 4), P(c, 5));
+}
+static void gated_bwd_bufs(call *c, input *in) {
+    ada_bwd_bufs(c, in);
+    int64_t all = count_of(N0, N1, N2);
+    add(c, DATA, all, in), add(c, DATA, all, in), add(c, DATA, mod_extent(c), in), add(c, DATA, all, in);
+    add(c, DATA, mod_extent(c), in);
+}
+static norma_status gated_bwd(call *c) {
+    return norma_gated_ada_layer_norm_bwd(D, (norma_norm_kind)(c->flag % 3), N0, N1, N2, P(c, 0), P(c, 7), P(c, 1),
+                                          P(c, 8), P(c, 9), P(c, 2), c->s1, c->s2, P(c, 3), c->eps, P(c, 4),
+                                          c->flag & 8 ? P(c, 0) : P(c, 10), P(c, 11), P(c, 5), P(c, 6));
 }
 
 /* channel norms: n x c x spatial (groups N3) */
@@ -416,6 +439,7 @@ static const op ops[] = {
     {"add_layer_norm_fwd", add_fwd_bufs, add_ln_fwd},  {"add_rms_norm_fwd", add_fwd_bufs, add_rms_fwd},
     {"add_layer_norm_bwd", add_bwd_bufs, add_ln_bwd},  {"add_rms_norm_bwd", add_bwd_bufs, add_rms_bwd},
     {"group_norm_silu_fwd", gn_fwd_bufs, gn_silu_fwd}, {"group_norm_silu_bwd", gn_silu_bwd_bufs, gn_silu_bwd},
+    {"gated_ada_layer_norm_fwd", gated_fwd_bufs, gated_fwd}, {"gated_ada_layer_norm_bwd", gated_bwd_bufs, gated_bwd},
 };
 enum { NOPS = sizeof ops / sizeof ops[0] };
 

@@ -91,6 +91,14 @@ static void crms_bwd(bench_case *c) {
     must(norma_channel_rms_norm_bwd(T, c->layout, c->d[0], c->d[1], c->d[2], B->dy, B->x, B->params, 1e-12, B->dx,
                                     B->stats[2], B->stats[3]));
 }
+static void crms_silu_fwd(bench_case *c) {
+    must(norma_channel_rms_norm_silu_fwd(T, c->layout, c->d[0], c->d[1], c->d[2], B->x, B->params, B->params, 1e-12,
+                                         B->y));
+}
+static void crms_silu_bwd(bench_case *c) {
+    must(norma_channel_rms_norm_silu_bwd(T, c->layout, c->d[0], c->d[1], c->d[2], B->dy, B->x, B->params, B->params,
+                                         1e-12, B->dx, B->stats[2], B->stats[3]));
+}
 static void batch_fwd(bench_case *c) {
     must(norma_batch_norm_fwd(T, c->layout, c->d[0], c->d[1], c->d[2], B->x, B->params, B->params, NULL, NULL, 1, 0.1,
                               1e-5, B->y, B->stats[0], B->stats[1]));
@@ -203,6 +211,10 @@ bench_case *bench_cases(bench_buffers *b, int *count) {
     i = add_channels(cases, i, "channel_rms_norm bwd", crms_bwd, 1, 1, 384, 128, 128, 0, F, 0, 0);
     i = add_channels(cases, i, "channel_rms_norm fwd", crms_fwd, 0, 1, 384, 128, 128, 0, L, 0, 0);
     i = add_channels(cases, i, "channel_rms_norm bwd", crms_bwd, 1, 1, 384, 128, 128, 0, L, 0, 0);
+    i = add_channels(cases, i, "channel_rms_norm_silu fwd", crms_silu_fwd, 0, 1, 384, 128, 128, 0, F, 0, 0);
+    i = add_channels(cases, i, "channel_rms_norm_silu bwd", crms_silu_bwd, 1, 1, 384, 128, 128, 0, F, 0, 0);
+    i = add_channels(cases, i, "channel_rms_norm_silu fwd", crms_silu_fwd, 0, 1, 384, 128, 128, 0, L, 0, 0);
+    i = add_channels(cases, i, "channel_rms_norm_silu bwd", crms_silu_bwd, 1, 1, 384, 128, 128, 0, L, 0, 0);
     /* ResNet-50 BatchNorm, training: a channel of (16,·,56,56) is 200 KiB f32, of (32,·,112,112) 1.6 MiB */
     i = add_channels(cases, i, "batch_norm fwd train", batch_fwd, 0, 16, 256, 56, 56, 0, F, 0, 1);
     i = add_channels(cases, i, "batch_norm bwd train", batch_bwd, 1, 16, 256, 56, 56, 0, F, 0, 1);

@@ -129,6 +129,10 @@ def torch_case(op, dtype, shape):
             dy = act(n, c, h, w_)
             return lambda: torch.ops.aten.native_group_norm_backward(dy, x, mean, rstd, wt, n, c, h * w_, groups,
                                                                      [True, True, True])
+        if op.startswith("channel_rms_norm_silu"):  # Qwen-Image VAE's RMS_norm, then SiLU
+            fwd = lambda x, g, b: F.silu(F.normalize(x, dim=1) * (c ** 0.5) * g.view(1, c, 1, 1)  # noqa: E731
+                                         + b.view(1, c, 1, 1))
+            return autograd_backward(fwd, [x, wt, bs]) if bwd else (lambda: fwd(x, wt, bs))
         if op.startswith("channel_rms_norm"):  # Qwen-Image VAE's RMS_norm
             fwd = lambda x, g: F.normalize(x, dim=1) * (c ** 0.5) * g.view(1, c, 1, 1)  # noqa: E731
             return autograd_backward(fwd, [x, wt]) if bwd else (lambda: fwd(x, wt))

@@ -588,6 +588,22 @@ NORMA_API norma_status norma_channel_rms_norm_bwd(norma_dtype dtype, norma_layou
                                                   const void *dy, const void *x, const void *gamma,
                                                   double eps, void *dx, float *dgamma, float *dbeta);
 
+/* Channel RMSNorm followed by SiLU, fused (the Qwen-Image / Wan VAE blocks' RMS_norm, SiLU):
+ *     y = silu(z),   z = norma_channel_rms_norm_fwd's y
+ * in the passes of the norm alone (z never stored); σ in float as norma_group_norm_silu_fwd's. The
+ * backward is the norm's with dy·silu'(z) for dy, so it needs beta (to form z) and reads x once more
+ * than the norm alone (ν before the sums, from cache). dgamma = Σ dz·x̂, dbeta = Σ dz with
+ * dz = dy·silu'(z). Aliases, NULLs and errors as the norm's. */
+NORMA_API norma_status norma_channel_rms_norm_silu_fwd(norma_dtype dtype, norma_layout layout,
+                                                       int64_t n, int64_t c, int64_t spatial,
+                                                       const void *x, const void *gamma, const void *beta,
+                                                       double eps, void *y);
+NORMA_API norma_status norma_channel_rms_norm_silu_bwd(norma_dtype dtype, norma_layout layout,
+                                                       int64_t n, int64_t c, int64_t spatial,
+                                                       const void *dy, const void *x, const void *gamma,
+                                                       const void *beta, double eps,
+                                                       void *dx, float *dgamma, float *dbeta);
+
 /* ---------------------------------------------------------------------------------------------
  * Weight reparametrizations: spectral normalization and weight normalization
  *

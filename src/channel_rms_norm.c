@@ -6,7 +6,10 @@
  *
  * Backward, per position with g = dy·gamma, r = sqrt(C)/max(ν, eps), x̂ = x·r, ν = ‖x‖₂:
  *     dx = r·(g - x̂·mean(g·x̂)) = r·g - x̂·r²·Σ(g·x)/C,   or r·g where the clamp bites (ν < eps);
- *     dgamma[c] = Σ dy·x̂,   dbeta[c] = Σ dy. */
+ *     dgamma[c] = Σ dy·x̂,   dbeta[c] = Σ dy.
+ * With a SiLU after the norm (the Qwen-Image VAE's RMS_norm, SiLU), y = silu(z) for the z above, and
+ * the backward is the same with dy·silu'(z) for dy. z needs r, so the backward first reduces ν alone
+ * (one more pass over the block, from cache), then the sums through the SiLU. */
 #include <math.h>
 #include <string.h>
 
@@ -23,6 +26,7 @@ typedef struct {
     void *y;
     double eps, sqrt_c;
     const double *gamma, *beta; /* C doubles, or NULL */
+    int silu;
     double *tmp;                /* per task */
     int64_t cols, tmp_per_task, col_blocks; /* positions per task */
     float *dgamma, *dbeta;
@@ -47,7 +51,7 @@ static void fwd_task(void *ctx, int64_t t) {
     sh->k->col_dev(sh->dtype, sh->C, w, sh->S, at(j, j->x, n, s0), NULL, sd, sq);
     for (int64_t s = 0; s < w; s++) r[s] = rstd_l2(sq[s], j->sqrt_c, j->eps);
     sh->k->col_apply(sh->dtype, sh->C, w, sh->S, at(j, j->x, n, s0), (void *)at(j, j->y, n, s0), NULL, r, NULL,
-                     j->gamma, j->beta, 0, sh->stream);
+                     j->gamma, j->beta, j->silu, sh->stream);
 }
 
 static void bwd_task(void *ctx, int64_t t) {
@@ -59,19 +63,28 @@ static void bwd_task(void *ctx, int64_t t) {
     for (int q = 0; q < 4; q++) sums[q] = base + q * W;
     memset(base, 0, 4 * (size_t)W * sizeof(double));
     const void *dy = at(j, j->dy, n, s0), *x = at(j, j->x, n, s0);
-    sh->k->col_bwd_sums(sh->dtype, C, w, sh->S, dy, x, NULL, j->gamma, NULL, sums);
+    /* with a SiLU: z = (x·r[s])·gamma[c] + beta[c], from r of a first pass */
+    norma_col_act act = {.a = r, .rb = j->beta};
+    if (j->silu) {
+        sh->k->col_dev(sh->dtype, C, w, sh->S, x, NULL, sums[2], sums[3]);
+        for (int64_t s = 0; s < w; s++) r[s] = rstd_l2(sums[3][s], j->sqrt_c, j->eps);
+        memset(base, 0, 4 * (size_t)W * sizeof(double));
+    }
+    sh->k->col_bwd_sums(sh->dtype, C, w, sh->S, dy, x, NULL, j->gamma, j->silu ? &act : NULL, sums);
     for (int64_t s = 0; s < w; s++) {
-        r[s] = rstd_l2(sums[3][s], j->sqrt_c, j->eps);
+        if (!j->silu) r[s] = rstd_l2(sums[3][s], j->sqrt_c, j->eps);
         kx[s] = sqrt(sums[3][s]) < j->eps ? 0.0 : -r[s] * r[s] * sums[1][s] / (double)C; /* multiplies x̂ = x·r */
     }
     if (j->dgamma || j->dbeta) /* before dx is written: it may alias dy or x */
         for (int64_t c = 0; c < C; c++) {
             size_t off = (size_t)(c * sh->S) * sh->es;
-            sh->k->wsums(sh->dtype, w, (const char *)dy + off, (const char *)x + off, r, partial + 2 * c);
+            double silu[2] = {j->gamma ? j->gamma[c] : 1.0, j->beta ? j->beta[c] : 0.0};
+            sh->k->wsums(sh->dtype, w, (const char *)dy + off, (const char *)x + off, r, j->silu ? silu : NULL,
+                         partial + 2 * c);
         }
     if (j->y)
         sh->k->col_bwd_apply(sh->dtype, C, w, sh->S, dy, x, (void *)at(j, j->y, n, s0), NULL, r, r, kx, NULL, j->gamma,
-                             NULL, sh->stream);
+                             j->silu ? &act : NULL, sh->stream);
 }
 
 static void load_params(const chan_shape *sh, const void *p, double *out) {
@@ -84,19 +97,19 @@ static norma_status check(const char *fn, norma_dtype dtype, norma_layout layout
     return norma_check_eps(fn, eps);
 }
 
-norma_status norma_channel_rms_norm_fwd(norma_dtype dtype, norma_layout layout, int64_t n, int64_t c,
-                                        int64_t spatial, const void *x, const void *gamma, const void *beta,
-                                        double eps, void *y) {
-    static const char fn[] = "norma_channel_rms_norm_fwd";
+static norma_status forward(const char *fn, norma_dtype dtype, norma_layout layout, int64_t n, int64_t c,
+                            int64_t spatial, const void *x, const void *gamma, const void *beta, double eps, int silu,
+                            void *y) {
     TRY(check(fn, dtype, layout, n, c, spatial, eps));
     if (n * spatial == 0) return NORMA_OK;
     TRY(norma_check_ptr(fn, "x", x));
     TRY(norma_check_ptr(fn, "y", y));
     chan_shape sh = chan_make_shape(dtype, layout, n, c, spatial);
     if (sh.last)
-        return norma_row_stat_fwd(fn, STAT_L2_CLAMP, dtype, n * spatial, c, x, gamma, gamma ? 0.0 : 1.0, beta, eps, y);
+        return norma_row_stat_fwd(fn, STAT_L2_CLAMP, dtype, n * spatial, c, x, gamma, gamma ? 0.0 : 1.0, beta, eps, silu,
+                                  y);
     int64_t cols = BLOCK_BYTES / (int64_t)sh.es;
-    cf_job j = {.sh = &sh, .x = x, .y = y, .eps = eps, .sqrt_c = sqrt((double)c), .cols = cols,
+    cf_job j = {.sh = &sh, .x = x, .y = y, .eps = eps, .silu = silu, .sqrt_c = sqrt((double)c), .cols = cols,
                 .tmp_per_task = 3 * cols, .col_blocks = ceil_div(spatial, cols)};
     int64_t tasks = n * j.col_blocks;
     norma_arena a;
@@ -108,10 +121,9 @@ norma_status norma_channel_rms_norm_fwd(norma_dtype dtype, norma_layout layout, 
     return NORMA_OK;
 }
 
-norma_status norma_channel_rms_norm_bwd(norma_dtype dtype, norma_layout layout, int64_t n, int64_t c,
-                                        int64_t spatial, const void *dy, const void *x, const void *gamma, double eps,
-                                        void *dx, float *dgamma, float *dbeta) {
-    static const char fn[] = "norma_channel_rms_norm_bwd";
+static norma_status backward(const char *fn, norma_dtype dtype, norma_layout layout, int64_t n, int64_t c,
+                             int64_t spatial, const void *dy, const void *x, const void *gamma, const void *beta,
+                             double eps, int silu, void *dx, float *dgamma, float *dbeta) {
     TRY(check(fn, dtype, layout, n, c, spatial, eps));
     if (n * spatial == 0) {
         if (dgamma) memset(dgamma, 0, (size_t)c * sizeof(float));
@@ -123,18 +135,18 @@ norma_status norma_channel_rms_norm_bwd(norma_dtype dtype, norma_layout layout, 
     TRY(norma_check_ptr(fn, "x", x));
     chan_shape sh = chan_make_shape(dtype, layout, n, c, spatial);
     if (sh.last)
-        return norma_row_stat_bwd(fn, STAT_L2_CLAMP, dtype, n * spatial, c, dy, x, gamma, gamma ? 0.0 : 1.0, eps, dx,
-                                  dgamma, dbeta);
+        return norma_row_stat_bwd(fn, STAT_L2_CLAMP, dtype, n * spatial, c, dy, x, gamma, gamma ? 0.0 : 1.0, beta, eps,
+                                  silu, dx, dgamma, dbeta);
     int64_t cols = BLOCK_BYTES / (int64_t)sh.es;
-    cf_job j = {.sh = &sh, .x = x, .dy = dy, .y = dx, .eps = eps, .sqrt_c = sqrt((double)c), .cols = cols,
+    cf_job j = {.sh = &sh, .x = x, .dy = dy, .y = dx, .eps = eps, .silu = silu, .sqrt_c = sqrt((double)c), .cols = cols,
                 .tmp_per_task = 6 * cols + 2 * c, .col_blocks = ceil_div(spatial, cols), .dgamma = dgamma,
                 .dbeta = dbeta};
     int64_t tasks = n * j.col_blocks;
     norma_arena a;
-    TRY(norma_arena_init(&a, fn, c + tasks * j.tmp_per_task));
-    double *g = norma_alloc(&a, c);
-    load_params(&sh, gamma, g);
-    j.gamma = gamma ? g : NULL, j.tmp = norma_alloc(&a, tasks * j.tmp_per_task);
+    TRY(norma_arena_init(&a, fn, 2 * c + tasks * j.tmp_per_task));
+    double *g = norma_alloc(&a, c), *b = norma_alloc(&a, c);
+    load_params(&sh, gamma, g), load_params(&sh, beta, b);
+    j.gamma = gamma ? g : NULL, j.beta = silu && beta ? b : NULL, j.tmp = norma_alloc(&a, tasks * j.tmp_per_task);
     norma_parallel_for(tasks, n * c * spatial * (int64_t)sh.es * 3 < NORMA_SERIAL_BYTES, bwd_task, &j);
     /* the parameter gradients: each task's partials, added in task order */
     for (int64_t ch = 0; ch < c; ch++) {
@@ -147,4 +159,30 @@ norma_status norma_channel_rms_norm_bwd(norma_dtype dtype, norma_layout layout, 
         if (dbeta) dbeta[ch] = (float)db;
     }
     return NORMA_OK;
+}
+
+norma_status norma_channel_rms_norm_fwd(norma_dtype dtype, norma_layout layout, int64_t n, int64_t c,
+                                        int64_t spatial, const void *x, const void *gamma, const void *beta,
+                                        double eps, void *y) {
+    return forward("norma_channel_rms_norm_fwd", dtype, layout, n, c, spatial, x, gamma, beta, eps, 0, y);
+}
+
+norma_status norma_channel_rms_norm_bwd(norma_dtype dtype, norma_layout layout, int64_t n, int64_t c,
+                                        int64_t spatial, const void *dy, const void *x, const void *gamma, double eps,
+                                        void *dx, float *dgamma, float *dbeta) {
+    return backward("norma_channel_rms_norm_bwd", dtype, layout, n, c, spatial, dy, x, gamma, NULL, eps, 0, dx, dgamma,
+                    dbeta);
+}
+
+norma_status norma_channel_rms_norm_silu_fwd(norma_dtype dtype, norma_layout layout, int64_t n, int64_t c,
+                                             int64_t spatial, const void *x, const void *gamma, const void *beta,
+                                             double eps, void *y) {
+    return forward("norma_channel_rms_norm_silu_fwd", dtype, layout, n, c, spatial, x, gamma, beta, eps, 1, y);
+}
+
+norma_status norma_channel_rms_norm_silu_bwd(norma_dtype dtype, norma_layout layout, int64_t n, int64_t c,
+                                             int64_t spatial, const void *dy, const void *x, const void *gamma,
+                                             const void *beta, double eps, void *dx, float *dgamma, float *dbeta) {
+    return backward("norma_channel_rms_norm_silu_bwd", dtype, layout, n, c, spatial, dy, x, gamma, beta, eps, 1, dx,
+                    dgamma, dbeta);
 }

@@ -131,6 +131,19 @@ static double rstd_of_squares(row_stat stat, double ss, double n, double eps) {
     return (stat == STAT_L2_UNIT ? 1.0 : sqrt(n)) / clamped;
 }
 
+/* The statistics of row x into a->mean (0 without centring) and a->rstd. */
+static void row_stats(const norma_kernel_table *k, row_stat stat, const row_layout *L, const void *x, double eps,
+                      norma_affine *a) {
+    if (stat == STAT_VARIANCE) {
+        double m2;
+        k->moments(L->dtype, L->cols, x, &a->mean, &m2);
+        a->rstd = 1.0 / sqrt(m2 / (double)L->cols + eps);
+    } else {
+        a->mean = 0.0;
+        a->rstd = rstd_of_squares(stat, k->sum_sq(L->dtype, L->cols, x), (double)L->cols, eps);
+    }
+}
+
 typedef struct row_fwd {
     row_layout L;
     const norma_kernel_table *k;
@@ -144,6 +157,7 @@ typedef struct row_fwd {
     double g0;
     const void *gain, *bias;
     float *mean, *rstd;
+    int act; /* a SiLU after the norm: y = silu(z) */
     int64_t rows_per_task;
     prepared_vectors pv;
     int stream; /* y is too large to stay cached: store it past the caches */
@@ -160,16 +174,9 @@ static void forward_row(const row_fwd *p, int64_t r) {
     }
     norma_affine a = {.g0 = p->g0, .gain = row_vector(L, p->gain, r), .bias = row_vector(L, p->bias, r),
                       .gain_c = prepared(&p->pv, p->pv.gain, L, r), .bias_c = prepared(&p->pv, p->pv.bias, L, r),
-                      .stream = p->stream};
+                      .stream = p->stream, .act = p->act};
     if (r + 1 < L->rows) prefetch_row(row_ptr(L, p->x, r + 1), L->cols * (int64_t)L->esize);
-    if (p->stat == STAT_VARIANCE) {
-        double m2;
-        p->k->moments(L->dtype, L->cols, x, &a.mean, &m2);
-        a.rstd = 1.0 / sqrt(m2 / (double)L->cols + p->eps);
-    } else {
-        a.mean = 0.0;
-        a.rstd = rstd_of_squares(p->stat, p->k->sum_sq(L->dtype, L->cols, x), (double)L->cols, p->eps);
-    }
+    row_stats(p->k, p->stat, L, x, p->eps, &a);
     p->k->apply(L->dtype, L->cols, x, (void *)row_ptr(L, p->y, r), &a);
     if (p->mean) p->mean[r] = (float)a.mean;
     if (p->rstd) p->rstd[r] = (float)a.rstd;
@@ -225,6 +232,8 @@ typedef struct row_bwd {
     void *dh;
     double g0, eps;
     const void *gain;
+    const void *bias; /* read only with act */
+    int act;          /* a SiLU after the norm: dy is the gradient at its output */
     const float *mean;
     row_grads G;
     int64_t rows_per_task; /* when the partition is free (no summed gradients) */
@@ -241,6 +250,10 @@ static void backward_row(const row_bwd *p, int64_t r, void *const acc[NGRADS]) {
     const void *x = row_ptr(L, p->x, r), *dy = row_ptr(L, p->dy, r);
     norma_affine a = {.g0 = p->g0, .gain = row_vector(L, p->gain, r), .gain_c = prepared(&p->pv, p->pv.gain, L, r),
                       .stream = p->stream};
+    if (p->act) { /* the SiLU's input z needs the statistics before the sums: one more pass over the cached row */
+        row_stats(p->k, p->stat, L, x, p->eps, &a);
+        a.act = 1, a.bias = row_vector(L, p->bias, r);
+    }
     if (r + 1 < L->rows) {
         prefetch_row(row_ptr(L, p->x, r + 1), L->cols * (int64_t)L->esize);
         prefetch_row(row_ptr(L, p->dy, r + 1), L->cols * (int64_t)L->esize);
@@ -253,6 +266,7 @@ static void backward_row(const row_bwd *p, int64_t r, void *const acc[NGRADS]) {
     double delta = centred ? s[2] / n : 0.0, var = s[3] / n - delta * delta, rstd;
     if (var < 0.0) var = 0.0;
     rstd = centred ? 1.0 / sqrt(var + p->eps) : rstd_of_squares(p->stat, s[3], n, p->eps);
+    if (p->act) rstd = a.rstd; /* the one z was formed with */
     /* channel RMSNorm's clamp max(‖x‖, eps) is a constant when it bites: no term through the norm */
     bool l2 = p->stat == STAT_L2_CLAMP || p->stat == STAT_L2_UNIT;
     bool clamped = l2 && sqrt(s[3]) < p->eps; /* torch: no gradient below the clamp */
@@ -370,6 +384,7 @@ static norma_status row_backward(row_bwd *p, const char *fn) {
         tasks = ceil_div(L->rows, p->rows_per_task);
     }
     size_t per_task = NGRADS * (size_t)L->cols, grads = wants_grads(G) ? (size_t)tasks * per_task * (sizeof(double) + sizeof(float)) : 0;
+    grads = (grads + 63) / 64 * 64; /* the prepared vectors after them: aligned for their doubles */
     size_t vectors = prepared_bytes(L, p->gain, NULL), bytes = grads + vectors;
     char *mem = bytes ? norma_scratch(bytes) : NULL;
     if (bytes && !mem) return norma_fail(NORMA_ENOMEM, fn, "cannot allocate %zu bytes of scratch", bytes);
@@ -531,7 +546,7 @@ norma_status norma_l2_normalize_fwd(norma_dtype dtype, int64_t rows, int64_t col
     if (rows == 0) return NORMA_OK;
     TRY(norma_check_ptr(fn, "x", x));
     TRY(norma_check_ptr(fn, "y", y));
-    return norma_row_stat_fwd(fn, STAT_L2_UNIT, dtype, rows, cols, x, NULL, 1.0, NULL, eps, y);
+    return norma_row_stat_fwd(fn, STAT_L2_UNIT, dtype, rows, cols, x, NULL, 1.0, NULL, eps, 0, y);
 }
 
 norma_status norma_l2_normalize_bwd(norma_dtype dtype, int64_t rows, int64_t cols, const void *dy, const void *x,
@@ -539,7 +554,7 @@ norma_status norma_l2_normalize_bwd(norma_dtype dtype, int64_t rows, int64_t col
     static const char fn[] = "norma_l2_normalize_bwd";
     TRY(check_row_bwd(fn, dtype, rows, cols, dy, x, NULL, false, eps));
     if (rows == 0 || !dx) return NORMA_OK;
-    return norma_row_stat_bwd(fn, STAT_L2_UNIT, dtype, rows, cols, dy, x, NULL, 1.0, eps, dx, NULL, NULL);
+    return norma_row_stat_bwd(fn, STAT_L2_UNIT, dtype, rows, cols, dy, x, NULL, 1.0, NULL, eps, 0, dx, NULL, NULL);
 }
 
 /* ----- AdaLN modulation ---------------------------------------------------------------------- */
@@ -696,17 +711,18 @@ norma_status norma_gated_ada_layer_norm_bwd(norma_dtype dtype, norma_norm_kind n
 /* ----- rows of channels: channel RMSNorm in channels-last memory (src/channel_rms_norm.c) ------- */
 
 norma_status norma_row_stat_fwd(const char *fn, row_stat stat, norma_dtype dtype, int64_t rows, int64_t cols,
-                                const void *x, const void *gain, double g0, const void *bias, double eps, void *y) {
+                                const void *x, const void *gain, double g0, const void *bias, double eps, int act,
+                                void *y) {
     row_fwd p = {.L = plain_layout(dtype, rows, cols), .stat = stat, .eps = eps, .x = x, .y = y, .g0 = g0,
-                 .gain = gain, .bias = bias};
+                 .gain = gain, .bias = bias, .act = act};
     return row_forward(&p, fn);
 }
 
 norma_status norma_row_stat_bwd(const char *fn, row_stat stat, norma_dtype dtype, int64_t rows, int64_t cols,
-                                const void *dy, const void *x, const void *gain, double g0, double eps, void *dx,
-                                float *dgain, float *dbias) {
+                                const void *dy, const void *x, const void *gain, double g0, const void *bias,
+                                double eps, int act, void *dx, float *dgain, float *dbias) {
     row_bwd p = {.L = plain_layout(dtype, rows, cols), .stat = stat, .dy = dy, .x = x, .dx = dx, .g0 = g0,
-                 .eps = eps, .gain = gain,
+                 .eps = eps, .gain = gain, .bias = bias, .act = act,
                  .G = {.out = {dgain, dbias}, .dtype = NORMA_F32, .segments = 1, .seg_rows = rows}};
     return row_backward(&p, fn);
 }

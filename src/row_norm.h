@@ -12,15 +12,17 @@
  *   STAT_L2_UNIT      F.normalize:        x/max(‖x‖₂, eps) */
 typedef enum { STAT_VARIANCE, STAT_MEAN_SQUARE, STAT_L2_CLAMP, STAT_L2_UNIT } row_stat;
 
-/* y = x̂·(g0 + gain[j]) + bias[j] for each row; arguments already validated. Fails only with
- * NORMA_ENOMEM. */
+/* y = z = x̂·(g0 + gain[j]) + bias[j] for each row, or silu(z) with act; arguments already validated.
+ * Fails only with NORMA_ENOMEM. */
 norma_status norma_row_stat_fwd(const char *fn, row_stat stat, norma_dtype dtype, int64_t rows, int64_t cols,
-                                const void *x, const void *gain, double g0, const void *bias, double eps, void *y);
+                                const void *x, const void *gain, double g0, const void *bias, double eps, int act,
+                                void *y);
 
-/* The backward (not for STAT_VARIANCE, which needs a saved mean): dx, and dgain = Σ dy·x̂,
- * dbias = Σ dy over the rows (cols floats each, or NULL). Fails only with NORMA_ENOMEM. */
+/* The backward (not for STAT_VARIANCE, which needs a saved mean): dx, and dgain = Σ dz·x̂,
+ * dbias = Σ dz over the rows (cols floats each, or NULL), with dz = dy, or dy·silu'(z) with act (which
+ * reads bias to form z). Fails only with NORMA_ENOMEM. */
 norma_status norma_row_stat_bwd(const char *fn, row_stat stat, norma_dtype dtype, int64_t rows, int64_t cols,
-                                const void *dy, const void *x, const void *gain, double g0, double eps, void *dx,
-                                float *dgain, float *dbias);
+                                const void *dy, const void *x, const void *gain, double g0, const void *bias,
+                                double eps, int act, void *dx, float *dgain, float *dbias);
 
 #endif /* NORMA_ROW_NORM_H */

@@ -457,34 +457,41 @@ static void test_adain(void) {
             }
 }
 
-/* y = x/max(‖x‖, eps)·sqrt(C)·gamma + beta per (n, s); and its analytic backward. */
+/* y = z = x/max(‖x‖, eps)·sqrt(C)·gamma + beta per (n, s), or silu(z); and its analytic backward. */
 static void oracle_channel_rms(int64_t N, int64_t C, int64_t S, const double *x, const double *dy, const double *g,
-                               const double *b, double eps, double *y, double *dx, double *dg, double *db) {
+                               const double *b, double eps, int silu, double *y, double *dx, double *dg, double *db) {
     for (int64_t c = 0; c < C; c++) dg[c] = db[c] = 0.0;
     for (int64_t n = 0; n < N; n++)
         for (int64_t s = 0; s < S; s++) {
             long double q = 0, sgx = 0;
             for (int64_t c = 0; c < C; c++) q += (long double)x[(n * C + c) * S + s] * x[(n * C + c) * S + s];
             long double nu = sqrtl(q), r = sqrtl((long double)C) / (nu < eps ? eps : nu);
+            long double *dz = xmalloc((size_t)C * sizeof(long double));
             for (int64_t c = 0; c < C; c++) {
                 int64_t i = (n * C + c) * S + s;
-                y[i] = (double)(x[i] * r * g[c] + b[c]);
-                sgx += dy[i] * g[c] * x[i];
-                dg[c] += (double)(dy[i] * x[i] * r), db[c] += dy[i];
+                long double z = x[i] * r * g[c] + b[c];
+                y[i] = (double)(silu ? silu_l(z) : z);
+                dz[c] = silu ? dy[i] * dsilu_l(z) : dy[i];
+                sgx += dz[c] * g[c] * x[i];
+                dg[c] += (double)(dz[c] * x[i] * r), db[c] += (double)dz[c];
             }
             for (int64_t c = 0; c < C; c++) {
                 int64_t i = (n * C + c) * S + s;
-                dx[i] = (double)(r * dy[i] * g[c] - (nu < eps ? 0 : x[i] * r * r * r * sgx / C));
+                dx[i] = (double)(r * dz[c] * g[c] - (nu < eps ? 0 : x[i] * r * r * r * sgx / C));
             }
+            free(dz);
         }
 }
 
+/* Channel RMSNorm, and with a SiLU after it (silu), against the long-double oracle. */
 static void test_channel_rms(void) {
-    static const int64_t shapes[][3] = {{1, 1, 5}, {2, 3, 1}, {2, 5, 17}, {1, 16, 33}, {3, 17, 300}, {1, 96, 1000}, {2, 7, 600}};
+    static const int64_t shapes[][3] = {{1, 1, 5}, {2, 3, 1}, {2, 5, 17}, {1, 16, 33}, {3, 17, 300}, {1, 96, 1000}, {2, 7, 600},
+                                        {7, 1, 5}};
     for (size_t ti = 0; ti < 3; ti++)
         for (int layout = 0; layout < 2; layout++)
             for (size_t k = 0; k < sizeof shapes / sizeof shapes[0]; k++)
-                for (int affine = 0; affine < 2; affine++) {
+                for (int variant = 0; variant < 4; variant++) {
+                    int affine = variant & 1, silu = variant >> 1;
                     norma_dtype t = dtypes[ti];
                     int64_t N = shapes[k][0], C = shapes[k][1], S = shapes[k][2], n_el = N * C * S;
                     ctensor x = c_new(t, layout, N, C, S), y = c_new(t, layout, N, C, S), dy = c_new(t, layout, N, C, S);
@@ -497,12 +504,19 @@ static void test_channel_rms(void) {
                     for (int64_t c = 0; c < C; c++) ones[c] = 1.0;
                     double eps = 1e-12;
                     float *dg = xmalloc((size_t)C * 4), *db = xmalloc((size_t)C * 4);
-                    CHECK_OK(norma_channel_rms_norm_fwd(t, layout, N, C, S, x.t.p, affine ? g.p : NULL, affine ? b.p : NULL, eps, y.t.p));
-                    CHECK_OK(norma_channel_rms_norm_bwd(t, layout, N, C, S, dy.t.p, x.t.p, affine ? g.p : NULL, eps, dx.t.p, dg, db));
+                    const void *gp = affine ? g.p : NULL, *bp = affine ? b.p : NULL;
+                    if (silu) {
+                        CHECK_OK(norma_channel_rms_norm_silu_fwd(t, layout, N, C, S, x.t.p, gp, bp, eps, y.t.p));
+                        CHECK_OK(norma_channel_rms_norm_silu_bwd(t, layout, N, C, S, dy.t.p, x.t.p, gp, bp, eps, dx.t.p, dg, db));
+                    } else {
+                        CHECK_OK(norma_channel_rms_norm_fwd(t, layout, N, C, S, x.t.p, gp, bp, eps, y.t.p));
+                        CHECK_OK(norma_channel_rms_norm_bwd(t, layout, N, C, S, dy.t.p, x.t.p, gp, eps, dx.t.p, dg, db));
+                    }
                     c_sync(&y), c_sync(&dx);
                     double *ry = xmalloc((size_t)n_el * 8), *rdx = xmalloc((size_t)n_el * 8), *rdg = xmalloc((size_t)C * 8);
                     double *rdb = xmalloc((size_t)C * 8), *gdg = xmalloc((size_t)C * 8), *gdb = xmalloc((size_t)C * 8);
-                    oracle_channel_rms(N, C, S, x.v, dy.v, affine ? g.v : ones, affine ? b.v : zeros, (double)eps, ry, rdx, rdg, rdb);
+                    oracle_channel_rms(N, C, S, x.v, dy.v, affine ? g.v : ones, affine ? b.v : zeros, (double)eps, silu, ry, rdx,
+                                       rdg, rdb);
                     for (int64_t c = 0; c < C; c++) gdg[c] = dg[c], gdb[c] = db[c];
                     double terms = 0.0; /* dx = r·g - x·r³·Σ(g·x)/C cancels (completely for C = 1): its terms */
                     for (int64_t i = 0; i < n_el; i++) {
@@ -513,10 +527,13 @@ static void test_channel_rms(void) {
                         terms = fmax(terms, r * fabs(dy.v[i]) * (affine ? fabs(g.v[(i / S) % C]) : 1.0));
                     }
                     double e1 = worst_error(y.v, ry, n_el, t, rel_for(t)), e2 = worst_error_scaled(dx.v, rdx, n_el, t, rel_for(t) * 10, terms);
-                    double e3 = worst_error(gdg, rdg, C, NORMA_F32, 2e-6), e4 = worst_error(gdb, rdb, C, NORMA_F32, 2e-6);
+                    /* the parameter gradients sum dy (or dy·silu'(z), its σ in float: as the set norms') */
+                    double prel = silu ? rel_for(t) * 10 : 2e-6;
+                    double e3 = worst_error(gdg, rdg, C, NORMA_F32, prel), e4 = worst_error(gdb, rdb, C, NORMA_F32, prel);
                     CHECK(e1 <= 1 && e2 <= 1 && e3 <= 1 && e4 <= 1,
-                          "channel_rms %s %s N=%lld C=%lld S=%lld affine=%d: errors y %.3g dx %.3g dgamma %.3g dbeta %.3g",
-                          dtype_name(t), layout_name(layout), (long long)N, (long long)C, (long long)S, affine, e1, e2, e3, e4);
+                          "channel_rms%s %s %s N=%lld C=%lld S=%lld affine=%d: errors y %.3g dx %.3g dgamma %.3g dbeta %.3g",
+                          silu ? "+silu" : "", dtype_name(t), layout_name(layout), (long long)N, (long long)C, (long long)S,
+                          affine, e1, e2, e3, e4);
                     free(ry), free(rdx), free(rdg), free(rdb), free(gdg), free(gdb), free(ones), free(zeros), free(dg), free(db);
                     t_free(&g), t_free(&b);
                     c_free(&x), c_free(&y), c_free(&dy), c_free(&dx);
@@ -701,7 +718,7 @@ static void test_extreme_channel_rms_adain(void) {
             for (int64_t c = 0; c < C; c++) ones[c] = 1.0;
             CHECK_OK(norma_channel_rms_norm_fwd(NORMA_F32, layout, N, C, S, x.t.p, NULL, NULL, eps, y.t.p));
             c_sync(&y);
-            oracle_channel_rms(N, C, S, x.v, x.v, ones, zeros, eps, ry, rdx, rdg, rdb);
+            oracle_channel_rms(N, C, S, x.v, x.v, ones, zeros, eps, 0, ry, rdx, rdg, rdb);
             double e = worst_error(y.v, ry, n_el, NORMA_F32, 1e-4);
             CHECK(e <= 1.0, "channel_rms %s |x| ~ %g: error %.3g", layout_name(layout), scales[k], e);
             free(ones), free(zeros), free(ry), free(rdx);
@@ -951,6 +968,10 @@ static void test_errors(void) {
     EXPECT_FAIL(NORMA_EUNSUPPORTED, "layout", norma_channel_rms_norm_fwd(NORMA_F32, (norma_layout)-1, 2, 4, 8, x, NULL, NULL, 1e-12f, out));
     EXPECT_FAIL(NORMA_EINVAL, "eps", norma_channel_rms_norm_fwd(NORMA_F32, F, 2, 4, 8, x, NULL, NULL, -1e-12f, out));
     EXPECT_FAIL(NORMA_ENULL, "x is NULL", norma_channel_rms_norm_bwd(NORMA_F32, F, 2, 4, 8, x, NULL, NULL, 1e-12f, out, NULL, NULL));
+    EXPECT_FAIL(NORMA_EINVAL, "eps", norma_channel_rms_norm_silu_fwd(NORMA_F32, F, 2, 4, 8, x, NULL, NULL, NAN, out));
+    EXPECT_FAIL(NORMA_ENULL, "y is NULL", norma_channel_rms_norm_silu_fwd(NORMA_F32, F, 2, 4, 8, x, NULL, NULL, 1e-12, NULL));
+    EXPECT_FAIL(NORMA_ENULL, "dy is NULL", norma_channel_rms_norm_silu_bwd(NORMA_F32, F, 2, 4, 8, NULL, x, NULL, NULL, 1e-12, out, NULL, NULL));
+    EXPECT_FAIL(NORMA_EINVAL, "c must be", norma_channel_rms_norm_silu_bwd(NORMA_F32, F, 2, 0, 8, x, x, NULL, NULL, 1e-12, out, NULL, NULL));
 }
 
 int main(void) {

@@ -133,9 +133,11 @@ static void compare(const norma_kernel_table *K, const norma_kernel_table *R, no
               "%s bwd_apply n=%lld dtype=%d variant=%d", name, (long long)n, t, variant);
         free(g1), free(g2), free(b1), free(b2), free(gt1), free(gt2), free(h1), free(h2);
     }
-    double ws1[2], ws2[2];
-    K->wsums(t, n, dy, x, w, ws1), R->wsums(t, n, dy, x, w, ws2);
-    CHECK(same_doubles(ws1, ws2, 2), "%s wsums n=%lld dtype=%d", name, (long long)n, t);
+    double ws1[2], ws2[2], zgb[2] = {0.75, -0.5};
+    for (int act = 0; act < 2; act++) {
+        K->wsums(t, n, dy, x, w, act ? zgb : NULL, ws1), R->wsums(t, n, dy, x, w, act ? zgb : NULL, ws2);
+        CHECK(same_doubles(ws1, ws2, 2), "%s wsums n=%lld dtype=%d act=%d", name, (long long)n, t, act);
+    }
     for (int64_t rows = 1; rows <= 6 && rows <= n; rows++) { /* a block of rows, and each row alone */
         double d1[6], d2[6], d3[6];
         int64_t len = n / rows;

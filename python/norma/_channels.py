@@ -338,34 +338,50 @@ def adaptive_instance_norm(content, style, eps=1e-5, unbiased=True):
 # ----- channel RMSNorm ----------------------------------------------------------------------------
 
 class _ChannelRMSNorm(torch.autograd.Function):
+    """Channel RMSNorm, followed by a SiLU when silu is set."""
+
     @staticmethod
-    def forward(ctx, x, gamma, beta, eps):
+    def forward(ctx, x, gamma, beta, eps, silu):
         layout, x, n, c, spatial = _channel_layout(x)
         y = torch.empty_like(x)
-        call("norma_channel_rms_norm_fwd", _DTYPES[x.dtype], layout, n, c, spatial, x.data_ptr(), _ptr(gamma),
-             _ptr(beta), eps, y.data_ptr())
-        ctx.save_for_backward(x, gamma)
-        ctx.args = (layout, n, c, spatial, eps, beta is not None)
+        call("norma_channel_rms_norm_silu_fwd" if silu else "norma_channel_rms_norm_fwd", _DTYPES[x.dtype], layout, n,
+             c, spatial, x.data_ptr(), _ptr(gamma), _ptr(beta), eps, y.data_ptr())
+        ctx.save_for_backward(x, gamma, beta)
+        ctx.args = (layout, n, c, spatial, eps, silu)
         return y
 
     @staticmethod
     def backward(ctx, dy):
-        x, gamma = ctx.saved_tensors
-        layout, n, c, spatial, eps, has_beta = ctx.args
+        x, gamma, beta = ctx.saved_tensors
+        layout, n, c, spatial, eps, silu = ctx.args
         need_dx, need_dg, need_db = ctx.needs_input_grad[:3]
         dy = _like(dy.to(x.dtype), x)
         dx = torch.empty_like(x) if need_dx else None
         dg = torch.empty(c, dtype=torch.float32) if need_dg else None
-        db = torch.empty(c, dtype=torch.float32) if need_db and has_beta else None
-        call("norma_channel_rms_norm_bwd", _DTYPES[x.dtype], layout, n, c, spatial, dy.data_ptr(), x.data_ptr(),
-             _ptr(gamma), eps, _ptr(dx), _ptr(dg), _ptr(db))
-        return dx, None if dg is None else dg.to(x.dtype), None if db is None else db.to(x.dtype), None
+        db = torch.empty(c, dtype=torch.float32) if need_db and beta is not None else None
+        if silu:  # z needs beta
+            call("norma_channel_rms_norm_silu_bwd", _DTYPES[x.dtype], layout, n, c, spatial, dy.data_ptr(),
+                 x.data_ptr(), _ptr(gamma), _ptr(beta), eps, _ptr(dx), _ptr(dg), _ptr(db))
+        else:
+            call("norma_channel_rms_norm_bwd", _DTYPES[x.dtype], layout, n, c, spatial, dy.data_ptr(), x.data_ptr(),
+                 _ptr(gamma), eps, _ptr(dx), _ptr(dg), _ptr(db))
+        return dx, None if dg is None else dg.to(x.dtype), None if db is None else db.to(x.dtype), None, None
 
 
 def channel_rms_norm(input, weight=None, bias=None, eps=1e-12):
     """The Qwen-Image VAE's RMS_norm: F.normalize(x, dim=1, eps) * sqrt(C) * weight + bias, i.e. an RMSNorm
     over the channels at each position. weight/bias: C elements in any shape ((C,), (C, 1, 1), ...)."""
-    fn = "norma.functional.channel_rms_norm"
+    return _channel_rms_norm("norma.functional.channel_rms_norm", input, weight, bias, eps, False)
+
+
+def channel_rms_norm_silu(input, weight=None, bias=None, eps=1e-12):
+    """Channel RMSNorm followed by SiLU, fused (the Qwen-Image / Wan VAE blocks' RMS_norm, nn.SiLU()):
+    F.silu(channel_rms_norm(input, weight, bias, eps)) in the passes of the norm alone. The sigmoid runs
+    in float32, as PyTorch's SiLU of a float32 tensor."""
+    return _channel_rms_norm("norma.functional.channel_rms_norm_silu", input, weight, bias, eps, True)
+
+
+def _channel_rms_norm(fn, input, weight, bias, eps, silu):
     _check_input(fn, input)
     c = input.shape[1]
     dtype = _channel_affine_dtype(fn, input, weight, bias)
@@ -376,7 +392,7 @@ def channel_rms_norm(input, weight=None, bias=None, eps=1e-12):
     b = None if bias is None else bias.reshape(c)
     w, b = _as(w, dtype), _as(b, dtype)
     if _needs_grad(input, weight, bias):
-        y = _ChannelRMSNorm.apply(x, w, b, float(eps))
+        y = _ChannelRMSNorm.apply(x, w, b, float(eps), silu)
     else:
-        y = _ChannelRMSNorm.forward(_NoCtx(), x, w, b, float(eps))
+        y = _ChannelRMSNorm.forward(_NoCtx(), x, w, b, float(eps), silu)
     return _to(y, input.dtype)

@@ -99,6 +99,9 @@ _SIGNATURES = {
         [_int, _int, _i64, _i64, _i64, _i64, _ptr, _ptr, _ptr, _int, _ptr, _f64, _ptr, _ptr], _int),
     "norma_channel_rms_norm_fwd": ([_int, _int, _i64, _i64, _i64, _ptr, _ptr, _ptr, _f64, _ptr], _int),
     "norma_channel_rms_norm_bwd": ([_int, _int, _i64, _i64, _i64, _ptr, _ptr, _ptr, _f64, _ptr, _ptr, _ptr], _int),
+    "norma_channel_rms_norm_silu_fwd": ([_int, _int, _i64, _i64, _i64, _ptr, _ptr, _ptr, _f64, _ptr], _int),
+    "norma_channel_rms_norm_silu_bwd": (
+        [_int, _int, _i64, _i64, _i64, _ptr, _ptr, _ptr, _ptr, _f64, _ptr, _ptr, _ptr], _int),
     # (comm, mode, dtype, layout, n, c, spatial, ...)
     "norma_sync_batch_norm_fwd": (
         [_ptr, _int, _int, _int, _i64, _i64, _i64, _ptr, _ptr, _ptr, _ptr, _ptr, _int, _f64, _f64, _ptr, _ptr, _ptr],

@@ -9,12 +9,12 @@ format; other non-contiguous inputs are copied first. Bad arguments raise ValueE
 RuntimeError with a message naming the problem.
 """
 
-from ._channels import (adaptive_instance_norm, ada_group_norm, batch_norm, channel_rms_norm, group_norm, group_norm_silu,
-                        instance_norm)
+from ._channels import (adaptive_instance_norm, ada_group_norm, batch_norm, channel_rms_norm, channel_rms_norm_silu,
+                        group_norm, group_norm_silu, instance_norm)
 from ._reparam import spectral_norm, spectral_norm_power_iteration, weight_norm
 from ._rows import ada_layer_norm, add_layer_norm, add_rms_norm, gated_ada_layer_norm, layer_norm, rms_norm
 from ._sync import sync_batch_norm
 
 __all__ = ["layer_norm", "rms_norm", "add_layer_norm", "add_rms_norm", "ada_layer_norm", "gated_ada_layer_norm", "batch_norm", "instance_norm",
-           "group_norm", "group_norm_silu", "ada_group_norm", "adaptive_instance_norm", "channel_rms_norm", "spectral_norm", "spectral_norm_power_iteration",
+           "group_norm", "group_norm_silu", "ada_group_norm", "adaptive_instance_norm", "channel_rms_norm", "channel_rms_norm_silu", "spectral_norm", "spectral_norm_power_iteration",
            "weight_norm", "sync_batch_norm"]

@@ -7,7 +7,7 @@
  *   bwd_sums:  Σg, Σg·d, Σd, Σd²   with g = dy · gain, d = x - c   (what every backward reduces)
  *   bwd_apply: dx = kg·g + kx·x̂ + k0 with x̂ = (x - c)·rstd, and the parameter-gradient terms
  *   add:       a (gated) residual add, a + w·b (bwd_apply has its backward)
- *   wsums:     Σ dy·x·w and Σ dy, with a per-element double weight w
+ *   wsums:     Σ dy·x·w and Σ dy, with a per-element double weight w (optionally through a SiLU)
  *   row_dotv, col_dotv, axpv: W·v, Wᵀ·u and a rank-one update for spectral normalization
  * where gain and bias are a scalar plus an optional per-element vector, so the same primitive serves
  * a LayerNorm row (vector weight and bias), a BatchNorm plane (scalar weight and bias of its channel)
@@ -147,8 +147,11 @@ typedef struct norma_kernel_table {
                      double *acc);
     /* dx = a·dy + b·v, with v a double vector (a row of a rank-one update). dx may alias dy. */
     void (*axpv)(norma_dtype dtype, int64_t n, const void *dy, void *dx, double a, double b, const double *v);
-    /* sums[0] = Σ dy·x·w, sums[1] = Σ dy, with w a double vector (a per-element weight). */
-    void (*wsums)(norma_dtype dtype, int64_t n, const void *dy, const void *x, const double *w, double sums[2]);
+    /* sums[0] = Σ dy·x·w, sums[1] = Σ dy, with w a double vector (a per-element weight). With silu =
+     * {g, b} (else NULL), dy is the gradient at a SiLU's output: dy·silu'(z) with z = (x·w)·g + b, in
+     * double (as col_apply's z for f32 data). */
+    void (*wsums)(norma_dtype dtype, int64_t n, const void *dy, const void *x, const double *w, const double *silu,
+                  double sums[2]);
     /* ----- 2-D blocks, per-column accumulation ----- */
     void (*col_dev)(norma_dtype dtype, int64_t rows, int64_t cols, int64_t ld, const void *x, const double *c,
                     double *sum_d, double *sum_dd);

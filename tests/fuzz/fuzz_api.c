@@ -358,6 +358,18 @@ static norma_status crms_fwd(call *c) {
 static norma_status crms_bwd(call *c) {
     return norma_channel_rms_norm_bwd(D, L, N0, N1, N2, P(c, 0), P(c, 1), P(c, 2), c->eps, P(c, 3), P(c, 4), P(c, 5));
 }
+/* with a SiLU: the backward reads beta too (buffer 6) */
+static norma_status crms_silu_fwd(call *c) {
+    return norma_channel_rms_norm_silu_fwd(D, L, N0, N1, N2, P(c, 0), P(c, 1), P(c, 2), c->eps, P(c, 3));
+}
+static void crms_silu_bwd_bufs(call *c, input *in) {
+    crms_bwd_bufs(c, in);
+    add(c, DATA, N1, in);
+}
+static norma_status crms_silu_bwd(call *c) {
+    return norma_channel_rms_norm_silu_bwd(D, L, N0, N1, N2, P(c, 0), P(c, 1), P(c, 2), P(c, 6), c->eps, P(c, 3),
+                                           P(c, 4), P(c, 5));
+}
 
 /* weights: outer x rows x inner */
 static void sn_bufs(call *c, input *in) {
@@ -440,6 +452,8 @@ static const op ops[] = {
     {"add_layer_norm_bwd", add_bwd_bufs, add_ln_bwd},  {"add_rms_norm_bwd", add_bwd_bufs, add_rms_bwd},
     {"group_norm_silu_fwd", gn_fwd_bufs, gn_silu_fwd}, {"group_norm_silu_bwd", gn_silu_bwd_bufs, gn_silu_bwd},
     {"gated_ada_layer_norm_fwd", gated_fwd_bufs, gated_fwd}, {"gated_ada_layer_norm_bwd", gated_bwd_bufs, gated_bwd},
+    {"channel_rms_norm_silu_fwd", crms_fwd_bufs, crms_silu_fwd},
+    {"channel_rms_norm_silu_bwd", crms_silu_bwd_bufs, crms_silu_bwd},
 };
 enum { NOPS = sizeof ops / sizeof ops[0] };
 

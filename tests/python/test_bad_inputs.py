@@ -31,6 +31,7 @@ CALLS = {
     "ada_group_norm": lambda v: NF.ada_group_norm(v, 2, torch.randn(2, 4), torch.randn(2, 4)),
     "adaptive_instance_norm": lambda v: NF.adaptive_instance_norm(v, x4()),
     "channel_rms_norm": lambda v: NF.channel_rms_norm(v),
+    "channel_rms_norm_silu": lambda v: NF.channel_rms_norm_silu(v),
     "spectral_norm": lambda v: NF.spectral_norm(v, torch.randn(2), torch.randn(60)),
     "weight_norm": lambda v: NF.weight_norm(v, torch.ones(2), 0),
 }

@@ -258,6 +258,36 @@ def test_channel_rms_norm(shape):
             assert_as_close("crms %s %s %s" % (shape, name, gname), o, t, r)
 
 
+@pytest.mark.parametrize("shape", [(2, 96, 5, 7), (1, 16, 3, 4, 4), (3, 7, 11), (4, 5)])
+def test_channel_rms_norm_silu(shape):
+    """The fused channel RMSNorm + SiLU against PyTorch's composition (the Qwen-Image VAE's RMS_norm then
+    nn.SiLU): the sigmoid is float in both, so within twice PyTorch's float32 error (or 4 roundings of
+    the scale), forward and every gradient; 16-bit within a rounding of the output."""
+    C = shape[1]
+    x = torch.randn(shape)
+    w, b = torch.randn(C) * 2, torch.randn(C)
+
+    def close(name, ours, theirs, ref):
+        e_ours, e_theirs, scale = max_err(ours, ref), max_err(theirs, ref), ref.abs().max().item()
+        assert e_ours <= max(2 * e_theirs, 4 * EPS32 * scale), "%s: norma %.3g, torch %.3g" % (name, e_ours, e_theirs)
+
+    fn = lambda x, w, b: NF.channel_rms_norm_silu(x, w, b)
+    tfn = lambda x, w, b: F.silu(qwen_rms_norm(x, w, b))
+    for name, xl in layouts(x):
+        close("crms+silu %s %s" % (shape, name), fn(xl, w, b), tfn(xl, w, b), tfn(xl.double(), w.double(), b.double()))
+        g = torch.randn(shape)
+        for gname, o, t, r in zip(["dx", "dw", "db"], grads(fn, [xl, w, b], g), grads(tfn, [xl, w, b], g),
+                                  grads(tfn, [xl, w, b], g, torch.float64)):
+            close("crms+silu %s %s %s" % (shape, name, gname), o, t, r)
+    for dtype, mant in [(torch.bfloat16, 7), (torch.float16, 10)]:
+        x16, w16, b16 = x.to(dtype), w.to(dtype), b.to(dtype)
+        ref = tfn(x16.double(), w16.double(), b16.double())
+        assert max_err(fn(x16, w16, b16), ref) <= 2.0 ** -mant * ref.abs().max().item()
+    # without parameters, and no gradient wanted
+    assert max_err(NF.channel_rms_norm_silu(x), F.silu(qwen_rms_norm(x.double(), torch.ones(C).double(),
+                                                                     torch.zeros(C).double()))) < 1e-5
+
+
 def test_ada_group_norm():
     N, C = 3, 8
     x = torch.randn(N, C, 5, 5)

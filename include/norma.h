@@ -59,7 +59,7 @@ typedef enum norma_status {
     NORMA_ENULL = 1,        /* a required pointer is NULL */
     NORMA_EINVAL = 2,       /* an argument is out of range: a size, a stride, eps, ... */
     NORMA_EUNSUPPORTED = 3, /* a valid request this build cannot serve (unknown dtype, ...) */
-    NORMA_ENOMEM = 4,       /* internal scratch memory could not be allocated */
+    NORMA_ENOMEM = 4,       /* scratch memory could not be allocated, or the workspace is too small */
     NORMA_ECOMM = 5         /* a communicator call failed (synchronized BatchNorm) */
 } norma_status;
 
@@ -91,6 +91,30 @@ NORMA_API size_t norma_dtype_size(norma_dtype dtype);
  * Small problems always run on the calling thread. Results do not depend on this setting. */
 NORMA_API norma_status norma_set_num_threads(int n);
 NORMA_API int norma_get_num_threads(void);
+
+/* ---------------------------------------------------------------------------------------------
+ * Scratch memory
+ *
+ * Some calls need scratch: partial sums per block of work (a parameter gradient's per-block column
+ * sums, a block's per-position statistics); KiB to a few MiB, never a copy of the activations. By
+ * default each thread keeps one grow-only buffer, allocated by the first call that needs more than
+ * it has and reused by every later call, so a training or inference loop allocates only on its first
+ * step (the buffer is freed when the thread exits).
+ *
+ * A caller that must own all memory (a framework's allocator, a fixed arena, no allocation inside the
+ * library) gives the calling thread a workspace instead:
+ *   norma_set_workspace(mem, bytes): later calls on this thread take their scratch from mem (which
+ *     must stay valid until replaced) and never allocate; a call that needs more than `bytes` fails
+ *     with NORMA_ENOMEM, naming the size it needed, and writes nothing. mem = NULL (bytes 0) returns
+ *     to the thread's own buffer. Fails with NORMA_ENULL for mem NULL with bytes > 0.
+ *   norma_workspace_needed(): the most scratch, in bytes, any call on this thread has asked for since
+ *     the thread started or since the last norma_set_workspace: run a step once (with a workspace of
+ *     0 bytes the calls fail but still report), then give a workspace of that size. The needs depend on
+ *     the shapes and the thread count (norma_set_num_threads), not on the data.
+ * Scratch is taken once per call on the calling thread; the pool's threads work in parts of it.
+ * ------------------------------------------------------------------------------------------- */
+NORMA_API norma_status norma_set_workspace(void *mem, size_t bytes);
+NORMA_API size_t norma_workspace_needed(void);
 
 /* Name of the kernel variant in use: "reference" (portable scalar C), "avx2", "avx512" or
  * "avx512bf16" (AVX-512 with the BF16 conversion instructions).

@@ -55,11 +55,11 @@ void norma_parallel_for(int64_t ntasks, bool serial, norma_task_fn fn, void *ctx
 
 /* ----- scratch ------------------------------------------------------------------------------ */
 
-/* A buffer of at least `bytes` bytes, 64-byte aligned, owned by the calling thread and reused by
- * its later calls (it only grows; it is freed when the thread exits). NULL if allocation fails.
- * Take it once per call, on the calling thread; tasks get parts of it. Never keep the pointer
- * across calls. */
-void *norma_scratch(size_t bytes);
+/* *out = `bytes` bytes of scratch, 64-byte aligned: the calling thread's workspace if the caller set
+ * one (norma_set_workspace), else its own grow-only buffer. Fails with NORMA_ENOMEM (naming fn) if the
+ * workspace is too small or allocation fails. Take it once per call, on the calling thread; tasks get
+ * parts of it. Never keep the pointer across calls. */
+norma_status norma_scratch(const char *fn, size_t bytes, void **out);
 
 /* Doubles from the call's scratch, carved in order: norma_arena_init takes all a call needs at once
  * (failing with NORMA_ENOMEM, naming fn), norma_alloc hands out consecutive parts. */

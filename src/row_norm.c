@@ -195,8 +195,8 @@ static norma_status row_forward(row_fwd *p, const char *fn) {
     p->rows_per_task = rows_per_task(&p->L);
     p->stream = streams(&p->L);
     size_t bytes = prepared_bytes(&p->L, p->gain, p->bias);
-    void *mem = bytes ? norma_scratch(bytes) : NULL;
-    if (bytes && !mem) return norma_fail(NORMA_ENOMEM, fn, "cannot allocate %zu bytes of scratch", bytes);
+    void *mem = NULL;
+    if (bytes) TRY(norma_scratch(fn, bytes, &mem));
     prepare_vectors(p->k, &p->L, p->g0, p->gain, p->bias, mem, &p->pv);
     norma_parallel_for(ceil_div(p->L.rows, p->rows_per_task), run_serial(&p->L, 2), forward_task, p);
     return NORMA_OK;
@@ -386,8 +386,9 @@ static norma_status row_backward(row_bwd *p, const char *fn) {
     size_t per_task = NGRADS * (size_t)L->cols, grads = wants_grads(G) ? (size_t)tasks * per_task * (sizeof(double) + sizeof(float)) : 0;
     grads = (grads + 63) / 64 * 64; /* the prepared vectors after them: aligned for their doubles */
     size_t vectors = prepared_bytes(L, p->gain, NULL), bytes = grads + vectors;
-    char *mem = bytes ? norma_scratch(bytes) : NULL;
-    if (bytes && !mem) return norma_fail(NORMA_ENOMEM, fn, "cannot allocate %zu bytes of scratch", bytes);
+    void *scratch = NULL;
+    if (bytes) TRY(norma_scratch(fn, bytes, &scratch));
+    char *mem = scratch;
     if (grads) {
         G->partials = (double *)mem;
         G->rows_acc = (float *)(G->partials + (size_t)tasks * per_task);

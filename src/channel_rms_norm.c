@@ -27,6 +27,7 @@ typedef struct {
     double eps, sqrt_c;
     const double *gamma, *beta; /* C doubles, or NULL */
     int silu;
+    bool keep_dz; /* with silu: the sums pass stores dz = dy·silu'(z) in dx, the later passes read it */
     double *tmp;                /* per task */
     int64_t cols, tmp_per_task, col_blocks; /* positions per task */
     float *dgamma, *dbeta;
@@ -70,7 +71,10 @@ static void bwd_task(void *ctx, int64_t t) {
         for (int64_t s = 0; s < w; s++) r[s] = rstd_l2(sums[3][s], j->sqrt_c, j->eps);
         memset(base, 0, 4 * (size_t)W * sizeof(double));
     }
+    if (j->keep_dz) act.dz = (void *)at(j, j->y, n, s0);
     sh->k->col_bwd_sums(sh->dtype, C, w, sh->S, dy, x, NULL, j->gamma, j->silu ? &act : NULL, sums);
+    bool through_silu = j->silu && !j->keep_dz; /* the later passes take dy through the SiLU themselves */
+    if (j->keep_dz) dy = act.dz;
     for (int64_t s = 0; s < w; s++) {
         if (!j->silu) r[s] = rstd_l2(sums[3][s], j->sqrt_c, j->eps);
         kx[s] = sqrt(sums[3][s]) < j->eps ? 0.0 : -r[s] * r[s] * sums[1][s] / (double)C; /* multiplies x̂ = x·r */
@@ -79,12 +83,12 @@ static void bwd_task(void *ctx, int64_t t) {
         for (int64_t c = 0; c < C; c++) {
             size_t off = (size_t)(c * sh->S) * sh->es;
             double silu[2] = {j->gamma ? j->gamma[c] : 1.0, j->beta ? j->beta[c] : 0.0};
-            sh->k->wsums(sh->dtype, w, (const char *)dy + off, (const char *)x + off, r, j->silu ? silu : NULL,
+            sh->k->wsums(sh->dtype, w, (const char *)dy + off, (const char *)x + off, r, through_silu ? silu : NULL,
                          partial + 2 * c);
         }
     if (j->y)
         sh->k->col_bwd_apply(sh->dtype, C, w, sh->S, dy, x, (void *)at(j, j->y, n, s0), NULL, r, r, kx, NULL, j->gamma,
-                             j->silu ? &act : NULL, sh->stream);
+                             through_silu ? &act : NULL, sh->stream);
 }
 
 static void load_params(const chan_shape *sh, const void *p, double *out) {
@@ -138,7 +142,11 @@ static norma_status backward(const char *fn, norma_dtype dtype, norma_layout lay
         return norma_row_stat_bwd(fn, STAT_L2_CLAMP, dtype, n * spatial, c, dy, x, gamma, gamma ? 0.0 : 1.0, beta, eps,
                                   silu, dx, dgamma, dbeta);
     int64_t cols = BLOCK_BYTES / (int64_t)sh.es;
-    cf_job j = {.sh = &sh, .x = x, .dy = dy, .y = dx, .eps = eps, .silu = silu, .sqrt_c = sqrt((double)c), .cols = cols,
+    /* f32: dz kept in dx between the passes (a write and a read of the block, from cache, instead of two
+     * more sigmoids); not in 16-bit, which would round dz, nor over x, which the passes still read */
+    bool keep_dz = silu && dtype == NORMA_F32 && dx && dx != x;
+    cf_job j = {.sh = &sh, .x = x, .dy = dy, .y = dx, .eps = eps, .silu = silu, .keep_dz = keep_dz,
+                .sqrt_c = sqrt((double)c), .cols = cols,
                 .tmp_per_task = 6 * cols + 2 * c, .col_blocks = ceil_div(spatial, cols), .dgamma = dgamma,
                 .dbeta = dbeta};
     int64_t tasks = n * j.col_blocks;

@@ -279,7 +279,13 @@ static void backward_row(const row_bwd *p, int64_t r, void *const acc[NGRADS]) {
     bool centred = p->stat == STAT_VARIANCE;
     double n = (double)L->cols, shift = centred ? (double)p->mean[r] : 0.0;
     double s[4]; /* Σg, Σg·d, Σd, Σd² with d = x - shift */
+    void *dx = p->dx ? (void *)row_ptr(L, p->dx, r) : NULL;
+    /* f32 with a SiLU: bwd_sums keeps dz = dy·silu'(z) in dx for bwd_apply (the row is cached: a store
+     * and a load instead of a second sigmoid); not over x, which bwd_apply still reads */
+    bool keep_dz = p->act && L->dtype == NORMA_F32 && dx && p->dx != p->x;
+    if (keep_dz) a.act_dz = dx;
     p->k->bwd_sums(L->dtype, L->cols, dy, x, &a, shift, s);
+    if (keep_dz) dy = dx, a.act = 0, a.act_dz = NULL;
     /* The exact statistics, in double: the saved float mean is only the shift. */
     double delta = centred ? s[2] / n : 0.0, var = s[3] / n - delta * delta, rstd;
     if (var < 0.0) var = 0.0;
@@ -296,7 +302,6 @@ static void backward_row(const row_bwd *p, int64_t r, void *const acc[NGRADS]) {
                         .k0 = centred ? -rstd * s[0] / n : 0.0, .dsum = p->dsum ? row_ptr(L, p->dsum, r) : NULL,
                         .h = p->h ? row_ptr(L, p->h, r) : NULL, .gate = row_vector(L, p->gate, r),
                         .dh = p->dh ? (void *)row_ptr(L, p->dh, r) : NULL, .dgate = acc[GRAD_GATE]};
-    void *dx = p->dx ? (void *)row_ptr(L, p->dx, r) : NULL;
     p->k->bwd_apply(L->dtype, L->cols, dy, x, dx, &a, &c, rstd, acc[GRAD_GAIN], acc[GRAD_BIAS]);
 }
 

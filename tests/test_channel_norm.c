@@ -640,6 +640,39 @@ static void test_silu_range(void) {
         }
 }
 
+/* Channel RMSNorm + SiLU backward in place: dx over dy (f32 keeps dz in dx between its passes) and over
+ * x (where it cannot) agree with a separate dx, within a rounding of dz to float (f32) or of the output. */
+static void test_crms_silu_aliasing(void) {
+    int64_t N = 2, C = 24, S = 300, n_el = N * C * S;
+    for (size_t d = 0; d < sizeof dtypes / sizeof dtypes[0]; d++)
+        for (int layout = 0; layout < 2; layout++) {
+            norma_dtype t = dtypes[d];
+            tensor x = t_new(t, n_el), dy = t_new(t, n_el), dx = t_new(t, n_el), g = t_new(t, C), b = t_new(t, C);
+            t_fill_normal(&x, 0.5, 2.0), t_fill_normal(&dy, 0.0, 1.0), t_fill_normal(&g, 1.0, 0.5);
+            t_fill_normal(&b, 0.0, 0.5);
+            float dg[3][24], db[3][24];
+            CHECK_OK(norma_channel_rms_norm_silu_bwd(t, layout, N, C, S, dy.p, x.p, g.p, b.p, 1e-12, dx.p, dg[0], db[0]));
+            tensor over_dy = t_copy(&dy), over_x = t_copy(&x);
+            CHECK_OK(norma_channel_rms_norm_silu_bwd(t, layout, N, C, S, over_dy.p, x.p, g.p, b.p, 1e-12, over_dy.p, dg[1],
+                                                     db[1]));
+            CHECK_OK(norma_channel_rms_norm_silu_bwd(t, layout, N, C, S, dy.p, over_x.p, g.p, b.p, 1e-12, over_x.p, dg[2],
+                                                     db[2]));
+            t_sync(&dx), t_sync(&over_dy), t_sync(&over_x);
+            double scale = max_abs(dx.v, n_el), worst = 0.0, tol = (t == NORMA_F32 ? 1e-6 : 1e-2) * scale;
+            for (int64_t i = 0; i < n_el; i++)
+                worst = fmax(worst, fmax(fabs(over_dy.v[i] - dx.v[i]), fabs(over_x.v[i] - dx.v[i])));
+            double worst_params = 0.0;
+            for (int k = 1; k < 3; k++)
+                for (int64_t c = 0; c < C; c++)
+                    worst_params = fmax(worst_params, fmax(fabs(dg[k][c] - dg[0][c]) / (fabs(dg[0][c]) + 1.0),
+                                                           fabs(db[k][c] - db[0][c]) / (fabs(db[0][c]) + 1.0)));
+            CHECK(worst <= tol && worst_params <= 1e-5, "%s %s channel RMSNorm+SiLU bwd in place: dx differs by %.3g "
+                  "(scale %.3g), parameter gradients by %.3g", dtype_name(t), layout_name(layout), worst, scale,
+                  worst_params);
+            t_free(&x), t_free(&dy), t_free(&dx), t_free(&g), t_free(&b), t_free(&over_dy), t_free(&over_x);
+        }
+}
+
 /* GroupNorm + SiLU backward in place: dx over dy (f32 keeps dy·silu'(z) in dx between its passes) and
  * dx over x (where it cannot, and computes silu' twice) agree with a separate dx. */
 static void test_silu_aliasing(void) {
@@ -989,6 +1022,7 @@ int main(void) {
     test_set_norms_large();
     test_adain();
     test_channel_rms();
+    test_crms_silu_aliasing();
     test_layouts_agree();
     test_outlier_first_row();
     test_silu_range();

@@ -149,7 +149,7 @@ typedef struct norma_kernel_table {
     void (*axpv)(norma_dtype dtype, int64_t n, const void *dy, void *dx, double a, double b, const double *v);
     /* sums[0] = Σ dy·x·w, sums[1] = Σ dy, with w a double vector (a per-element weight). With silu =
      * {g, b} (else NULL), dy is the gradient at a SiLU's output: dy·silu'(z) with z = (x·w)·g + b, in
-     * double (as col_apply's z for f32 data). */
+     * double (col_apply's z for f32 data, to a rounding of double). */
     void (*wsums)(norma_dtype dtype, int64_t n, const void *dy, const void *x, const double *w, const double *silu,
                   double sums[2]);
     /* ----- 2-D blocks, per-column accumulation ----- */

@@ -118,34 +118,38 @@ static void cl_block_moments(const moments_job *j, int64_t n, int64_t k, double 
     }
 }
 
+/* Channels-first: the moments of cells (n, k, c) for c in [c0, c1). */
+static void cf_moments(const chan_shape *sh, const void *x, int64_t n, int64_t k, int64_t c0, int64_t c1,
+                       double *mean, double *m2) {
+    for (int64_t c = c0; c < c1; c++) {
+        int64_t i = cell(sh, n, k, c);
+        sh->k->moments(sh->dtype, block_len(sh, k), cf_run(sh, x, n, c, k), &mean[i], &m2[i]);
+    }
+}
+
 static void moments_task(void *ctx, int64_t t) {
     const moments_job *j = ctx;
     const chan_shape *sh = j->sh;
     chan_task tk = task_of(sh, t);
-    if (sh->last) {
-        cl_block_moments(j, tk.n, tk.k, j->tmp + t * 3 * sh->C);
-        return;
-    }
-    for (int64_t c = tk.c0; c < tk.c1; c++) {
-        int64_t i = cell(sh, tk.n, tk.k, c);
-        sh->k->moments(sh->dtype, block_len(sh, tk.k), cf_run(sh, j->x, tk.n, c, tk.k), &j->mean[i], &j->m2[i]);
-    }
+    if (sh->last) cl_block_moments(j, tk.n, tk.k, j->tmp + t * 3 * sh->C);
+    else cf_moments(sh, j->x, tk.n, tk.k, tk.c0, tk.c1, j->mean, j->m2);
 }
 
-/* Set s: its cells merged in the order n, c, k (n over every sample of sh, which may be more than the
- * samples whose cells were computed here: a synchronized BatchNorm merges gathered cells). */
-static void merge_task(void *ctx, int64_t s) {
-    const merge_job *j = ctx;
-    const chan_shape *sh = j->sh;
-    chan_rect r = chan_set_rect(sh, j->sets, s);
-    double count = 0.0, mean = 0.0, m2 = 0.0;
+void chan_merge_set(const chan_shape *sh, chan_sets sets, const double *cell_mean, const double *cell_m2, int64_t s,
+                    double *count, double *mean, double *m2) {
+    chan_rect r = chan_set_rect(sh, sets, s);
+    *count = *mean = *m2 = 0.0;
     for (int64_t n = r.n0; n < r.n1; n++)
         for (int64_t c = r.c0; c < r.c1; c++)
             for (int64_t k = 0; k < sh->K; k++) {
                 int64_t i = cell(sh, n, k, c);
-                moments_merge(&count, &mean, &m2, (double)block_len(sh, k), j->mean[i], j->m2[i]);
+                moments_merge(count, mean, m2, (double)block_len(sh, k), cell_mean[i], cell_m2[i]);
             }
-    j->set_count[s] = count, j->set_mean[s] = mean, j->set_m2[s] = m2;
+}
+
+static void merge_task(void *ctx, int64_t s) {
+    const merge_job *j = ctx;
+    chan_merge_set(j->sh, j->sets, j->mean, j->m2, s, &j->set_count[s], &j->set_mean[s], &j->set_m2[s]);
 }
 
 int64_t chan_moments_scratch(const chan_shape *sh) {
@@ -196,23 +200,27 @@ static norma_affine cell_affine(const chan_act *act, int64_t i, void *dz, int st
                           .stream = stream};
 }
 
+/* Channels-first: the apply of cells (n, k, c) for c in [c0, c1). */
+static void cf_apply(const apply_job *j, int64_t n, int64_t k, int64_t c0, int64_t c1) {
+    const chan_shape *sh = j->sh;
+    int64_t o = n * j->stride;
+    for (int64_t c = c0; c < c1; c++) {
+        norma_affine aff = {.mean = j->m[o + c], .rstd = j->a[o + c], .g0 = 1.0, .b0 = j->b[o + c], .act = j->silu,
+                            .stream = sh->stream};
+        sh->k->apply(sh->dtype, block_len(sh, k), cf_run(sh, j->x, n, c, k), (void *)cf_run(sh, j->y, n, c, k), &aff);
+    }
+}
+
 static void apply_task(void *ctx, int64_t t) {
     const apply_job *j = ctx;
     const chan_shape *sh = j->sh;
     chan_task tk = task_of(sh, t);
     int64_t o = tk.n * j->stride;
-    if (sh->last) {
+    if (sh->last)
         sh->k->col_apply(sh->dtype, block_len(sh, tk.k), sh->C, sh->C, cl_rows(sh, j->x, tk.n, tk.k),
                          (void *)cl_rows(sh, j->y, tk.n, tk.k), j->m + o, j->a + o, j->b + o, NULL, NULL, j->silu,
                          sh->stream);
-        return;
-    }
-    for (int64_t c = tk.c0; c < tk.c1; c++) {
-        norma_affine aff = {.mean = j->m[o + c], .rstd = j->a[o + c], .g0 = 1.0, .b0 = j->b[o + c], .act = j->silu,
-                            .stream = sh->stream};
-        sh->k->apply(sh->dtype, block_len(sh, tk.k), cf_run(sh, j->x, tk.n, c, tk.k),
-                     (void *)cf_run(sh, j->y, tk.n, c, tk.k), &aff);
-    }
+    else cf_apply(j, tk.n, tk.k, tk.c0, tk.c1);
 }
 
 void chan_apply(const chan_shape *sh, const void *x, void *y, const double *m, const double *a, const double *b,
@@ -233,6 +241,20 @@ typedef struct {
     double *t[4];     /* per (n, c) */
 } bwd_job;
 
+/* Channels-first: the sums of cells (n, k, c) for c in [c0, c1), into out[q][cell(n, k, c)]. */
+static void cf_bwd_sums(const chan_shape *sh, const void *dy, const void *x, const double *centre, int64_t stride,
+                        const chan_act *act, int64_t n, int64_t k, int64_t c0, int64_t c1, double *const out[4]) {
+    for (int64_t c = c0; c < c1; c++) {
+        double s[4];
+        void *dz = act && act->dz ? (void *)cf_run(sh, act->dz, n, c, k) : NULL;
+        norma_affine unit = cell_affine(act, n * stride + c, dz, 0);
+        sh->k->bwd_sums(sh->dtype, block_len(sh, k), cf_run(sh, dy, n, c, k), cf_run(sh, x, n, c, k), &unit,
+                        centre[n * stride + c], s);
+        int64_t i = cell(sh, n, k, c);
+        for (int q = 0; q < 4; q++) out[q][i] = s[q];
+    }
+}
+
 static void bwd_cells_task(void *ctx, int64_t t) {
     const bwd_job *j = ctx;
     const chan_shape *sh = j->sh;
@@ -248,15 +270,7 @@ static void bwd_cells_task(void *ctx, int64_t t) {
                             cl_rows(sh, j->x, tk.n, tk.k), centre, NULL, j->act ? &ca : NULL, sums);
         return;
     }
-    for (int64_t c = tk.c0; c < tk.c1; c++) {
-        double s[4];
-        void *dz = j->act && j->act->dz ? (void *)cf_run(sh, j->act->dz, tk.n, c, tk.k) : NULL;
-        norma_affine unit = cell_affine(j->act, tk.n * j->stride + c, dz, 0);
-        sh->k->bwd_sums(sh->dtype, block_len(sh, tk.k), cf_run(sh, j->dy, tk.n, c, tk.k),
-                        cf_run(sh, j->x, tk.n, c, tk.k), &unit, centre[c], s);
-        int64_t i = cell(sh, tk.n, tk.k, c);
-        for (int q = 0; q < 4; q++) j->cells[q][i] = s[q];
-    }
+    cf_bwd_sums(sh, j->dy, j->x, j->centre, j->stride, j->act, tk.n, tk.k, tk.c0, tk.c1, j->cells);
 }
 
 /* (n, c): the sums of its cells, in block order. */
@@ -282,6 +296,19 @@ void chan_bwd_sums(const chan_shape *sh, const void *dy, const void *x, const do
     norma_parallel_for(sh->N * sh->C, serial(sh, 1), bwd_total_task, &j);
 }
 
+/* Channels-first: the apply of cells (n, k, c) for c in [c0, c1). */
+static void cf_apply_bwd(const apply_job *j, int64_t n, int64_t k, int64_t c0, int64_t c1) {
+    const chan_shape *sh = j->sh;
+    int64_t o = n * j->stride;
+    for (int64_t c = c0; c < c1; c++) {
+        norma_affine unit = cell_affine(j->act, o + c, NULL, sh->stream);
+        norma_bwd_coef kc = {.centre = j->m[o + c], .kg = j->a[o + c], .kx = j->b ? j->b[o + c] : 0.0,
+                             .k0 = j->k0 ? j->k0[o + c] : 0.0};
+        sh->k->bwd_apply(sh->dtype, block_len(sh, k), cf_run(sh, j->dy, n, c, k), cf_run(sh, j->x, n, c, k),
+                         (void *)cf_run(sh, j->y, n, c, k), &unit, &kc, j->rs ? j->rs[o + c] : 1.0, NULL, NULL);
+    }
+}
+
 static void apply_bwd_task(void *ctx, int64_t t) {
     const apply_job *j = ctx;
     const chan_shape *sh = j->sh;
@@ -295,14 +322,7 @@ static void apply_bwd_task(void *ctx, int64_t t) {
                              NULL, j->act ? &ca : NULL, sh->stream);
         return;
     }
-    for (int64_t c = tk.c0; c < tk.c1; c++) {
-        norma_affine unit = cell_affine(j->act, o + c, NULL, sh->stream);
-        norma_bwd_coef k = {.centre = j->m[o + c], .kg = j->a[o + c], .kx = j->b ? j->b[o + c] : 0.0,
-                            .k0 = j->k0 ? j->k0[o + c] : 0.0};
-        sh->k->bwd_apply(sh->dtype, block_len(sh, tk.k), cf_run(sh, j->dy, tk.n, c, tk.k),
-                         cf_run(sh, j->x, tk.n, c, tk.k), (void *)cf_run(sh, j->y, tk.n, c, tk.k), &unit, &k,
-                         j->rs ? j->rs[o + c] : 1.0, NULL, NULL);
-    }
+    cf_apply_bwd(j, tk.n, tk.k, tk.c0, tk.c1);
 }
 
 void chan_apply_bwd(const chan_shape *sh, const void *dy, const void *x, void *dx, const double *centre,
@@ -311,6 +331,34 @@ void chan_apply_bwd(const chan_shape *sh, const void *dy, const void *x, void *d
     apply_job j = {.sh = sh, .dy = dy, .x = x, .y = dx, .m = centre, .rs = rstd, .a = kg, .b = kx, .k0 = k0,
                    .stride = stride, .act = act};
     norma_parallel_for(num_tasks(sh), serial(sh, 3), apply_bwd_task, &j);
+}
+
+/* ----- whole planes, for plans that go set by set ------------------------------------------------- */
+
+bool chan_planes(const chan_shape *sh) { return !sh->last && sh->K == 1; }
+
+void chan_moments_planes(const chan_shape *sh, const void *x, int64_t n, int64_t c0, int64_t c1, double *cell_mean,
+                         double *cell_m2) {
+    cf_moments(sh, x, n, 0, c0, c1, cell_mean, cell_m2);
+}
+
+void chan_apply_planes(const chan_shape *sh, const void *x, void *y, const double *m, const double *a, const double *b,
+                       int64_t stride, bool silu, int64_t n, int64_t c0, int64_t c1) {
+    apply_job j = {.sh = sh, .x = x, .y = y, .m = m, .a = a, .b = b, .stride = stride, .silu = silu};
+    cf_apply(&j, n, 0, c0, c1);
+}
+
+void chan_bwd_sums_planes(const chan_shape *sh, const void *dy, const void *x, const double *centre, int64_t stride,
+                          const chan_act *act, int64_t n, int64_t c0, int64_t c1, double *const t[4]) {
+    cf_bwd_sums(sh, dy, x, centre, stride, act, n, 0, c0, c1, t); /* K = 1: cell (n, 0, c) is n·C + c */
+}
+
+void chan_apply_bwd_planes(const chan_shape *sh, const void *dy, const void *x, void *dx, const double *centre,
+                           const double *rstd, const double *kg, const double *kx, const double *k0, int64_t stride,
+                           const chan_act *act, int64_t n, int64_t c0, int64_t c1) {
+    apply_job j = {.sh = sh, .dy = dy, .x = x, .y = dx, .m = centre, .rs = rstd, .a = kg, .b = kx, .k0 = k0,
+                   .stride = stride, .act = act};
+    cf_apply_bwd(&j, n, 0, c0, c1);
 }
 
 /* ----- the set gradient ----------------------------------------------------------------------- */

@@ -92,6 +92,24 @@ void chan_apply_bwd(const chan_shape *sh, const void *dy, const void *x, void *d
                     const double *rstd, const double *kg, const double *kx, const double *k0, int64_t stride,
                     const chan_act *act);
 
+/* ----- set by set -----
+ * The steps above on whole planes (n, c) for c in [c0, c1), for a plan that works one set at a time
+ * while the set is cached: only where chan_planes (channels-first, each plane one cell). Cells and
+ * t are indexed as above, and every value is the one the whole-tensor steps give. */
+bool chan_planes(const chan_shape *sh);
+void chan_moments_planes(const chan_shape *sh, const void *x, int64_t n, int64_t c0, int64_t c1, double *cell_mean,
+                         double *cell_m2);
+/* Merges set s's cells (as chan_merge_cells does for every set). */
+void chan_merge_set(const chan_shape *sh, chan_sets sets, const double *cell_mean, const double *cell_m2, int64_t s,
+                    double *count, double *mean, double *m2);
+void chan_apply_planes(const chan_shape *sh, const void *x, void *y, const double *m, const double *a, const double *b,
+                       int64_t stride, bool silu, int64_t n, int64_t c0, int64_t c1);
+void chan_bwd_sums_planes(const chan_shape *sh, const void *dy, const void *x, const double *centre, int64_t stride,
+                          const chan_act *act, int64_t n, int64_t c0, int64_t c1, double *const t[4]);
+void chan_apply_bwd_planes(const chan_shape *sh, const void *dy, const void *x, void *dx, const double *centre,
+                           const double *rstd, const double *kg, const double *kx, const double *k0, int64_t stride,
+                           const chan_act *act, int64_t n, int64_t c0, int64_t c1);
+
 /* ----- the gradient of a normalization over a set -----
  * With g = dy·gain, count elements, variance over nv (count, or count - 1 for an unbiased one):
  *     dx = rstd·(g - Σg/count - xhat·Σ(g·xhat)/nv),   xhat = (x - mean)·rstd

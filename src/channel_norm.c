@@ -87,17 +87,6 @@ static norma_status running_bwd(const char *fn, const chan_shape *sh, const void
 
 /* ----- normalization by batch statistics over sets ---------------------------------------------- */
 
-/* The apply step from the statistics of every set (count, mean, M2; from chan_set_moments, or gathered
- * from other processes): rstd, the saved outputs, the per-(n, c) coefficients, one pass. */
-/* Whether a plan goes set by set (below): where the sets lie within a sample, their planes are whole
- * cells, and they are many (both threads busy) and small enough that a set's `arrays` inputs stay
- * cached between its passes (a quarter of the last-level cache). */
-#define SET_CACHE_BYTES ((int64_t)8 << 20)
-static bool by_set(const chan_shape *sh, chan_sets sets, int arrays) {
-    return !sets.per_channel && chan_planes(sh) && chan_num_sets(sh, sets) >= 8 &&
-           sets.cpg * sh->S * (int64_t)sh->es * arrays <= SET_CACHE_BYTES;
-}
-
 /* Set i's rstd from its count and M2; its saved mean and rstd. */
 static double set_rstd(const set_fwd *p, int64_t i, double count, double mean, double m2) {
     double nv = p->unbiased ? count - 1.0 : count;
@@ -115,6 +104,8 @@ static void apply_params(const chan_shape *sh, const set_fwd *p, double *s, doub
     }
 }
 
+/* The apply step from the statistics of every set (count, mean, M2; from chan_set_moments, or gathered
+ * from other processes): rstd, the saved outputs, the per-(n, c) coefficients, one pass. */
 void sets_apply(const chan_shape *sh, const set_fwd *p, const void *x, void *y, norma_arena *a,
                 const double *set_count, const double *set_mean, const double *set_m2) {
     int64_t S = chan_num_sets(sh, p->sets), N = sh->N, C = sh->C;
@@ -130,9 +121,45 @@ void sets_apply(const chan_shape *sh, const set_fwd *p, const void *x, void *y, 
     if (N > 0) chan_apply(sh, x, y, m, s, b, C, p->silu);
 }
 
-/* The forward set by set (see the backward's below): one task per set computes its cells' moments,
- * merges them, and applies, while the set is cached: 1 read and 1 write of the tensor instead of 2
- * reads and 1 write. The same values as chan_set_moments and sets_apply. */
+/* ----- set by set ------------------------------------------------------------------------------- */
+
+/* Consecutive sets per task: ~1 MiB of data, so that small sets (InstanceNorm's planes) stream as one
+ * run through a task rather than as many tasks taken in turn by the threads. */
+static int64_t sets_per_task(const chan_shape *sh, chan_sets sets) {
+    return max_i64(1, ((int64_t)1 << 20) / max_i64(1, sets.cpg * sh->S * (int64_t)sh->es));
+}
+
+/* Whether a plan goes set by set (below): where the sets lie within a sample, their planes are whole
+ * cells, they make enough tasks to keep the threads busy, and a set's `arrays` inputs are small enough
+ * to stay cached between its passes (a quarter of the last-level cache). */
+#define SET_CACHE_BYTES ((int64_t)8 << 20)
+static bool by_set(const chan_shape *sh, chan_sets sets, int arrays) {
+    return !sets.per_channel && chan_planes(sh) && ceil_div(chan_num_sets(sh, sets), sets_per_task(sh, sets)) >= 8 &&
+           sets.cpg * sh->S * (int64_t)sh->es * arrays <= SET_CACHE_BYTES;
+}
+
+/* Calls task(ctx, s) for every set s, in tasks of sets_per_task consecutive sets. */
+typedef struct {
+    int64_t sets, per_task;
+    void (*task)(void *ctx, int64_t s);
+    void *ctx;
+} set_runs;
+
+static void set_run_task(void *ctx, int64_t t) {
+    const set_runs *r = ctx;
+    int64_t s1 = min_i64(r->sets, (t + 1) * r->per_task);
+    for (int64_t s = t * r->per_task; s < s1; s++) r->task(r->ctx, s);
+}
+
+static void for_each_set(const chan_shape *sh, chan_sets sets, int streams, void (*task)(void *, int64_t), void *ctx) {
+    set_runs r = {.sets = chan_num_sets(sh, sets), .per_task = sets_per_task(sh, sets), .task = task, .ctx = ctx};
+    int64_t bytes = sh->N * sh->C * sh->S * (int64_t)sh->es * streams;
+    norma_parallel_for(ceil_div(r.sets, r.per_task), bytes < NORMA_SERIAL_BYTES, set_run_task, &r);
+}
+
+/* The forward set by set: for each set in turn, its cells' moments, their merge, and its apply, while
+ * the set is cached: 1 read and 1 write of the tensor instead of 2 reads and 1 write. The same values
+ * as chan_set_moments and sets_apply. */
 typedef struct {
     const chan_shape *sh;
     const set_fwd *p;
@@ -165,8 +192,7 @@ static void sets_forward_by_set(const chan_shape *sh, const set_fwd *p, const vo
                      .count = count, .mean = mean, .m2 = m2, .m = norma_alloc(a, NC), .s = norma_alloc(a, NC),
                      .b = norma_alloc(a, NC)};
     apply_params(sh, p, j.s, j.b);
-    norma_parallel_for(chan_num_sets(sh, p->sets), NC * sh->S * (int64_t)sh->es * 2 < NORMA_SERIAL_BYTES,
-                       fwd_set_task, &j);
+    for_each_set(sh, p->sets, 2, fwd_set_task, &j);
 }
 
 int64_t sets_apply_scratch(const chan_shape *sh, chan_sets sets) { return chan_num_sets(sh, sets) + 3 * sh->N * sh->C; }
@@ -280,12 +306,11 @@ void sets_bwd_finish(const chan_shape *sh, const set_bwd *p, const set_bwd_work 
     }
 }
 
-/* ----- the backward set by set, while each set is cached ---------------------------------------------
- * Where every set lies within one sample and its planes are whole cells (InstanceNorm, GroupNorm,
- * channels-first), one task runs all three steps on one set: its sums, its coefficients, its apply.
- * The apply then reads dy and x from cache (a plane, or a group of them) rather than from memory: the
- * traffic of the minimum, 2 reads and 1 write, instead of 4 reads and 1 write. Every value is computed
- * by the same operations in the same order as by the three whole-tensor steps. */
+/* ----- the backward set by set (see by_set) ---------------------------------------------------------
+ * All three steps on one set in turn: its sums, its coefficients, its apply, which then reads dy and x
+ * from cache (a plane, or a group of them) rather than from memory: the traffic of the minimum, 2 reads
+ * and 1 write, instead of 4 reads and 1 write. Every value is computed by the same operations in the
+ * same order as by the three whole-tensor steps. */
 typedef struct {
     const chan_shape *sh;
     const set_bwd *p;
@@ -315,8 +340,7 @@ static void set_task(void *ctx, int64_t s) {
 static void sets_backward_by_set(const chan_shape *sh, const set_bwd *p, set_bwd_work *w, double *sums,
                                  const void *dy, const void *x, void *dx) {
     set_job j = {.sh = sh, .p = p, .w = w, .sums = sums, .dy = dy, .x = x, .dx = dx};
-    int64_t bytes = sh->N * sh->C * sh->S * (int64_t)sh->es * 3;
-    norma_parallel_for(chan_num_sets(sh, p->sets), bytes < NORMA_SERIAL_BYTES, set_task, &j);
+    for_each_set(sh, p->sets, 3, set_task, &j);
     weight_grads(sh, p, w);
 }
 

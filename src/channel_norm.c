@@ -123,76 +123,89 @@ void sets_apply(const chan_shape *sh, const set_fwd *p, const void *x, void *y, 
 
 /* ----- set by set ------------------------------------------------------------------------------- */
 
-/* Consecutive sets per task: ~1 MiB of data, so that small sets (InstanceNorm's planes) stream as one
- * run through a task rather than as many tasks taken in turn by the threads. */
-static int64_t sets_per_task(const chan_shape *sh, chan_sets sets) {
-    return max_i64(1, ((int64_t)1 << 20) / max_i64(1, sets.cpg * sh->S * (int64_t)sh->es));
+/* Bytes of one array (x, dy) in one set: a channel over the samples, or a sample's group. */
+static int64_t set_bytes(const chan_shape *sh, chan_sets sets) {
+    return (sets.per_channel ? sh->N : sets.cpg) * sh->S * (int64_t)sh->es;
 }
 
-/* Whether a plan goes set by set (below): where the sets lie within a sample, their planes are whole
- * cells, they make enough tasks to keep the threads busy, and a set's `arrays` inputs are small enough
- * to stay cached between its passes (a quarter of the last-level cache). */
+/* Sets per task: ~RUN_BYTES of each array, so that small sets (InstanceNorm's planes) stream through a
+ * task as one run, and a BatchNorm task reads each sample's part of its channels as one run. */
+#define RUN_BYTES ((int64_t)1 << 20)
+static int64_t sets_per_run(const chan_shape *sh, chan_sets sets) {
+    return max_i64(1, RUN_BYTES / max_i64(1, set_bytes(sh, sets)));
+}
+
+/* The tasks: rectangles of complete sets, consecutive channels over all samples (BatchNorm) or one
+ * sample's consecutive groups. */
+static int64_t num_runs(const chan_shape *sh, chan_sets sets) {
+    int64_t per = sets_per_run(sh, sets);
+    return sets.per_channel ? ceil_div(sh->C, per) : sh->N * ceil_div(sh->C / sets.cpg, per);
+}
+
+static chan_rect run_rect(const chan_shape *sh, chan_sets sets, int64_t t) {
+    int64_t per = sets_per_run(sh, sets);
+    if (sets.per_channel) return (chan_rect){0, sh->N, t * per, min_i64(sh->C, (t + 1) * per)};
+    int64_t groups = sh->C / sets.cpg, runs = ceil_div(groups, per), g0 = (t % runs) * per;
+    return (chan_rect){t / runs, t / runs + 1, g0 * sets.cpg, min_i64(groups, g0 + per) * sets.cpg};
+}
+
+/* Channels from one set to the next within a rectangle. */
+static int64_t set_step(chan_sets sets) { return sets.per_channel ? 1 : sets.cpg; }
+
+/* Whether a plan goes set by set (below): where the planes are whole cells (channels-first), the tasks
+ * are enough to keep the threads busy, and a set's `arrays` inputs are small enough to stay cached
+ * between its passes (a quarter of the last-level cache). */
 #define SET_CACHE_BYTES ((int64_t)8 << 20)
 static bool by_set(const chan_shape *sh, chan_sets sets, int arrays) {
-    return !sets.per_channel && chan_planes(sh) && ceil_div(chan_num_sets(sh, sets), sets_per_task(sh, sets)) >= 8 &&
-           sets.cpg * sh->S * (int64_t)sh->es * arrays <= SET_CACHE_BYTES;
+    return chan_planes(sh) && num_runs(sh, sets) >= 8 && set_bytes(sh, sets) * arrays <= SET_CACHE_BYTES;
 }
 
-/* Calls task(ctx, s) for every set s, in tasks of sets_per_task consecutive sets. */
-typedef struct {
-    int64_t sets, per_task;
-    void (*task)(void *ctx, int64_t s);
-    void *ctx;
-} set_runs;
-
-static void set_run_task(void *ctx, int64_t t) {
-    const set_runs *r = ctx;
-    int64_t s1 = min_i64(r->sets, (t + 1) * r->per_task);
-    for (int64_t s = t * r->per_task; s < s1; s++) r->task(r->ctx, s);
+static bool serial_sets(const chan_shape *sh, int streams) {
+    return sh->N * sh->C * sh->S * (int64_t)sh->es * streams < NORMA_SERIAL_BYTES;
 }
 
-static void for_each_set(const chan_shape *sh, chan_sets sets, int streams, void (*task)(void *, int64_t), void *ctx) {
-    set_runs r = {.sets = chan_num_sets(sh, sets), .per_task = sets_per_task(sh, sets), .task = task, .ctx = ctx};
-    int64_t bytes = sh->N * sh->C * sh->S * (int64_t)sh->es * streams;
-    norma_parallel_for(ceil_div(r.sets, r.per_task), bytes < NORMA_SERIAL_BYTES, set_run_task, &r);
-}
-
-/* The forward set by set: for each set in turn, its cells' moments, their merge, and its apply, while
- * the set is cached: 1 read and 1 write of the tensor instead of 2 reads and 1 write. The same values
- * as chan_set_moments and sets_apply. */
+/* The forward set by set: for each task's sets, their cells' moments, their merge, and their apply,
+ * while the sets are cached: 1 read and 1 write of the tensor instead of 2 reads and 1 write. The same
+ * values as chan_set_moments and sets_apply. */
 typedef struct {
     const chan_shape *sh;
     const set_fwd *p;
     const void *x;
     void *y;
     double *cell_mean, *cell_m2;
-    double *count, *mean, *m2; /* per set */
-    double *m, *s, *b;         /* per (n, c) */
+    double *count, *mean, *m2, *rstd; /* per set */
+    double *m, *s, *b;                /* per (n, c) */
 } fwd_set_job;
 
-static void fwd_set_task(void *ctx, int64_t set) {
+static void fwd_run_task(void *ctx, int64_t t) {
     const fwd_set_job *j = ctx;
     const chan_shape *sh = j->sh;
-    chan_rect r = chan_set_rect(sh, j->p->sets, set); /* one sample: r.n0 */
-    chan_moments_planes(sh, j->x, r.n0, r.c0, r.c1, j->cell_mean, j->cell_m2);
-    chan_merge_set(sh, j->p->sets, j->cell_mean, j->cell_m2, set, &j->count[set], &j->mean[set], &j->m2[set]);
-    double rstd = set_rstd(j->p, set, j->count[set], j->mean[set], j->m2[set]);
-    for (int64_t c = r.c0; c < r.c1; c++) {
-        int64_t i = r.n0 * sh->C + c;
-        j->m[i] = j->mean[set];
-        j->s[i] *= rstd;
+    chan_sets sets = j->p->sets;
+    chan_rect r = run_rect(sh, sets, t);
+    for (int64_t n = r.n0; n < r.n1; n++) chan_moments_planes(sh, j->x, n, r.c0, r.c1, j->cell_mean, j->cell_m2);
+    for (int64_t c = r.c0; c < r.c1; c += set_step(sets)) {
+        int64_t i = chan_set_of(sh, sets, r.n0, c);
+        chan_merge_set(sh, sets, j->cell_mean, j->cell_m2, i, &j->count[i], &j->mean[i], &j->m2[i]);
+        j->rstd[i] = set_rstd(j->p, i, j->count[i], j->mean[i], j->m2[i]);
     }
-    chan_apply_planes(sh, j->x, j->y, j->m, j->s, j->b, sh->C, j->p->silu, r.n0, r.c0, r.c1);
+    for (int64_t n = r.n0; n < r.n1; n++) {
+        for (int64_t c = r.c0; c < r.c1; c++) {
+            int64_t i = chan_set_of(sh, sets, n, c);
+            j->m[n * sh->C + c] = j->mean[i];
+            j->s[n * sh->C + c] *= j->rstd[i];
+        }
+        chan_apply_planes(sh, j->x, j->y, j->m, j->s, j->b, sh->C, j->p->silu, n, r.c0, r.c1);
+    }
 }
 
 static void sets_forward_by_set(const chan_shape *sh, const set_fwd *p, const void *x, void *y, norma_arena *a,
                                 double *count, double *mean, double *m2) {
     int64_t NC = sh->N * sh->C;
     fwd_set_job j = {.sh = sh, .p = p, .x = x, .y = y, .cell_mean = norma_alloc(a, NC), .cell_m2 = norma_alloc(a, NC),
-                     .count = count, .mean = mean, .m2 = m2, .m = norma_alloc(a, NC), .s = norma_alloc(a, NC),
-                     .b = norma_alloc(a, NC)};
+                     .count = count, .mean = mean, .m2 = m2, .rstd = norma_alloc(a, chan_num_sets(sh, p->sets)),
+                     .m = norma_alloc(a, NC), .s = norma_alloc(a, NC), .b = norma_alloc(a, NC)};
     apply_params(sh, p, j.s, j.b);
-    for_each_set(sh, p->sets, 2, fwd_set_task, &j);
+    norma_parallel_for(num_runs(sh, p->sets), serial_sets(sh, 2), fwd_run_task, &j);
 }
 
 int64_t sets_apply_scratch(const chan_shape *sh, chan_sets sets) { return chan_num_sets(sh, sets) + 3 * sh->N * sh->C; }
@@ -320,27 +333,32 @@ typedef struct {
     void *dx;
 } set_job;
 
-static void set_task(void *ctx, int64_t s) {
+static void bwd_run_task(void *ctx, int64_t t) {
     const set_job *j = ctx;
     const chan_shape *sh = j->sh;
     const set_bwd *p = j->p;
     const set_bwd_work *w = j->w;
-    chan_rect r = chan_set_rect(sh, p->sets, s); /* one sample: r.n0 */
+    chan_rect r = run_rect(sh, p->sets, t);
     const chan_act *act = p->silu ? &w->act : NULL;
-    chan_bwd_sums_planes(sh, j->dy, j->x, w->centre, sh->C, act, r.n0, r.c0, r.c1, w->t);
-    combine_set(sh, p->sets, w->gain, w->t, s, j->sums + 4 * s);
-    for (int64_t c = r.c0; c < r.c1; c++) coefs_of(sh, p, w, j->sums, 0, r.n0, c);
-    if (j->dx) {
-        bool kept = p->silu && p->dz;
-        chan_apply_bwd_planes(sh, kept ? p->dz : j->dy, j->x, j->dx, w->centre, w->rs, w->kg, w->kx, w->k0, sh->C,
-                              p->silu && !kept ? act : NULL, r.n0, r.c0, r.c1);
+    for (int64_t n = r.n0; n < r.n1; n++)
+        chan_bwd_sums_planes(sh, j->dy, j->x, w->centre, sh->C, act, n, r.c0, r.c1, w->t);
+    for (int64_t c = r.c0; c < r.c1; c += set_step(p->sets)) {
+        int64_t i = chan_set_of(sh, p->sets, r.n0, c);
+        combine_set(sh, p->sets, w->gain, w->t, i, j->sums + 4 * i);
+    }
+    bool kept = p->silu && p->dz;
+    for (int64_t n = r.n0; n < r.n1; n++) {
+        for (int64_t c = r.c0; c < r.c1; c++) coefs_of(sh, p, w, j->sums, 0, n, c);
+        if (j->dx)
+            chan_apply_bwd_planes(sh, kept ? p->dz : j->dy, j->x, j->dx, w->centre, w->rs, w->kg, w->kx, w->k0, sh->C,
+                                  p->silu && !kept ? act : NULL, n, r.c0, r.c1);
     }
 }
 
 static void sets_backward_by_set(const chan_shape *sh, const set_bwd *p, set_bwd_work *w, double *sums,
                                  const void *dy, const void *x, void *dx) {
     set_job j = {.sh = sh, .p = p, .w = w, .sums = sums, .dy = dy, .x = x, .dx = dx};
-    for_each_set(sh, p->sets, 3, set_task, &j);
+    norma_parallel_for(num_runs(sh, p->sets), serial_sets(sh, 3), bwd_run_task, &j);
     weight_grads(sh, p, w);
 }
 

@@ -640,6 +640,42 @@ static void test_silu_range(void) {
         }
 }
 
+/* BatchNorm training set by set (channels-first, sets cached: the path norma_batch_norm_fwd/bwd take for
+ * this shape) equals the three-step API (whole-tensor passes) bitwise: y, the saved and the running
+ * statistics, dx, dweight and dbias. */
+static void test_set_by_set_equals_steps(void) {
+    int64_t N = 8, C = 32, S = 16384, n_el = N * C * S; /* f32 16 tasks of 2 sets, bf16 8 of 4 */
+    for (size_t d = 0; d < 2; d++) {
+        norma_dtype t = dtypes[d];
+        size_t bytes = (size_t)n_el * norma_dtype_size(t);
+        tensor x = t_new(t, n_el), dy = t_new(t, n_el), w = t_new(t, C), b = t_new(t, C);
+        t_fill_normal(&x, 1.0, 2.0), t_fill_normal(&dy, 0.0, 1.0), t_fill_normal(&w, 1.0, 0.5), t_fill_normal(&b, 0.0, 0.5);
+        char *y[2] = {xmalloc(bytes), xmalloc(bytes)}, *dx[2] = {xmalloc(bytes), xmalloc(bytes)};
+        float sm[2][32], sr[2][32], rm[2][32], rv[2][32], dw[2][32], db[2][32];
+        double stats[3 * 32], merged[3 * 32], sums[4 * 32];
+        for (int k = 0; k < 2; k++)
+            for (int64_t c = 0; c < C; c++) rm[k][c] = 0.25f, rv[k][c] = 2.0f;
+        CHECK_OK(norma_batch_norm_fwd(t, NORMA_CHANNELS_FIRST, N, C, S, x.p, w.p, b.p, rm[0], rv[0], 1, 0.1, 1e-5, y[0],
+                                      sm[0], sr[0]));
+        CHECK_OK(norma_batch_norm_stats(t, NORMA_CHANNELS_FIRST, N, C, S, x.p, stats));
+        CHECK_OK(norma_batch_norm_merge_stats(C, 1, stats, merged));
+        CHECK_OK(norma_batch_norm_apply_stats(t, NORMA_CHANNELS_FIRST, N, C, S, x.p, w.p, b.p, merged, rm[1], rv[1], 0.1,
+                                              1e-5, y[1], sm[1], sr[1]));
+        CHECK(!memcmp(y[0], y[1], bytes) && !memcmp(sm[0], sm[1], sizeof sm[0]) && !memcmp(sr[0], sr[1], sizeof sr[0]) &&
+                  !memcmp(rm[0], rm[1], sizeof rm[0]) && !memcmp(rv[0], rv[1], sizeof rv[0]),
+              "%s BatchNorm forward set by set differs from the three steps", dtype_name(t));
+        CHECK_OK(norma_batch_norm_bwd(t, NORMA_CHANNELS_FIRST, N, C, S, dy.p, x.p, w.p, sm[0], NULL, NULL, 1, 1e-5, dx[0],
+                                      dw[0], db[0]));
+        CHECK_OK(norma_batch_norm_bwd_sums(t, NORMA_CHANNELS_FIRST, N, C, S, dy.p, x.p, sm[0], sums));
+        CHECK_OK(norma_batch_norm_bwd_apply(t, NORMA_CHANNELS_FIRST, N, C, S, dy.p, x.p, w.p, sm[0], sums,
+                                            (double)(N * S), 1e-5, dx[1], dw[1], db[1]));
+        CHECK(!memcmp(dx[0], dx[1], bytes) && !memcmp(dw[0], dw[1], sizeof dw[0]) && !memcmp(db[0], db[1], sizeof db[0]),
+              "%s BatchNorm backward set by set differs from the three steps", dtype_name(t));
+        free(y[0]), free(y[1]), free(dx[0]), free(dx[1]);
+        t_free(&x), t_free(&dy), t_free(&w), t_free(&b);
+    }
+}
+
 /* Channel RMSNorm + SiLU backward in place: dx over dy (f32 keeps dz in dx between its passes) and over
  * x (where it cannot) agree with a separate dx, within a rounding of dz to float (f32) or of the output. */
 static void test_crms_silu_aliasing(void) {
@@ -1023,6 +1059,7 @@ int main(void) {
     test_adain();
     test_channel_rms();
     test_crms_silu_aliasing();
+    test_set_by_set_equals_steps();
     test_layouts_agree();
     test_outlier_first_row();
     test_silu_range();

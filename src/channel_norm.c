@@ -320,10 +320,10 @@ void sets_bwd_finish(const chan_shape *sh, const set_bwd *p, const set_bwd_work 
 }
 
 /* ----- the backward set by set (see by_set) ---------------------------------------------------------
- * All three steps on one set in turn: its sums, its coefficients, its apply, which then reads dy and x
- * from cache (a plane, or a group of them) rather than from memory: the traffic of the minimum, 2 reads
- * and 1 write, instead of 4 reads and 1 write. Every value is computed by the same operations in the
- * same order as by the three whole-tensor steps. */
+ * All three steps on each task's rectangle of sets: their sums, their coefficients, their apply, which
+ * then reads dy and x from cache rather than from memory: the traffic of the minimum, 2 reads and 1
+ * write, instead of 4 reads and 1 write. Every value is computed by the same operations in the same
+ * order as by the three whole-tensor steps. */
 typedef struct {
     const chan_shape *sh;
     const set_bwd *p;

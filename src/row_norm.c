@@ -344,7 +344,9 @@ static void backward_task(void *ctx, int64_t task) {
     for (int64_t r = r0; r < r1; r++) {
         backward_row(p, r, acc);
         bool last = G->per_row || (r - r0) % FLUSH_ROWS == FLUSH_ROWS - 1 || r == r1 - 1;
-        if (wants_grads(G) && !direct && last) p->k->acc_flush((int64_t)all, rows_acc, part);
+        if (!direct && last) /* only the vectors wanted: a QK norm's row is as short as its weight */
+            for (int w = 0; w < NGRADS; w++)
+                if (G->out[w]) p->k->acc_flush(cols, rows_acc + w * n, part + w * n);
         if (G->per_row && wants_grads(G)) { /* each row's own gradient: store it and start again */
             int64_t off = vector_offset(&p->L, r);
             for (int w = 0; w < NGRADS; w++) store_grad(G->dtype, G->out[w], off, part + w * n, cols);

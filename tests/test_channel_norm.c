@@ -676,6 +676,26 @@ static void test_set_by_set_equals_steps(void) {
     }
 }
 
+/* An in-place backward (dx over dy, dx over x) against a separate dx: within a rounding of dz to float
+ * (f32) or of the output (16-bit); the C parameter gradients of each (dg[k], db[k], k = 1, 2 in place) within
+ * 1e-5 of the separate ones, relative. */
+enum { IN_PLACE_MAX_C = 24 };
+static void check_in_place(const char *what, norma_dtype t, norma_layout layout, tensor *dx, tensor *over_dy,
+                           tensor *over_x, int64_t C, float dg[3][IN_PLACE_MAX_C], float db[3][IN_PLACE_MAX_C]) {
+    int64_t n_el = dx->n;
+    t_sync(dx), t_sync(over_dy), t_sync(over_x);
+    double scale = max_abs(dx->v, n_el), worst = 0.0, tol = (t == NORMA_F32 ? 1e-6 : 1e-2) * scale;
+    for (int64_t i = 0; i < n_el; i++)
+        worst = fmax(worst, fmax(fabs(over_dy->v[i] - dx->v[i]), fabs(over_x->v[i] - dx->v[i])));
+    double worst_params = 0.0;
+    for (int k = 1; k < 3; k++)
+        for (int64_t c = 0; c < C; c++)
+            worst_params = fmax(worst_params, fmax(fabs(dg[k][c] - dg[0][c]) / (fabs(dg[0][c]) + 1.0),
+                                                   fabs(db[k][c] - db[0][c]) / (fabs(db[0][c]) + 1.0)));
+    CHECK(worst <= tol && worst_params <= 1e-5, "%s %s %s bwd in place: dx differs by %.3g (scale %.3g), parameter "
+          "gradients by %.3g", dtype_name(t), layout_name(layout), what, worst, scale, worst_params);
+}
+
 /* Channel RMSNorm + SiLU backward in place: dx over dy (f32 keeps dz in dx between its passes) and over
  * x (where it cannot) agree with a separate dx, within a rounding of dz to float (f32) or of the output. */
 static void test_crms_silu_aliasing(void) {
@@ -686,25 +706,14 @@ static void test_crms_silu_aliasing(void) {
             tensor x = t_new(t, n_el), dy = t_new(t, n_el), dx = t_new(t, n_el), g = t_new(t, C), b = t_new(t, C);
             t_fill_normal(&x, 0.5, 2.0), t_fill_normal(&dy, 0.0, 1.0), t_fill_normal(&g, 1.0, 0.5);
             t_fill_normal(&b, 0.0, 0.5);
-            float dg[3][24], db[3][24];
+            float dg[3][IN_PLACE_MAX_C], db[3][IN_PLACE_MAX_C];
             CHECK_OK(norma_channel_rms_norm_silu_bwd(t, layout, N, C, S, dy.p, x.p, g.p, b.p, 1e-12, dx.p, dg[0], db[0]));
             tensor over_dy = t_copy(&dy), over_x = t_copy(&x);
             CHECK_OK(norma_channel_rms_norm_silu_bwd(t, layout, N, C, S, over_dy.p, x.p, g.p, b.p, 1e-12, over_dy.p, dg[1],
                                                      db[1]));
             CHECK_OK(norma_channel_rms_norm_silu_bwd(t, layout, N, C, S, dy.p, over_x.p, g.p, b.p, 1e-12, over_x.p, dg[2],
                                                      db[2]));
-            t_sync(&dx), t_sync(&over_dy), t_sync(&over_x);
-            double scale = max_abs(dx.v, n_el), worst = 0.0, tol = (t == NORMA_F32 ? 1e-6 : 1e-2) * scale;
-            for (int64_t i = 0; i < n_el; i++)
-                worst = fmax(worst, fmax(fabs(over_dy.v[i] - dx.v[i]), fabs(over_x.v[i] - dx.v[i])));
-            double worst_params = 0.0;
-            for (int k = 1; k < 3; k++)
-                for (int64_t c = 0; c < C; c++)
-                    worst_params = fmax(worst_params, fmax(fabs(dg[k][c] - dg[0][c]) / (fabs(dg[0][c]) + 1.0),
-                                                           fabs(db[k][c] - db[0][c]) / (fabs(db[0][c]) + 1.0)));
-            CHECK(worst <= tol && worst_params <= 1e-5, "%s %s channel RMSNorm+SiLU bwd in place: dx differs by %.3g "
-                  "(scale %.3g), parameter gradients by %.3g", dtype_name(t), layout_name(layout), worst, scale,
-                  worst_params);
+            check_in_place("channel RMSNorm+SiLU", t, layout, &dx, &over_dy, &over_x, C, dg, db);
             t_free(&x), t_free(&dy), t_free(&dx), t_free(&g), t_free(&b), t_free(&over_dy), t_free(&over_x);
         }
 }
@@ -719,7 +728,7 @@ static void test_silu_aliasing(void) {
             tensor x = t_new(t, n_el), dy = t_new(t, n_el), dx = t_new(t, n_el), w = t_new(t, C), b = t_new(t, C);
             t_fill_normal(&x, 1.0, 2.0), t_fill_normal(&dy, 0.0, 1.0), t_fill_normal(&w, 1.0, 0.5);
             t_fill_normal(&b, 0.0, 0.5);
-            float mean[8], rstd[8], dw[3][8], db[3][8];
+            float mean[8], rstd[8], dw[3][IN_PLACE_MAX_C], db[3][IN_PLACE_MAX_C];
             tensor y = t_new(t, n_el);
             CHECK_OK(norma_group_norm_silu_fwd(t, layout, N, C, S, 4, x.p, w.p, b.p, 1e-5, y.p, mean, rstd));
             CHECK_OK(norma_group_norm_silu_bwd(t, layout, N, C, S, 4, dy.p, x.p, w.p, b.p, mean, rstd, 1e-5, dx.p, dw[0],
@@ -729,19 +738,7 @@ static void test_silu_aliasing(void) {
                                                over_dy.p, dw[1], db[1]));
             CHECK_OK(norma_group_norm_silu_bwd(t, layout, N, C, S, 4, dy.p, over_x.p, w.p, b.p, mean, rstd, 1e-5,
                                                over_x.p, dw[2], db[2]));
-            t_sync(&dx), t_sync(&over_dy), t_sync(&over_x);
-            /* dx: within a rounding of dy·silu'(z) to float (f32) or of the output (16-bit) */
-            double scale = max_abs(dx.v, n_el), worst = 0.0, tol = (t == NORMA_F32 ? 1e-6 : 1e-2) * scale;
-            for (int64_t i = 0; i < n_el; i++)
-                worst = fmax(worst, fmax(fabs(over_dy.v[i] - dx.v[i]), fabs(over_x.v[i] - dx.v[i])));
-            double worst_params = 0.0; /* relative */
-            for (int k = 1; k < 3; k++)
-                for (int64_t c = 0; c < C; c++)
-                    worst_params = fmax(worst_params, fmax(fabs(dw[k][c] - dw[0][c]) / (fabs(dw[0][c]) + 1.0),
-                                                           fabs(db[k][c] - db[0][c]) / (fabs(db[0][c]) + 1.0)));
-            CHECK(worst <= tol && worst_params <= 1e-5, "%s %s GroupNorm+SiLU bwd in place: dx differs by %.3g "
-                  "(scale %.3g), parameter gradients by %.3g", dtype_name(t), layout_name(layout), worst, scale,
-                  worst_params);
+            check_in_place("GroupNorm+SiLU", t, layout, &dx, &over_dy, &over_x, C, dw, db);
             t_free(&x), t_free(&dy), t_free(&dx), t_free(&w), t_free(&b), t_free(&y), t_free(&over_dy), t_free(&over_x);
         }
 }

@@ -505,17 +505,22 @@ norma_status norma_rms_norm_bwd(norma_dtype dtype, int64_t rows, int64_t cols, c
 
 /* ----- residual add fused with LayerNorm / RMSNorm ------------------------------------------------ */
 
-static norma_status check_add_fwd(const char *fn, norma_dtype dtype, int64_t rows, int64_t cols, const void *x,
-                                  const void *residual, const void *sum, const void *y, double eps) {
-    TRY(check_rows(fn, dtype, rows, cols));
-    TRY(norma_check_eps(fn, eps));
-    if (rows == 0) return NORMA_OK;
-    TRY(norma_check_ptr(fn, "x", x));
+/* The tensors of a fused residual forward (sum = residual + addend, y = norm(sum)), when there are rows. */
+static norma_status check_sum_tensors(const char *fn, const char *addend_name, const void *addend,
+                                      const void *residual, const void *sum, const void *y) {
+    TRY(norma_check_ptr(fn, addend_name, addend));
     TRY(norma_check_ptr(fn, "residual", residual));
     TRY(norma_check_ptr(fn, "sum", sum));
     TRY(norma_check_ptr(fn, "y", y));
     if (y == sum) return norma_fail(NORMA_EINVAL, fn, "y and sum are the same buffer: the sum would be lost");
     return NORMA_OK;
+}
+
+static norma_status check_add_fwd(const char *fn, norma_dtype dtype, int64_t rows, int64_t cols, const void *x,
+                                  const void *residual, const void *sum, const void *y, double eps) {
+    TRY(check_rows(fn, dtype, rows, cols));
+    TRY(norma_check_eps(fn, eps));
+    return rows == 0 ? NORMA_OK : check_sum_tensors(fn, "x", x, residual, sum, y);
 }
 
 norma_status norma_add_layer_norm_fwd(norma_dtype dtype, int64_t rows, int64_t cols, const void *x,
@@ -647,11 +652,7 @@ norma_status norma_gated_ada_layer_norm_fwd(norma_dtype dtype, norma_norm_kind n
     TRY(check_ada(fn, dtype, norm, batch, tokens, dim, mod_sample_stride, mod_token_stride));
     TRY(norma_check_eps(fn, eps));
     if (batch == 0 || tokens == 0) return NORMA_OK;
-    TRY(norma_check_ptr(fn, "h", h));
-    TRY(norma_check_ptr(fn, "residual", residual));
-    TRY(norma_check_ptr(fn, "sum", sum));
-    TRY(norma_check_ptr(fn, "y", y));
-    if (y == sum) return norma_fail(NORMA_EINVAL, fn, "y and sum are the same buffer: the sum would be lost");
+    TRY(check_sum_tensors(fn, "h", h, residual, sum, y));
     row_fwd p = ada_fwd_plan(dtype, norm, batch, tokens, dim, shift, scale, mod_sample_stride, mod_token_stride, eps,
                              mean, rstd);
     p.x = residual, p.addend = h, p.gate = gate, p.sum = sum, p.y = y;

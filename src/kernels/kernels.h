@@ -33,8 +33,9 @@
  *   lanes are added by one fixed tree. moments() works on fixed 2048-element chunks merged in order
  *   with Chan's formula: one pass around a shift in double; in float one pass around the mean of the
  *   first 16 elements (a second around the mean where that is more than a standard deviation off).
- * - The float path centres on a float hi + lo split of the centre, so x - centre is exact near a
- *   large mean; chunks whose float squares would overflow or underflow are recomputed in double.
+ * - The float path sums around a float centre near the mean, and splits a double centre into a float
+ *   hi + lo, so x - centre is exact near a large mean; chunks whose float squares would overflow or
+ *   underflow are recomputed in double.
  * - Fused multiply-adds only where written (vd_fma/vf_fma: IEEE fma, rounded once, in every variant;
  *   the reference calls fma(), which glibc runs on the FMA instruction where the CPU has one); the
  *   build forbids the compiler any other contraction (-ffp-contract=off). So every variant (reference,

@@ -312,8 +312,18 @@ static void store_grad(norma_dtype dtype, void *out, int64_t offset, const doubl
 }
 
 /* The parameter-gradient terms of each row are added to the task's double partials: directly for f32
- * data (computed in double), through float accumulators flushed every FLUSH_ROWS rows for bf16/f16. */
-#define FLUSH_ROWS 8
+ * data (computed in double), through float accumulators flushed every FLUSH_ROWS rows for bf16/f16
+ * (as the kernels' float sums: no float partial adds more than 16 terms). */
+#define FLUSH_ROWS 16
+
+/* Zeroes the wanted vectors of a task's partials (and of its float accumulators, if any). */
+static void zero_wanted(const row_grads *G, size_t n, double *part, float *rows_acc) {
+    for (int w = 0; w < NGRADS; w++) {
+        if (!G->out[w]) continue;
+        memset(part + w * n, 0, n * sizeof(double));
+        if (rows_acc) memset(rows_acc + w * n, 0, n * sizeof(float));
+    }
+}
 
 static void backward_task(void *ctx, int64_t task) {
     const row_bwd *p = ctx;
@@ -327,8 +337,7 @@ static void backward_task(void *ctx, int64_t task) {
     if (wants_grads(G)) {
         part = G->partials + (size_t)task * all;
         rows_acc = G->rows_acc + (size_t)task * all;
-        memset(part, 0, all * sizeof(double));
-        if (!direct) memset(rows_acc, 0, all * sizeof(float));
+        zero_wanted(G, n, part, direct ? NULL : rows_acc);
         for (int w = 0; w < NGRADS; w++)
             if (G->out[w]) acc[w] = direct ? (void *)(part + w * n) : (void *)(rows_acc + w * n);
     }
@@ -350,7 +359,7 @@ static void backward_task(void *ctx, int64_t task) {
         if (G->per_row && wants_grads(G)) { /* each row's own gradient: store it and start again */
             int64_t off = vector_offset(&p->L, r);
             for (int w = 0; w < NGRADS; w++) store_grad(G->dtype, G->out[w], off, part + w * n, cols);
-            memset(part, 0, all * sizeof(double));
+            zero_wanted(G, n, part, NULL);
         }
     }
 }

@@ -47,9 +47,9 @@ static void fwd_task(void *ctx, int64_t t) {
     const cf_job *j = ctx;
     const chan_shape *sh = j->sh;
     int64_t n = t / j->col_blocks, s0 = (t % j->col_blocks) * j->cols, w = min_i64(j->cols, sh->S - s0);
-    double *sd = j->tmp + t * j->tmp_per_task, *sq = sd + j->cols, *r = sq + j->cols;
-    memset(sd, 0, 2 * (size_t)j->cols * sizeof(double));
-    sh->k->col_dev(sh->dtype, sh->C, w, sh->S, at(j, j->x, n, s0), NULL, sd, sq);
+    double *sq = j->tmp + t * j->tmp_per_task, *r = sq + j->cols;
+    memset(sq, 0, (size_t)j->cols * sizeof(double));
+    sh->k->col_dev(sh->dtype, sh->C, w, sh->S, at(j, j->x, n, s0), NULL, NULL, sq); /* Σx² alone */
     for (int64_t s = 0; s < w; s++) r[s] = rstd_l2(sq[s], j->sqrt_c, j->eps);
     sh->k->col_apply(sh->dtype, sh->C, w, sh->S, at(j, j->x, n, s0), (void *)at(j, j->y, n, s0), NULL, r, NULL,
                      j->gamma, j->beta, j->silu, sh->stream);
@@ -61,13 +61,13 @@ static void bwd_task(void *ctx, int64_t t) {
     int64_t C = sh->C, W = j->cols, n = t / j->col_blocks, s0 = (t % j->col_blocks) * W, w = min_i64(W, sh->S - s0);
     double *base = j->tmp + t * j->tmp_per_task, *sums[4], *kx = base + 4 * W, *r = kx + W;
     double *partial = r + W; /* 2·C: this task's Σ dy·x̂ and Σ dy per channel */
-    for (int q = 0; q < 4; q++) sums[q] = base + q * W;
+    for (int q = 0; q < 4; q++) sums[q] = q % 2 ? base + q * W : NULL; /* Σg·x and Σx² alone */
     memset(base, 0, 4 * (size_t)W * sizeof(double));
     const void *dy = at(j, j->dy, n, s0), *x = at(j, j->x, n, s0);
     /* with a SiLU: z = (x·r[s])·gamma[c] + beta[c], from r of a first pass */
     norma_col_act act = {.a = r, .rb = j->beta};
     if (j->silu) {
-        sh->k->col_dev(sh->dtype, C, w, sh->S, x, NULL, sums[2], sums[3]);
+        sh->k->col_dev(sh->dtype, C, w, sh->S, x, NULL, NULL, sums[3]);
         for (int64_t s = 0; s < w; s++) r[s] = rstd_l2(sums[3][s], j->sqrt_c, j->eps);
         memset(base, 0, 4 * (size_t)W * sizeof(double));
     }
@@ -114,7 +114,7 @@ static norma_status forward(const char *fn, norma_dtype dtype, norma_layout layo
                                   y);
     int64_t cols = BLOCK_BYTES / (int64_t)sh.es;
     cf_job j = {.sh = &sh, .x = x, .y = y, .eps = eps, .silu = silu, .sqrt_c = sqrt((double)c), .cols = cols,
-                .tmp_per_task = 3 * cols, .col_blocks = ceil_div(spatial, cols)};
+                .tmp_per_task = 2 * cols, .col_blocks = ceil_div(spatial, cols)};
     int64_t tasks = n * j.col_blocks;
     norma_arena a;
     TRY(norma_arena_init(&a, fn, 2 * c + tasks * j.tmp_per_task));

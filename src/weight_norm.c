@@ -61,9 +61,9 @@ static void forward_columns(void *ctx, int64_t t) {
     const wn_job *j = ctx;
     const weight_view *w = j->w;
     int64_t c0 = t * COLS, width = min_i64(COLS, w->rows - c0);
-    double *sd = j->tmp + t * 6 * COLS, *ss = sd + COLS, *scale = ss + COLS;
-    memset(sd, 0, 2 * COLS * sizeof(double));
-    w->k->col_dev(w->dtype, w->outer, width, w->rows, at(w, j->v, c0), NULL, sd, ss);
+    double *ss = j->tmp + t * 6 * COLS, *scale = ss + COLS;
+    memset(ss, 0, COLS * sizeof(double));
+    w->k->col_dev(w->dtype, w->outer, width, w->rows, at(w, j->v, c0), NULL, NULL, ss); /* Σv² alone */
     for (int64_t c = 0; c < width; c++) scale[c] = j->g[c0 + c] / sqrt(ss[c]);
     w->k->col_apply(w->dtype, w->outer, width, w->rows, at(w, j->v, c0), (void *)at(w, j->out, c0), NULL, scale,
                     NULL, NULL, NULL, 0, j->stream);
@@ -97,7 +97,7 @@ static void backward_columns(void *ctx, int64_t t) {
     const weight_view *w = j->w;
     int64_t c0 = t * COLS, width = min_i64(COLS, w->rows - c0);
     double *base = j->tmp + t * 6 * COLS, *sums[4], *kg = base + 4 * COLS, *kx = kg + COLS;
-    for (int q = 0; q < 4; q++) sums[q] = base + q * COLS;
+    for (int q = 0; q < 4; q++) sums[q] = q % 2 ? base + q * COLS : NULL; /* Σ dw·v and Σv² alone */
     memset(base, 0, 4 * COLS * sizeof(double));
     const char *dw = at(w, j->dw, c0), *v = at(w, j->v, c0);
     w->k->col_bwd_sums(w->dtype, w->outer, width, w->rows, dw, v, NULL, NULL, NULL, sums);

@@ -22,8 +22,9 @@
  *   col_apply:         y = ((x - m[j])·a[j])·rg[r] + b[j] + rb[r]   (then silu(y), if act)
  *   col_bwd_apply:     dx = kg[j]·dy·rg[r] + kx[j]·(x - c[j])·rs[j] + k0[j]
  * (with a SiLU after the norm, the backward's dy is dy·silu'(z), z from norma_col_act)
- * (an optional vector, NULL, contributes 0 to a sum and 1 to a product). Columns accumulate row by row
- * in order, so these too are identical across variants.
+ * (an optional vector, NULL, contributes 0 to a sum and 1 to a product; a NULL centre costs no operation;
+ * the sums Σd of col_dev and Σg, Σd of col_bwd_sums may be NULL when not wanted). Columns accumulate row
+ * by row in order, so these too are identical across variants.
  *
  * Numerics, identical in every variant:
  * - f32 data is computed in double (results within about half a float ulp of exact, so never less

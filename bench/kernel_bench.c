@@ -31,7 +31,12 @@ typedef struct {
     void *gain_c, *bias_c;      /* n compute-type elements (ready-made vectors) */
     void *acc_g, *acc_b;        /* n compute-type accumulators */
     double *sums;               /* n doubles (acc_flush's target) */
+    int64_t cols;               /* the column cases: the row as COL_ROWS rows of `cols` channels */
+    double *cm, *ca, *cb;       /* per-column centre, scale, shift */
+    double *csum[4];            /* per-column sums */
 } bench_row;
+
+#define COL_ROWS 16 /* one tile of a channels-last reduction */
 
 typedef void (*primitive)(const bench_row *b);
 
@@ -76,6 +81,22 @@ static void bwd_apply_rms(const bench_row *b) {
     norma_bwd_coef c = {.kg = 1.7, .kx = -0.1};
     b->k->bwd_apply(b->t, b->n, b->dy, b->x, b->dx, &a, &c, 1.7, b->acc_g, NULL);
 }
+/* Channels-last blocks (GroupNorm, BatchNorm, channel RMSNorm over NHWC): the same bytes as rows of
+ * channels. */
+static void col_dev(const bench_row *b) {
+    b->k->col_dev(b->t, COL_ROWS, b->cols, b->cols, b->x, b->cm, b->csum[0], b->csum[1]);
+}
+static void col_apply(const bench_row *b) {
+    b->k->col_apply(b->t, COL_ROWS, b->cols, b->cols, b->x, b->y, b->cm, b->ca, b->cb, NULL, NULL, 0, 0);
+}
+static void col_bwd_sums(const bench_row *b) {
+    double *sums[4] = {b->csum[0], b->csum[1], b->csum[2], b->csum[3]};
+    b->k->col_bwd_sums(b->t, COL_ROWS, b->cols, b->cols, b->dy, b->x, b->cm, NULL, NULL, sums);
+}
+static void col_bwd_apply(const bench_row *b) {
+    b->k->col_bwd_apply(b->t, COL_ROWS, b->cols, b->cols, b->dy, b->x, b->dx, b->cm, b->ca, b->ca, b->cb, b->cb,
+                        NULL, NULL, 0);
+}
 static void acc_flush(const bench_row *b) {
     if (b->t != NORMA_F32) b->k->acc_flush(b->n, b->acc_g, b->sums);
 }
@@ -94,6 +115,10 @@ static const struct {
     {"bwd_apply LayerNorm (dx, dw, db)", bwd_apply_layer},
     {"bwd_apply RMSNorm (dx, dw)", bwd_apply_rms},
     {"acc_flush (16-bit data)", acc_flush},
+    {"col_dev (channels-last moments)", col_dev},
+    {"col_apply (channels-last)", col_apply},
+    {"col_bwd_sums (channels-last)", col_bwd_sums},
+    {"col_bwd_apply (channels-last)", col_bwd_apply},
 };
 
 /* Best of TRIALS of enough calls to take ~2 ms: seconds per call. */
@@ -115,6 +140,13 @@ static void *filled(size_t bytes, double scale) {
     float *p = aligned_alloc(4096, (bytes + 4095) / 4096 * 4096);
     if (!p) exit(1);
     for (size_t i = 0; i < bytes / sizeof(float); i++) p[i] = (float)(scale * ((double)((i * 7919) % 1000) / 500.0 - 1.0));
+    return p;
+}
+
+static double *filled_doubles(size_t count, double value) {
+    double *p = aligned_alloc(4096, (count * sizeof(double) + 4095) / 4096 * 4096);
+    if (!p) exit(1);
+    for (size_t i = 0; i < count; i++) p[i] = value;
     return p;
 }
 
@@ -148,15 +180,19 @@ int main(int argc, char **argv) {
         float *x32 = filled(bytes, 1.0), *dy32 = filled(bytes, 0.5);
         k->convert(NORMA_F32, t, n, x32, b.x), k->convert(NORMA_F32, t, n, dy32, b.dy);
         b.gain_c = filled(bytes, 0), b.bias_c = filled(bytes, 0);
+        b.cols = n / COL_ROWS / 16 * 16;
+        b.cm = filled_doubles((size_t)n, 0.1), b.ca = filled_doubles((size_t)n, 1.7), b.cb = filled_doubles((size_t)n, 0.5);
+        for (int q = 0; q < 4; q++) b.csum[q] = filled_doubles((size_t)n, 0.0);
         k->prepare(t, n, 1.0, b.dy, b.gain_c), k->prepare(t, n, 0.0, b.x, b.bias_c);
         for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
-            if (cases[c].run == acc_flush && t == NORMA_F32) continue;
+            if ((cases[c].run == acc_flush && t == NORMA_F32) || (strncmp(cases[c].name, "col_", 4) == 0 && b.cols == 0)) continue;
             double ns = time_call(cases[c].run, &b) * 1e9 / ((double)n / 16.0);
             printf("%-34s %-5s %9.2f", cases[c].name, t == NORMA_F32 ? "f32" : "bf16", ns);
             if (ghz > 0) printf(" %8.2f", ns * ghz);
             printf("\n");
         }
-        void *all[] = {b.x, b.dy, b.y, b.dx, b.acc_g, b.acc_b, b.sums, x32, dy32, b.gain_c, b.bias_c};
+        void *all[] = {b.x,      b.dy,  b.y,   b.dx,  b.acc_g,   b.acc_b,   b.sums,    x32,       dy32,
+                       b.gain_c, b.cm,  b.ca,  b.cb,  b.csum[0], b.csum[1], b.csum[2], b.csum[3], b.bias_c};
         for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) free(all[i]);
     }
     return 0;

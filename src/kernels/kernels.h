@@ -23,7 +23,8 @@
  *   col_bwd_apply:     dx = kg[j]·dy·rg[r] + kx[j]·(x - c[j])·rs[j] + k0[j]
  * (with a SiLU after the norm, the backward's dy is dy·silu'(z), z from norma_col_act)
  * (an optional vector, NULL, contributes 0 to a sum and 1 to a product; a NULL centre costs no operation;
- * the sums Σd of col_dev and Σg, Σd of col_bwd_sums may be NULL when not wanted). Columns accumulate row
+ * col_dev's Σd may be NULL when not wanted, and col_bwd_sums' Σg and Σd, both or neither). Each
+ * combination of options runs a loop of its own (core.inc's forms) where the library uses it. Columns accumulate row
  * by row in order, so these too are identical across variants.
  *
  * Numerics, identical in every variant:

@@ -4,4 +4,5 @@
 
 #define NORMA_KERNEL_TABLE norma_kernels_reference
 #define NORMA_KERNEL_NAME "reference"
+#define NORMA_GENERIC_FORMS /* correctness, not speed: no copy of a loop per form */
 #include "core.inc"

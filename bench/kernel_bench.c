@@ -71,6 +71,16 @@ static void bwd_sums_rms(const bench_row *b) {
     double s[4];
     b->k->bwd_sums(b->t, b->n, b->dy, b->x, &a, 0.0, s);
 }
+static void bwd_sums_plane(const bench_row *b) { /* scalar gain, a double centre: a GroupNorm plane */
+    norma_affine a = {.g0 = 1.0};
+    double s[4];
+    b->k->bwd_sums(b->t, b->n, b->dy, b->x, &a, 0.1, s);
+}
+static void bwd_sums_plane_silu(const bench_row *b) { /* the same through a SiLU */
+    norma_affine a = {.g0 = 1.0, .mean = 0.1, .rstd = 1.7, .b0 = 0.2, .act = 1};
+    double s[4];
+    b->k->bwd_sums(b->t, b->n, b->dy, b->x, &a, 0.1, s);
+}
 static void bwd_apply_layer(const bench_row *b) {
     norma_affine a = layer_affine(b);
     norma_bwd_coef c = {.centre = 0.01, .kg = 1.7, .kx = -0.1, .k0 = 0.01};
@@ -80,6 +90,11 @@ static void bwd_apply_rms(const bench_row *b) {
     norma_affine a = rms_affine(b);
     norma_bwd_coef c = {.kg = 1.7, .kx = -0.1};
     b->k->bwd_apply(b->t, b->n, b->dy, b->x, b->dx, &a, &c, 1.7, b->acc_g, NULL);
+}
+static void bwd_apply_plane(const bench_row *b) { /* dx alone, scalar coefficients: a GroupNorm plane */
+    norma_affine a = {.g0 = 1.0};
+    norma_bwd_coef c = {.centre = 0.1, .kg = 1.7, .kx = -0.1, .k0 = 0.01};
+    b->k->bwd_apply(b->t, b->n, b->dy, b->x, b->dx, &a, &c, 1.7, NULL, NULL);
 }
 /* Channels-last blocks (GroupNorm, BatchNorm, channel RMSNorm over NHWC): the same bytes as rows of
  * channels. */
@@ -114,6 +129,9 @@ static const struct {
     {"bwd_sums RMSNorm", bwd_sums_rms},
     {"bwd_apply LayerNorm (dx, dw, db)", bwd_apply_layer},
     {"bwd_apply RMSNorm (dx, dw)", bwd_apply_rms},
+    {"bwd_sums plane", bwd_sums_plane},
+    {"bwd_sums plane + SiLU", bwd_sums_plane_silu},
+    {"bwd_apply plane (dx)", bwd_apply_plane},
     {"acc_flush (16-bit data)", acc_flush},
     {"col_dev (channels-last moments)", col_dev},
     {"col_apply (channels-last)", col_apply},

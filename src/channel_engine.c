@@ -135,16 +135,28 @@ static void moments_task(void *ctx, int64_t t) {
     else cf_moments(sh, j->x, tk.n, tk.k, tk.c0, tk.c1, j->mean, j->m2);
 }
 
+/* Two passes over the set's cells (n_i elements, mean_i, M2_i): the mean Σ n_i·mean_i / Σ n_i, then
+ * M2 = Σ (M2_i + n_i·(mean_i - mean)²), every deviation taken from the final mean (as stable as
+ * merging one cell at a time with Chan's formula, without its two divisions per cell in a chain). */
 void chan_merge_set(const chan_shape *sh, chan_sets sets, const double *cell_mean, const double *cell_m2, int64_t s,
                     double *count, double *mean, double *m2) {
     chan_rect r = chan_set_rect(sh, sets, s);
-    *count = *mean = *m2 = 0.0;
+    double n_all = 0.0, sum = 0.0, q = 0.0;
+    for (int64_t n = r.n0; n < r.n1; n++)
+        for (int64_t c = r.c0; c < r.c1; c++)
+            for (int64_t k = 0; k < sh->K; k++) {
+                double len = (double)block_len(sh, k);
+                n_all += len, sum += len * cell_mean[cell(sh, n, k, c)];
+            }
+    double mu = n_all > 0.0 ? sum / n_all : 0.0;
     for (int64_t n = r.n0; n < r.n1; n++)
         for (int64_t c = r.c0; c < r.c1; c++)
             for (int64_t k = 0; k < sh->K; k++) {
                 int64_t i = cell(sh, n, k, c);
-                moments_merge(count, mean, m2, (double)block_len(sh, k), cell_mean[i], cell_m2[i]);
+                double d = cell_mean[i] - mu;
+                q += cell_m2[i] + (double)block_len(sh, k) * d * d;
             }
+    *count = n_all, *mean = mu, *m2 = q;
 }
 
 static void merge_task(void *ctx, int64_t s) {

@@ -59,7 +59,7 @@ void chan_set_moments(const chan_shape *sh, chan_sets sets, const void *x, norma
  * the spatial size only, so the cells of samples split over processes are those of the whole batch. */
 int64_t chan_num_cells(const chan_shape *sh);
 void chan_cell_moments(const chan_shape *sh, const void *x, norma_arena *a, double *cell_mean, double *cell_m2);
-/* Merges cells into sets (Chan's formula, in the order n, c, k over sh's N samples). */
+/* Merges cells into sets (in the order n, c, k over sh's N samples; see chan_merge_set). */
 void chan_merge_cells(const chan_shape *sh, chan_sets sets, const double *cell_mean, const double *cell_m2,
                       double *count, double *mean, double *m2);
 /* Scratch doubles chan_set_moments needs. */

@@ -71,6 +71,14 @@ static void bwd_sums_rms(const bench_row *b) {
     double s[4];
     b->k->bwd_sums(b->t, b->n, b->dy, b->x, &a, 0.0, s);
 }
+static void apply_plane(const bench_row *b) { /* scalar gain and bias: a GroupNorm plane */
+    norma_affine a = {.mean = 0.1, .rstd = 1.7, .g0 = 0.9, .b0 = 0.2};
+    b->k->apply(b->t, b->n, b->x, b->y, &a);
+}
+static void apply_plane_silu(const bench_row *b) { /* the same with a SiLU */
+    norma_affine a = {.mean = 0.1, .rstd = 1.7, .g0 = 0.9, .b0 = 0.2, .act = 1};
+    b->k->apply(b->t, b->n, b->x, b->y, &a);
+}
 static void bwd_sums_plane(const bench_row *b) { /* scalar gain, a double centre: a GroupNorm plane */
     norma_affine a = {.g0 = 1.0};
     double s[4];
@@ -129,6 +137,8 @@ static const struct {
     {"bwd_sums RMSNorm", bwd_sums_rms},
     {"bwd_apply LayerNorm (dx, dw, db)", bwd_apply_layer},
     {"bwd_apply RMSNorm (dx, dw)", bwd_apply_rms},
+    {"apply plane", apply_plane},
+    {"apply plane + SiLU", apply_plane_silu},
     {"bwd_sums plane", bwd_sums_plane},
     {"bwd_sums plane + SiLU", bwd_sums_plane_silu},
     {"bwd_apply plane (dx)", bwd_apply_plane},

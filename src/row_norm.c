@@ -131,17 +131,27 @@ static double rstd_of_squares(row_stat stat, double ss, double n, double eps) {
     return (stat == STAT_L2_UNIT ? 1.0 : sqrt(n)) / clamped;
 }
 
-/* The statistics of row x into a->mean (0 without centring) and a->rstd. */
-static void row_stats(const norma_kernel_table *k, row_stat stat, const row_layout *L, const void *x, double eps,
-                      norma_affine *a) {
+/* The sum row x's rstd comes from: M2 around its mean, into a->mean (STAT_VARIANCE), else Σx² (a->mean = 0). */
+static double row_sums(const norma_kernel_table *k, row_stat stat, const row_layout *L, const void *x,
+                       norma_affine *a) {
     if (stat == STAT_VARIANCE) {
         double m2;
         k->moments(L->dtype, L->cols, x, &a->mean, &m2);
-        a->rstd = 1.0 / sqrt(m2 / (double)L->cols + eps);
-    } else {
-        a->mean = 0.0;
-        a->rstd = rstd_of_squares(stat, k->sum_sq(L->dtype, L->cols, x), (double)L->cols, eps);
+        return m2;
     }
+    a->mean = 0.0;
+    return k->sum_sq(L->dtype, L->cols, x);
+}
+
+/* rstd from row_sums' q over n elements. */
+static double rstd_of(row_stat stat, double q, double n, double eps) {
+    return stat == STAT_VARIANCE ? 1.0 / sqrt(q / n + eps) : rstd_of_squares(stat, q, n, eps);
+}
+
+/* The statistics of row x into a->mean (0 without centring) and a->rstd. */
+static void row_stats(const norma_kernel_table *k, row_stat stat, const row_layout *L, const void *x, double eps,
+                      norma_affine *a) {
+    a->rstd = rstd_of(stat, row_sums(k, stat, L, x, a), (double)L->cols, eps);
 }
 
 typedef struct row_fwd {
@@ -163,8 +173,8 @@ typedef struct row_fwd {
     int stream; /* y is too large to stay cached: store it past the caches */
 } row_fwd;
 
-/* Row r's statistics into *a (after the fused residual add, if any): the first half of its forward. */
-static void forward_stats(const row_fwd *p, int64_t r, norma_affine *a) {
+/* Row r's affine without its rstd, after the fused residual add if any: the sum rstd comes from. */
+static double forward_sums(const row_fwd *p, int64_t r, norma_affine *a) {
     const row_layout *L = &p->L;
     const void *x = row_ptr(L, p->x, r);
     if (p->addend) { /* the residual add, while the row is being read anyway: it stays cached for the norm */
@@ -177,21 +187,21 @@ static void forward_stats(const row_fwd *p, int64_t r, norma_affine *a) {
                         .gain_c = prepared(&p->pv, p->pv.gain, L, r), .bias_c = prepared(&p->pv, p->pv.bias, L, r),
                         .stream = p->stream, .act = p->act};
     if (r + 1 < L->rows) prefetch_row(row_ptr(L, p->x, r + 1), L->cols * (int64_t)L->esize);
-    row_stats(p->k, p->stat, L, x, p->eps, a);
-    if (p->mean) p->mean[r] = (float)a->mean;
-    if (p->rstd) p->rstd[r] = (float)a->rstd;
+    return row_sums(p->k, p->stat, L, x, a);
 }
 
-/* The second half: y from the statistics. */
+/* y of row r from its statistics, which are saved if wanted. */
 static void forward_apply(const row_fwd *p, int64_t r, const norma_affine *a) {
     const row_layout *L = &p->L;
+    if (p->mean) p->mean[r] = (float)a->mean;
+    if (p->rstd) p->rstd[r] = (float)a->rstd;
     const void *x = row_ptr(L, p->addend ? p->sum : p->x, r);
     p->k->apply(L->dtype, L->cols, x, (void *)row_ptr(L, p->y, r), a);
 }
 
-/* Short rows go in groups of up to GROUP_ROWS, GROUP_BYTES in all (in L1): the group's statistics
- * first, then its applies. A row's apply waits for its square root and division (~40 cycles); in a
- * group those of consecutive rows overlap (QK RMSNorm's 128-element rows: 7% of the time). */
+/* Short rows go in groups of up to GROUP_ROWS, GROUP_BYTES in all (in L1): the group's sums first, then
+ * its rstds, then its applies. A row's rstd is a square root and a division (~40 cycles of latency);
+ * in one loop those of the group's rows overlap instead of each apply waiting for its own. */
 #define GROUP_ROWS 16
 #define GROUP_BYTES 8192
 static void forward_task(void *ctx, int64_t task) {
@@ -199,9 +209,11 @@ static void forward_task(void *ctx, int64_t task) {
     int64_t r0 = task * p->rows_per_task, r1 = min_i64(p->L.rows, r0 + p->rows_per_task);
     int64_t group = min_i64(GROUP_ROWS, max_i64(1, GROUP_BYTES / (p->L.cols * (int64_t)p->L.esize)));
     norma_affine a[GROUP_ROWS];
+    double q[GROUP_ROWS];
     for (int64_t g0 = r0; g0 < r1; g0 += group) {
         int64_t g1 = min_i64(r1, g0 + group);
-        for (int64_t r = g0; r < g1; r++) forward_stats(p, r, &a[r - g0]);
+        for (int64_t r = g0; r < g1; r++) q[r - g0] = forward_sums(p, r, &a[r - g0]);
+        for (int64_t i = 0; i < g1 - g0; i++) a[i].rstd = rstd_of(p->stat, q[i], (double)p->L.cols, p->eps);
         for (int64_t r = g0; r < g1; r++) forward_apply(p, r, &a[r - g0]);
     }
 }
@@ -262,35 +274,52 @@ typedef struct row_bwd {
 static bool wants_grads(const row_grads *G) { return G->out[GRAD_GAIN] || G->out[GRAD_BIAS] || G->out[GRAD_GATE]; }
 static bool sums_grads(const row_grads *G) { return wants_grads(G) && !G->per_row; }
 
-/* acc: the row's parameter-gradient accumulators (NULL where not wanted), by GRAD_*. */
-static void backward_row(const row_bwd *p, int64_t r, void *const acc[NGRADS]) {
+/* One row of the backward between its passes: the sums, then the coefficients of its dx. */
+typedef struct bwd_row {
+    norma_affine a;
+    const void *dy; /* dy, or dz = dy·silu'(z) kept in dx */
+    void *dx;
+    double s[4]; /* Σg, Σg·d, Σd, Σd² with d = x - shift */
+    double shift, rstd;
+    norma_bwd_coef c;
+} bwd_row;
+
+/* Row r's first pass: its sums. */
+static void backward_sums(const row_bwd *p, int64_t r, bwd_row *w) {
     const row_layout *L = &p->L;
-    const void *x = row_ptr(L, p->x, r), *dy = row_ptr(L, p->dy, r);
-    norma_affine a = {.g0 = p->g0, .gain = row_vector(L, p->gain, r), .gain_c = prepared(&p->pv, p->pv.gain, L, r),
-                      .stream = p->stream};
+    const void *x = row_ptr(L, p->x, r);
+    w->dy = row_ptr(L, p->dy, r);
+    w->a = (norma_affine){.g0 = p->g0, .gain = row_vector(L, p->gain, r),
+                          .gain_c = prepared(&p->pv, p->pv.gain, L, r), .stream = p->stream};
     if (p->act) { /* the SiLU's input z needs the statistics before the sums: one more pass over the cached row */
-        row_stats(p->k, p->stat, L, x, p->eps, &a);
-        a.act = 1, a.bias = row_vector(L, p->bias, r);
+        row_stats(p->k, p->stat, L, x, p->eps, &w->a);
+        w->a.act = 1, w->a.bias = row_vector(L, p->bias, r);
     }
     if (r + 1 < L->rows) {
         prefetch_row(row_ptr(L, p->x, r + 1), L->cols * (int64_t)L->esize);
         prefetch_row(row_ptr(L, p->dy, r + 1), L->cols * (int64_t)L->esize);
     }
-    bool centred = p->stat == STAT_VARIANCE;
-    double n = (double)L->cols, shift = centred ? (double)p->mean[r] : 0.0;
-    double s[4]; /* Σg, Σg·d, Σd, Σd² with d = x - shift */
-    void *dx = p->dx ? (void *)row_ptr(L, p->dx, r) : NULL;
+    w->shift = p->stat == STAT_VARIANCE ? (double)p->mean[r] : 0.0;
+    w->dx = p->dx ? (void *)row_ptr(L, p->dx, r) : NULL;
     /* f32 with a SiLU: bwd_sums keeps dz = dy·silu'(z) in dx for bwd_apply (the row is cached: a store
      * and a load instead of a second sigmoid); not over x, which bwd_apply still reads */
-    bool keep_dz = p->act && L->dtype == NORMA_F32 && dx && p->dx != p->x;
-    if (keep_dz) a.act_dz = dx;
-    p->k->bwd_sums(L->dtype, L->cols, dy, x, &a, shift, s);
-    if (keep_dz) dy = dx, a.act = 0, a.act_dz = NULL;
+    bool keep_dz = p->act && L->dtype == NORMA_F32 && w->dx && p->dx != p->x;
+    if (keep_dz) w->a.act_dz = w->dx;
+    p->k->bwd_sums(L->dtype, L->cols, w->dy, x, &w->a, w->shift, w->s);
+    if (keep_dz) w->dy = w->dx, w->a.act = 0, w->a.act_dz = NULL;
+}
+
+/* Row r's coefficients of dx from its sums. */
+static void backward_coefs(const row_bwd *p, int64_t r, bwd_row *w) {
+    const row_layout *L = &p->L;
+    const double *s = w->s;
+    bool centred = p->stat == STAT_VARIANCE;
+    double n = (double)L->cols;
     /* The exact statistics, in double: the saved float mean is only the shift. */
     double delta = centred ? s[2] / n : 0.0, var = s[3] / n - delta * delta, rstd;
     if (var < 0.0) var = 0.0;
     rstd = centred ? 1.0 / sqrt(var + p->eps) : rstd_of_squares(p->stat, s[3], n, p->eps);
-    if (p->act) rstd = a.rstd; /* the one z was formed with */
+    if (p->act) rstd = w->a.rstd; /* the one z was formed with */
     /* channel RMSNorm's clamp max(‖x‖, eps) is a constant when it bites: no term through the norm */
     bool l2 = p->stat == STAT_L2_CLAMP || p->stat == STAT_L2_UNIT;
     bool clamped = l2 && sqrt(s[3]) < p->eps; /* torch: no gradient below the clamp */
@@ -298,11 +327,18 @@ static void backward_row(const row_bwd *p, int64_t r, void *const acc[NGRADS]) {
      * channel RMSNorm), 1 where it has unit norm (F.normalize). */
     double m = p->stat == STAT_L2_UNIT ? 1.0 : n;
     double mean_gxhat = rstd * (s[1] - delta * s[0]) / m; /* Σ(g·x̂)/m, x̂ = (d - delta)·rstd */
-    norma_bwd_coef c = {.centre = shift + delta, .kg = rstd, .kx = clamped ? 0.0 : -rstd * mean_gxhat,
-                        .k0 = centred ? -rstd * s[0] / n : 0.0, .dsum = p->dsum ? row_ptr(L, p->dsum, r) : NULL,
-                        .h = p->h ? row_ptr(L, p->h, r) : NULL, .gate = row_vector(L, p->gate, r),
-                        .dh = p->dh ? (void *)row_ptr(L, p->dh, r) : NULL, .dgate = acc[GRAD_GATE]};
-    p->k->bwd_apply(L->dtype, L->cols, dy, x, dx, &a, &c, rstd, acc[GRAD_GAIN], acc[GRAD_BIAS]);
+    w->rstd = rstd;
+    w->c = (norma_bwd_coef){.centre = w->shift + delta, .kg = rstd, .kx = clamped ? 0.0 : -rstd * mean_gxhat,
+                            .k0 = centred ? -rstd * s[0] / n : 0.0, .dsum = p->dsum ? row_ptr(L, p->dsum, r) : NULL,
+                            .h = p->h ? row_ptr(L, p->h, r) : NULL, .gate = row_vector(L, p->gate, r),
+                            .dh = p->dh ? (void *)row_ptr(L, p->dh, r) : NULL};
+}
+
+/* Row r's second pass: dx, and its parameter-gradient terms into acc (NULL where not wanted, by GRAD_*). */
+static void backward_apply(const row_bwd *p, int64_t r, bwd_row *w, void *const acc[NGRADS]) {
+    w->c.dgate = acc[GRAD_GATE];
+    p->k->bwd_apply(p->L.dtype, p->L.cols, w->dy, row_ptr(&p->L, p->x, r), w->dx, &w->a, &w->c, w->rstd,
+                    acc[GRAD_GAIN], acc[GRAD_BIAS]);
 }
 
 /* Stores one vector of gradient sums as the gradient's dtype. */
@@ -350,16 +386,25 @@ static void backward_task(void *ctx, int64_t task) {
         r0 = task * p->rows_per_task;
         r1 = min_i64(p->L.rows, r0 + p->rows_per_task);
     }
-    for (int64_t r = r0; r < r1; r++) {
-        backward_row(p, r, acc);
-        bool last = G->per_row || (r - r0) % FLUSH_ROWS == FLUSH_ROWS - 1 || r == r1 - 1;
-        if (!direct && last) /* only the vectors wanted: a QK norm's row is as short as its weight */
-            for (int w = 0; w < NGRADS; w++)
-                if (G->out[w]) p->k->acc_flush(cols, rows_acc + w * n, part + w * n);
-        if (G->per_row && wants_grads(G)) { /* each row's own gradient: store it and start again */
-            int64_t off = vector_offset(&p->L, r);
-            for (int w = 0; w < NGRADS; w++) store_grad(G->dtype, G->out[w], off, part + w * n, cols);
-            zero_wanted(G, n, part, NULL);
+    /* Short rows go in groups, as in the forward: the group's sums, then its coefficients (a square
+     * root and divisions per row, which overlap in one loop), then its applies. */
+    int64_t group = min_i64(GROUP_ROWS, max_i64(1, GROUP_BYTES / (cols * (int64_t)p->L.esize)));
+    bwd_row rows[GROUP_ROWS];
+    for (int64_t g0 = r0; g0 < r1; g0 += group) {
+        int64_t g1 = min_i64(r1, g0 + group);
+        for (int64_t r = g0; r < g1; r++) backward_sums(p, r, &rows[r - g0]);
+        for (int64_t r = g0; r < g1; r++) backward_coefs(p, r, &rows[r - g0]);
+        for (int64_t r = g0; r < g1; r++) {
+            backward_apply(p, r, &rows[r - g0], acc);
+            bool last = G->per_row || (r - r0) % FLUSH_ROWS == FLUSH_ROWS - 1 || r == r1 - 1;
+            if (!direct && last) /* only the vectors wanted: a QK norm's row is as short as its weight */
+                for (int w = 0; w < NGRADS; w++)
+                    if (G->out[w]) p->k->acc_flush(cols, rows_acc + w * n, part + w * n);
+            if (G->per_row && wants_grads(G)) { /* each row's own gradient: store it and start again */
+                int64_t off = vector_offset(&p->L, r);
+                for (int w = 0; w < NGRADS; w++) store_grad(G->dtype, G->out[w], off, part + w * n, cols);
+                zero_wanted(G, n, part, NULL);
+            }
         }
     }
 }

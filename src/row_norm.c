@@ -173,20 +173,32 @@ typedef struct row_fwd {
     int stream; /* y is too large to stay cached: store it past the caches */
 } row_fwd;
 
+/* Short rows go in groups of up to GROUP_ROWS, GROUP_BYTES in all (in L1): the group's sums first, then
+ * its coefficients (a square root and divisions per row, ~40-80 cycles of latency, which overlap in one
+ * loop instead of each row's apply waiting for its own), then its applies. While one group is worked
+ * on, the next one's rows are fetched (each row prefetches the row a group ahead), so that the memory
+ * stays busy through the applies. */
+#define GROUP_ROWS 16
+#define GROUP_BYTES 8192
+static int64_t group_rows(const row_layout *L, int arrays) { /* arrays: the rows read per row */
+    return min_i64(GROUP_ROWS, max_i64(1, GROUP_BYTES / (arrays * L->cols * (int64_t)L->esize)));
+}
+
 /* Row r's affine without its rstd, after the fused residual add if any: the sum rstd comes from. */
 static double forward_sums(const row_fwd *p, int64_t r, norma_affine *a) {
     const row_layout *L = &p->L;
     const void *x = row_ptr(L, p->x, r);
+    int64_t ahead = r + group_rows(L, p->addend ? 2 : 1);
     if (p->addend) { /* the residual add, while the row is being read anyway: it stays cached for the norm */
         void *sum = (void *)row_ptr(L, p->sum, r);
-        if (r + 1 < L->rows) prefetch_row(row_ptr(L, p->addend, r + 1), L->cols * (int64_t)L->esize);
+        if (ahead < L->rows) prefetch_row(row_ptr(L, p->addend, ahead), L->cols * (int64_t)L->esize);
         p->k->add(L->dtype, L->cols, x, row_ptr(L, p->addend, r), row_vector(L, p->gate, r), sum);
         x = sum;
     }
     *a = (norma_affine){.g0 = p->g0, .gain = row_vector(L, p->gain, r), .bias = row_vector(L, p->bias, r),
                         .gain_c = prepared(&p->pv, p->pv.gain, L, r), .bias_c = prepared(&p->pv, p->pv.bias, L, r),
                         .stream = p->stream, .act = p->act};
-    if (r + 1 < L->rows) prefetch_row(row_ptr(L, p->x, r + 1), L->cols * (int64_t)L->esize);
+    if (ahead < L->rows) prefetch_row(row_ptr(L, p->x, ahead), L->cols * (int64_t)L->esize);
     return row_sums(p->k, p->stat, L, x, a);
 }
 
@@ -199,15 +211,10 @@ static void forward_apply(const row_fwd *p, int64_t r, const norma_affine *a) {
     p->k->apply(L->dtype, L->cols, x, (void *)row_ptr(L, p->y, r), a);
 }
 
-/* Short rows go in groups of up to GROUP_ROWS, GROUP_BYTES in all (in L1): the group's sums first, then
- * its rstds, then its applies. A row's rstd is a square root and a division (~40 cycles of latency);
- * in one loop those of the group's rows overlap instead of each apply waiting for its own. */
-#define GROUP_ROWS 16
-#define GROUP_BYTES 8192
 static void forward_task(void *ctx, int64_t task) {
     const row_fwd *p = ctx;
     int64_t r0 = task * p->rows_per_task, r1 = min_i64(p->L.rows, r0 + p->rows_per_task);
-    int64_t group = min_i64(GROUP_ROWS, max_i64(1, GROUP_BYTES / (p->L.cols * (int64_t)p->L.esize)));
+    int64_t group = group_rows(&p->L, p->addend ? 2 : 1);
     norma_affine a[GROUP_ROWS];
     double q[GROUP_ROWS];
     for (int64_t g0 = r0; g0 < r1; g0 += group) {
@@ -295,9 +302,10 @@ static void backward_sums(const row_bwd *p, int64_t r, bwd_row *w) {
         row_stats(p->k, p->stat, L, x, p->eps, &w->a);
         w->a.act = 1, w->a.bias = row_vector(L, p->bias, r);
     }
-    if (r + 1 < L->rows) {
-        prefetch_row(row_ptr(L, p->x, r + 1), L->cols * (int64_t)L->esize);
-        prefetch_row(row_ptr(L, p->dy, r + 1), L->cols * (int64_t)L->esize);
+    int64_t ahead = r + group_rows(L, 2);
+    if (ahead < L->rows) {
+        prefetch_row(row_ptr(L, p->x, ahead), L->cols * (int64_t)L->esize);
+        prefetch_row(row_ptr(L, p->dy, ahead), L->cols * (int64_t)L->esize);
     }
     w->shift = p->stat == STAT_VARIANCE ? (double)p->mean[r] : 0.0;
     w->dx = p->dx ? (void *)row_ptr(L, p->dx, r) : NULL;
@@ -386,9 +394,7 @@ static void backward_task(void *ctx, int64_t task) {
         r0 = task * p->rows_per_task;
         r1 = min_i64(p->L.rows, r0 + p->rows_per_task);
     }
-    /* Short rows go in groups, as in the forward: the group's sums, then its coefficients (a square
-     * root and divisions per row, which overlap in one loop), then its applies. */
-    int64_t group = min_i64(GROUP_ROWS, max_i64(1, GROUP_BYTES / (cols * (int64_t)p->L.esize)));
+    int64_t group = group_rows(&p->L, 2); /* as in the forward: dy and x */
     bwd_row rows[GROUP_ROWS];
     for (int64_t g0 = r0; g0 < r1; g0 += group) {
         int64_t g1 = min_i64(r1, g0 + group);

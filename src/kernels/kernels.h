@@ -24,8 +24,8 @@
  * (with a SiLU after the norm, the backward's dy is dy·silu'(z), z from norma_col_act)
  * (an optional vector, NULL, contributes 0 to a sum and 1 to a product; a NULL centre costs no operation;
  * col_dev's Σd may be NULL when not wanted, and col_bwd_sums' Σg and Σd, both or neither). Each
- * combination of options runs a loop of its own (core.inc's forms) where the library uses it. Columns accumulate row
- * by row in order, so these too are identical across variants.
+ * combination of options the library uses runs a loop of its own (core.inc's forms). Columns
+ * accumulate row by row in order, so these too are identical across variants.
  *
  * Numerics, identical in every variant:
  * - f32 data is computed in double (results within about half a float ulp of exact, so never less

@@ -42,11 +42,16 @@ static inline vf vf_div(vf a, vf b) { return (vf){_mm256_div_ps(a.lo, b.lo), _mm
 /* minps/maxps return the second operand when either is NaN: the scalar shim's a < b ? a : b */
 static inline vf vf_min(vf a, vf b) { return (vf){_mm256_min_ps(a.lo, b.lo), _mm256_min_ps(a.hi, b.hi)}; }
 static inline vf vf_max(vf a, vf b) { return (vf){_mm256_max_ps(a.lo, b.lo), _mm256_max_ps(a.hi, b.hi)}; }
-/* 2^n built in the exponent field: n + 127 in [1, 255] (255: inf) */
-static inline __m256 pow2i8(__m256 n) {
-    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23));
+/* p·2^n as p·2^h·2^(n-h), h = floor(n/2): each factor 2^h in [2^-63, 2^64] is built in the exponent
+ * field, the first product is exact and the second rounds once (to a subnormal or inf as ldexpf) */
+static inline __m256 pow2i8(__m256i n) {
+    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(n, _mm256_set1_epi32(127)), 23));
 }
-static inline vf vf_pow2i(vf n) { return (vf){pow2i8(n.lo), pow2i8(n.hi)}; }
+static inline __m256 scale2_8(__m256 p, __m256 n) {
+    __m256i ni = _mm256_cvtps_epi32(n), h = _mm256_srai_epi32(ni, 1);
+    return _mm256_mul_ps(_mm256_mul_ps(p, pow2i8(h)), pow2i8(_mm256_sub_epi32(ni, h)));
+}
+static inline vf vf_scale2(vf p, vf n) { return (vf){scale2_8(p.lo, n.lo), scale2_8(p.hi, n.hi)}; }
 
 /* lanes l + 8, then l + 4, l + 2, l + 1: the reference's tree */
 static inline double vd_reduce(vd a) {

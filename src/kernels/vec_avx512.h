@@ -36,7 +36,7 @@ static inline vf vf_div(vf a, vf b) { return _mm512_div_ps(a, b); }
 /* minps/maxps return the second operand when either is NaN: the scalar shim's a < b ? a : b */
 static inline vf vf_min(vf a, vf b) { return _mm512_min_ps(a, b); }
 static inline vf vf_max(vf a, vf b) { return _mm512_max_ps(a, b); }
-static inline vf vf_pow2i(vf n) { return _mm512_scalef_ps(_mm512_set1_ps(1.0f), n); }
+static inline vf vf_scale2(vf p, vf n) { return _mm512_scalef_ps(p, n); } /* p·2^floor(n), rounded once */
 
 /* lanes l + 8, then l + 4, l + 2, l + 1: the reference's tree */
 static inline double vd_reduce(vd a) {

@@ -8,7 +8,7 @@
  *   vd_fma(a, b, c) / vf_fma       a·b + c rounded once (IEEE fused multiply-add)
  *   vf_div, vf_min, vf_max   a / b (IEEE); a < b ? a : b and a > b ? a : b (so a NaN a gives b)
  *   vd_min, vd_max           the same in double
- *   vf_pow2i(n)              2^n for integer-valued n in [-126, 128] (2^128 = inf), exactly
+ *   vf_scale2(p, n)          p·2^n rounded once (as ldexpf), for integer-valued n in [-126, 128]
  *   vd_first(a, k) / vf_first(a, k)   a with the lanes from k on set to 0
  *   vd_load(t, p, i)          elements p[i .. i+15] of dtype t, as doubles
  *   vd_load_part(t, p, i, k)  the first k < 16 of them, the other lanes 0
@@ -55,7 +55,7 @@ static inline vf vf_fma(vf a, vf b, vf c) { LANES(i) a.v[i] = fmaf(a.v[i], b.v[i
 static inline vf vf_div(vf a, vf b) { LANES(i) a.v[i] /= b.v[i]; return a; }
 static inline vf vf_min(vf a, vf b) { LANES(i) a.v[i] = a.v[i] < b.v[i] ? a.v[i] : b.v[i]; return a; }
 static inline vf vf_max(vf a, vf b) { LANES(i) a.v[i] = a.v[i] > b.v[i] ? a.v[i] : b.v[i]; return a; }
-static inline vf vf_pow2i(vf n) { LANES(i) n.v[i] = ldexpf(1.0f, (int)n.v[i]); return n; }
+static inline vf vf_scale2(vf p, vf n) { LANES(i) p.v[i] = ldexpf(p.v[i], (int)n.v[i]); return p; }
 
 static inline float vf_reduce(vf a) {
     for (int width = VL / 2; width >= 1; width /= 2)

@@ -216,11 +216,13 @@ static void forward_task(void *ctx, int64_t task) {
     int64_t r0 = task * p->rows_per_task, r1 = min_i64(p->L.rows, r0 + p->rows_per_task);
     int64_t group = group_rows(&p->L, p->addend ? 2 : 1);
     norma_affine a[GROUP_ROWS];
-    double q[GROUP_ROWS];
+    double q[GROUP_ROWS], rstd[GROUP_ROWS], n = (double)p->L.cols;
+    bool mean_sq = p->stat == STAT_MEAN_SQUARE || p->stat == STAT_VARIANCE; /* 1/sqrt(q/n + eps) */
     for (int64_t g0 = r0; g0 < r1; g0 += group) {
         int64_t g1 = min_i64(r1, g0 + group);
         for (int64_t r = g0; r < g1; r++) q[r - g0] = forward_sums(p, r, &a[r - g0]);
-        for (int64_t i = 0; i < g1 - g0; i++) a[i].rstd = rstd_of(p->stat, q[i], (double)p->L.cols, p->eps);
+        if (mean_sq) p->k->rstd_mean_sq(g1 - g0, q, n, p->eps, rstd);
+        for (int64_t i = 0; i < g1 - g0; i++) a[i].rstd = mean_sq ? rstd[i] : rstd_of(p->stat, q[i], n, p->eps);
         for (int64_t r = g0; r < g1; r++) forward_apply(p, r, &a[r - g0]);
     }
 }
@@ -287,7 +289,7 @@ typedef struct bwd_row {
     const void *dy; /* dy, or dz = dy·silu'(z) kept in dx */
     void *dx;
     double s[4]; /* Σg, Σg·d, Σd, Σd² with d = x - shift */
-    double shift, rstd;
+    double shift, delta, rstd; /* delta = mean - shift */
     norma_bwd_coef c;
 } bwd_row;
 
@@ -317,17 +319,30 @@ static void backward_sums(const row_bwd *p, int64_t r, bwd_row *w) {
     if (keep_dz) w->dy = w->dx, w->a.act = 0, w->a.act_dz = NULL;
 }
 
-/* Row r's coefficients of dx from its sums. */
+/* The rstd of a group's rows from their sums, exact in double (the saved float mean is only the
+ * shift): 1/sqrt(var + eps) centred, 1/sqrt(Σx²/n + eps) for RMSNorm, both for the whole group in one
+ * kernel call; with a SiLU, the rstd z was formed with. */
+static void backward_rstds(const row_bwd *p, bwd_row *rows, int64_t count) {
+    bool centred = p->stat == STAT_VARIANCE;
+    double n = (double)p->L.cols, q[GROUP_ROWS], rstd[GROUP_ROWS];
+    for (int64_t i = 0; i < count; i++) {
+        const double *s = rows[i].s;
+        double delta = centred ? s[2] / n : 0.0, var = s[3] / n - delta * delta;
+        rows[i].delta = delta;
+        q[i] = centred ? (var < 0.0 ? 0.0 : var) : s[3];
+    }
+    bool mean_sq = !p->act && (centred || p->stat == STAT_MEAN_SQUARE); /* 1/sqrt(q/n' + eps) */
+    if (mean_sq) p->k->rstd_mean_sq(count, q, centred ? 1.0 : n, p->eps, rstd); /* var/1 is exact */
+    for (int64_t i = 0; i < count; i++)
+        rows[i].rstd = p->act ? rows[i].a.rstd : mean_sq ? rstd[i] : rstd_of_squares(p->stat, q[i], n, p->eps);
+}
+
+/* Row r's coefficients of dx from its sums and rstd. */
 static void backward_coefs(const row_bwd *p, int64_t r, bwd_row *w) {
     const row_layout *L = &p->L;
     const double *s = w->s;
     bool centred = p->stat == STAT_VARIANCE;
-    double n = (double)L->cols;
-    /* The exact statistics, in double: the saved float mean is only the shift. */
-    double delta = centred ? s[2] / n : 0.0, var = s[3] / n - delta * delta, rstd;
-    if (var < 0.0) var = 0.0;
-    rstd = centred ? 1.0 / sqrt(var + p->eps) : rstd_of_squares(p->stat, s[3], n, p->eps);
-    if (p->act) rstd = w->a.rstd; /* the one z was formed with */
+    double n = (double)L->cols, delta = w->delta, rstd = w->rstd;
     /* channel RMSNorm's clamp max(‖x‖, eps) is a constant when it bites: no term through the norm */
     bool l2 = p->stat == STAT_L2_CLAMP || p->stat == STAT_L2_UNIT;
     bool clamped = l2 && sqrt(s[3]) < p->eps; /* torch: no gradient below the clamp */
@@ -335,7 +350,6 @@ static void backward_coefs(const row_bwd *p, int64_t r, bwd_row *w) {
      * channel RMSNorm), 1 where it has unit norm (F.normalize). */
     double m = p->stat == STAT_L2_UNIT ? 1.0 : n;
     double mean_gxhat = rstd * (s[1] - delta * s[0]) / m; /* Σ(g·x̂)/m, x̂ = (d - delta)·rstd */
-    w->rstd = rstd;
     w->c = (norma_bwd_coef){.centre = w->shift + delta, .kg = rstd, .kx = clamped ? 0.0 : -rstd * mean_gxhat,
                             .k0 = centred ? -rstd * s[0] / n : 0.0, .dsum = p->dsum ? row_ptr(L, p->dsum, r) : NULL,
                             .h = p->h ? row_ptr(L, p->h, r) : NULL, .gate = row_vector(L, p->gate, r),
@@ -399,6 +413,7 @@ static void backward_task(void *ctx, int64_t task) {
     for (int64_t g0 = r0; g0 < r1; g0 += group) {
         int64_t g1 = min_i64(r1, g0 + group);
         for (int64_t r = g0; r < g1; r++) backward_sums(p, r, &rows[r - g0]);
+        backward_rstds(p, rows, g1 - g0);
         for (int64_t r = g0; r < g1; r++) backward_coefs(p, r, &rows[r - g0]);
         for (int64_t r = g0; r < g1; r++) {
             backward_apply(p, r, &rows[r - g0], acc);

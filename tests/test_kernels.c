@@ -238,6 +238,29 @@ static void compare_conversions(const norma_kernel_table *K) {
     free(h), free(f1), free(f2), free(f), free(a), free(b);
 }
 
+/* rstd_mean_sq against the scalar expression it stands for, bit for bit: every count up to 40 (the
+ * tails of a 16-lane step), sums of every size, 0, inf and NaN among them, eps 0 and 1e-5, n 1, 3 and
+ * 3072 (not powers of two: q/n and q·(1/n) differ). */
+static void compare_rstds(const norma_kernel_table *K) {
+    const norma_kernel_table *R = &norma_kernels_reference;
+    double q[40], r1[40], r2[40];
+    static const double eps[] = {0.0, 1e-5}, ns[] = {1.0, 3.0, 3072.0};
+    for (int count = 1; count <= 40; count++)
+        for (int e = 0; e < 2; e++)
+            for (int m = 0; m < 3; m++) {
+                for (int i = 0; i < count; i++)
+                    q[i] = i % 7 == 3 ? 0.0 : i % 11 == 5 ? INFINITY : i % 13 == 6 ? NAN : ldexp(rng_uniform(), i - 20);
+                for (int i = 0; i < 40; i++) r1[i] = r2[i] = -1.0; /* past count: untouched */
+                K->rstd_mean_sq(count, q, ns[m], eps[e], r1), R->rstd_mean_sq(count, q, ns[m], eps[e], r2);
+                int ok = 1;
+                for (int i = 0; i < 40; i++) {
+                    double want = i < count ? 1.0 / sqrt(q[i] / ns[m] + eps[e]) : -1.0;
+                    ok = ok && same_double(r1[i], want) && same_double(r2[i], want);
+                }
+                CHECK(ok, "%s rstd_mean_sq count=%d eps=%g n=%g", K->name, count, eps[e], ns[m]);
+            }
+}
+
 int main(void) {
     rng_seed(4242);
     const char *names[] = {"avx2", "avx512", "avx512bf16"};
@@ -256,6 +279,7 @@ int main(void) {
                 for (int i = 0; i < 6; i++) compare(K, &norma_kernels_reference, dtypes[ti], longs[i], special);
             }
         compare_conversions(K);
+        compare_rstds(K);
     }
     printf("variants compared with the reference: %d\n", tested);
     return check_summary("test_kernels");

@@ -3,6 +3,7 @@
  * Every norm is a plan over the same few primitives on a contiguous run of n elements:
  *   moments:   mean and Σ(x - mean)² of the run
  *   sum_sq:    Σ x² of the run
+ *   rstd_mean_sq: 1/sqrt(q/n + eps) of many rows' sums q at once (short rows' coefficients)
  *   apply:     y = (x - mean) · rstd · gain + bias            (the forward of every norm)
  *   bwd_sums:  Σg, Σg·d, Σd, Σd²   with g = dy · gain, d = x - c   (what every backward reduces)
  *   bwd_apply: dx = kg·g + kx·x̂ + k0 with x̂ = (x - c)·rstd, and the parameter-gradient terms
@@ -121,6 +122,9 @@ typedef struct norma_kernel_table {
     void (*moments)(norma_dtype dtype, int64_t n, const void *x, double *mean, double *m2);
     /* Σ x². */
     double (*sum_sq)(norma_dtype dtype, int64_t n, const void *x);
+    /* rstd[i] = 1/sqrt(q[i]/n + eps) for i < count: IEEE double operations, each rounded once, so the
+     * same bits as the scalar expression; vectors take the divider's latency for many rows at once. */
+    void (*rstd_mean_sq)(int64_t count, const double *q, double n, double eps, double *rstd);
     /* y[j] for j < n as above; y may alias x. */
     void (*apply)(norma_dtype dtype, int64_t n, const void *x, void *y, const norma_affine *a);
     /* out = a + w·b in the compute type, rounded once to the dtype (residual streams; w, a gate vector,

@@ -26,7 +26,11 @@ VD_OP(vd_sub, _mm256_sub_pd)
 VD_OP(vd_mul, _mm256_mul_pd)
 VD_OP(vd_min, _mm256_min_pd) /* the second operand where either is NaN: a < b ? a : b */
 VD_OP(vd_max, _mm256_max_pd)
+VD_OP(vd_div, _mm256_div_pd)
 #undef VD_OP
+static inline vd vd_sqrt(vd a) {
+    return (vd){_mm256_sqrt_pd(a.q0), _mm256_sqrt_pd(a.q1), _mm256_sqrt_pd(a.q2), _mm256_sqrt_pd(a.q3)};
+}
 static inline vd vd_fma(vd a, vd b, vd c) {
     return (vd){_mm256_fmadd_pd(a.q0, b.q0, c.q0), _mm256_fmadd_pd(a.q1, b.q1, c.q1), _mm256_fmadd_pd(a.q2, b.q2, c.q2),
                 _mm256_fmadd_pd(a.q3, b.q3, c.q3)};

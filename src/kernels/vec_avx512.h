@@ -23,6 +23,8 @@ static inline vd vd_mul(vd a, vd b) { return (vd){_mm512_mul_pd(a.lo, b.lo), _mm
 /* minpd/maxpd return the second operand where either is NaN: a < b ? a : b */
 static inline vd vd_min(vd a, vd b) { return (vd){_mm512_min_pd(a.lo, b.lo), _mm512_min_pd(a.hi, b.hi)}; }
 static inline vd vd_max(vd a, vd b) { return (vd){_mm512_max_pd(a.lo, b.lo), _mm512_max_pd(a.hi, b.hi)}; }
+static inline vd vd_div(vd a, vd b) { return (vd){_mm512_div_pd(a.lo, b.lo), _mm512_div_pd(a.hi, b.hi)}; }
+static inline vd vd_sqrt(vd a) { return (vd){_mm512_sqrt_pd(a.lo), _mm512_sqrt_pd(a.hi)}; }
 
 static inline vd vd_fma(vd a, vd b, vd c) { return (vd){_mm512_fmadd_pd(a.lo, b.lo, c.lo), _mm512_fmadd_pd(a.hi, b.hi, c.hi)}; }
 

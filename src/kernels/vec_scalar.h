@@ -8,6 +8,7 @@
  *   vd_fma(a, b, c) / vf_fma       a·b + c rounded once (IEEE fused multiply-add)
  *   vf_div, vf_min, vf_max   a / b (IEEE); a < b ? a : b and a > b ? a : b (so a NaN a gives b)
  *   vd_min, vd_max           the same in double
+ *   vd_div, vd_sqrt          a / b and sqrt(a) in double (IEEE: correctly rounded)
  *   vf_scale2(p, n)          p·2^n rounded once (as ldexpf), for integer-valued n in [-126, 128]
  *   vd_first(a, k) / vf_first(a, k)   a with the lanes from k on set to 0
  *   vd_load(t, p, i)          elements p[i .. i+15] of dtype t, as doubles
@@ -45,6 +46,8 @@ static inline vd vd_mul(vd a, vd b) { LANES(i) a.v[i] *= b.v[i]; return a; }
 static inline vd vd_fma(vd a, vd b, vd c) { LANES(i) a.v[i] = fma(a.v[i], b.v[i], c.v[i]); return a; }
 static inline vd vd_min(vd a, vd b) { LANES(i) a.v[i] = a.v[i] < b.v[i] ? a.v[i] : b.v[i]; return a; }
 static inline vd vd_max(vd a, vd b) { LANES(i) a.v[i] = a.v[i] > b.v[i] ? a.v[i] : b.v[i]; return a; }
+static inline vd vd_div(vd a, vd b) { LANES(i) a.v[i] /= b.v[i]; return a; }
+static inline vd vd_sqrt(vd a) { LANES(i) a.v[i] = sqrt(a.v[i]); return a; }
 
 static inline vf vf_zero(void) { vf r; LANES(i) r.v[i] = 0.0f; return r; }
 static inline vf vf_set(float a) { vf r; LANES(i) r.v[i] = a; return r; }

@@ -315,7 +315,7 @@ static void backward_sums(const row_bwd *p, int64_t r, bwd_row *w) {
      * and a load instead of a second sigmoid); not over x, which bwd_apply still reads */
     bool keep_dz = p->act && L->dtype == NORMA_F32 && w->dx && p->dx != p->x;
     if (keep_dz) w->a.act_dz = w->dx;
-    p->k->bwd_sums(L->dtype, L->cols, w->dy, x, &w->a, w->shift, w->s);
+    p->k->bwd_sums(L->dtype, L->cols, w->dy, x, &w->a, w->shift, p->stat == STAT_VARIANCE, w->s);
     if (keep_dz) w->dy = w->dx, w->a.act = 0, w->a.act_dz = NULL;
 }
 

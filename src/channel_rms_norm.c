@@ -37,12 +37,6 @@ static const void *at(const cf_job *j, const void *base, int64_t n, int64_t s0) 
     return (const char *)base + (size_t)(n * j->sh->C * j->sh->S + s0) * j->sh->es;
 }
 
-/* r = sqrt(C)/max(ν, eps); NaN stays NaN, as torch's clamp_min. */
-static double rstd_l2(double sum_sq, double sqrt_c, double eps) {
-    double norm = sqrt(sum_sq);
-    return sqrt_c / (norm < eps ? eps : norm);
-}
-
 static void fwd_task(void *ctx, int64_t t) {
     const cf_job *j = ctx;
     const chan_shape *sh = j->sh;
@@ -50,7 +44,7 @@ static void fwd_task(void *ctx, int64_t t) {
     double *sq = j->tmp + t * j->tmp_per_task, *r = sq + j->cols;
     memset(sq, 0, (size_t)j->cols * sizeof(double));
     sh->k->col_dev(sh->dtype, sh->C, w, sh->S, at(j, j->x, n, s0), NULL, NULL, sq); /* Σx² alone */
-    for (int64_t s = 0; s < w; s++) r[s] = rstd_l2(sq[s], j->sqrt_c, j->eps);
+    sh->k->rstd_norm(w, sq, j->sqrt_c, j->eps, r); /* r = sqrt(C)/max(ν, eps); NaN stays NaN, as clamp_min */
     sh->k->col_apply(sh->dtype, sh->C, w, sh->S, at(j, j->x, n, s0), (void *)at(j, j->y, n, s0), NULL, r, NULL,
                      j->gamma, j->beta, j->silu, sh->stream);
 }
@@ -68,15 +62,15 @@ static void bwd_task(void *ctx, int64_t t) {
     norma_col_act act = {.a = r, .rb = j->beta};
     if (j->silu) {
         sh->k->col_dev(sh->dtype, C, w, sh->S, x, NULL, NULL, sums[3]);
-        for (int64_t s = 0; s < w; s++) r[s] = rstd_l2(sums[3][s], j->sqrt_c, j->eps);
+        sh->k->rstd_norm(w, sums[3], j->sqrt_c, j->eps, r);
         memset(base, 0, 4 * (size_t)W * sizeof(double));
     }
     if (j->keep_dz) act.dz = (void *)at(j, j->y, n, s0);
     sh->k->col_bwd_sums(sh->dtype, C, w, sh->S, dy, x, NULL, j->gamma, j->silu ? &act : NULL, sums);
     bool through_silu = j->silu && !j->keep_dz; /* the later passes take dy through the SiLU themselves */
     if (j->keep_dz) dy = act.dz;
+    if (!j->silu) sh->k->rstd_norm(w, sums[3], j->sqrt_c, j->eps, r);
     for (int64_t s = 0; s < w; s++) {
-        if (!j->silu) r[s] = rstd_l2(sums[3][s], j->sqrt_c, j->eps);
         kx[s] = sqrt(sums[3][s]) < j->eps ? 0.0 : -r[s] * r[s] * sums[1][s] / (double)C; /* multiplies x̂ = x·r */
     }
     if (j->dgamma || j->dbeta) /* before dx is written: it may alias dy or x */

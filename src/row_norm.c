@@ -148,6 +148,13 @@ static double rstd_of(row_stat stat, double q, double n, double eps) {
     return stat == STAT_VARIANCE ? 1.0 / sqrt(q / n + eps) : rstd_of_squares(stat, q, n, eps);
 }
 
+/* The same for count rows at once, in one kernel call (the same bits: correctly rounded operations). */
+static void rstds_of(const norma_kernel_table *k, row_stat stat, int64_t count, const double *q, double n, double eps,
+                     double *rstd) {
+    if (stat == STAT_VARIANCE || stat == STAT_MEAN_SQUARE) k->rstd_mean_sq(count, q, n, eps, rstd);
+    else k->rstd_norm(count, q, stat == STAT_L2_UNIT ? 1.0 : sqrt(n), eps, rstd);
+}
+
 /* The statistics of row x into a->mean (0 without centring) and a->rstd. */
 static void row_stats(const norma_kernel_table *k, row_stat stat, const row_layout *L, const void *x, double eps,
                       norma_affine *a) {
@@ -216,13 +223,12 @@ static void forward_task(void *ctx, int64_t task) {
     int64_t r0 = task * p->rows_per_task, r1 = min_i64(p->L.rows, r0 + p->rows_per_task);
     int64_t group = group_rows(&p->L, p->addend ? 2 : 1);
     norma_affine a[GROUP_ROWS];
-    double q[GROUP_ROWS], rstd[GROUP_ROWS], n = (double)p->L.cols;
-    bool mean_sq = p->stat == STAT_MEAN_SQUARE || p->stat == STAT_VARIANCE; /* 1/sqrt(q/n + eps) */
+    double q[GROUP_ROWS], rstd[GROUP_ROWS];
     for (int64_t g0 = r0; g0 < r1; g0 += group) {
         int64_t g1 = min_i64(r1, g0 + group);
         for (int64_t r = g0; r < g1; r++) q[r - g0] = forward_sums(p, r, &a[r - g0]);
-        if (mean_sq) p->k->rstd_mean_sq(g1 - g0, q, n, p->eps, rstd);
-        for (int64_t i = 0; i < g1 - g0; i++) a[i].rstd = mean_sq ? rstd[i] : rstd_of(p->stat, q[i], n, p->eps);
+        rstds_of(p->k, p->stat, g1 - g0, q, (double)p->L.cols, p->eps, rstd);
+        for (int64_t i = 0; i < g1 - g0; i++) a[i].rstd = rstd[i];
         for (int64_t r = g0; r < g1; r++) forward_apply(p, r, &a[r - g0]);
     }
 }
@@ -320,8 +326,8 @@ static void backward_sums(const row_bwd *p, int64_t r, bwd_row *w) {
 }
 
 /* The rstd of a group's rows from their sums, exact in double (the saved float mean is only the
- * shift): 1/sqrt(var + eps) centred, 1/sqrt(Σx²/n + eps) for RMSNorm, both for the whole group in one
- * kernel call; with a SiLU, the rstd z was formed with. */
+ * shift): 1/sqrt(var + eps) centred (var/1 is exact), else from Σx² as the forward, for the whole group
+ * in one kernel call; with a SiLU, the rstd z was formed with. */
 static void backward_rstds(const row_bwd *p, bwd_row *rows, int64_t count) {
     bool centred = p->stat == STAT_VARIANCE;
     double n = (double)p->L.cols, q[GROUP_ROWS], rstd[GROUP_ROWS];
@@ -331,10 +337,8 @@ static void backward_rstds(const row_bwd *p, bwd_row *rows, int64_t count) {
         rows[i].delta = delta;
         q[i] = centred ? (var < 0.0 ? 0.0 : var) : s[3];
     }
-    bool mean_sq = !p->act && (centred || p->stat == STAT_MEAN_SQUARE); /* 1/sqrt(q/n' + eps) */
-    if (mean_sq) p->k->rstd_mean_sq(count, q, centred ? 1.0 : n, p->eps, rstd); /* var/1 is exact */
-    for (int64_t i = 0; i < count; i++)
-        rows[i].rstd = p->act ? rows[i].a.rstd : mean_sq ? rstd[i] : rstd_of_squares(p->stat, q[i], n, p->eps);
+    if (!p->act) rstds_of(p->k, p->stat, count, q, centred ? 1.0 : n, p->eps, rstd);
+    for (int64_t i = 0; i < count; i++) rows[i].rstd = p->act ? rows[i].a.rstd : rstd[i];
 }
 
 /* Row r's coefficients of dx from its sums and rstd. */

@@ -248,7 +248,7 @@ static void compare_conversions(const norma_kernel_table *K) {
     free(h), free(f1), free(f2), free(f), free(a), free(b);
 }
 
-/* rstd_mean_sq against the scalar expression it stands for, bit for bit: every count up to 40 (the
+/* rstd_mean_sq and rstd_norm against the scalar expressions they stand for, bit for bit: every count up to 40 (the
  * tails of a 16-lane step), sums of every size, 0, inf and NaN among them, eps 0 and 1e-5, n 1, 3 and
  * 3072 (not powers of two: q/n and q·(1/n) differ). */
 static void compare_rstds(const norma_kernel_table *K) {
@@ -268,6 +268,14 @@ static void compare_rstds(const norma_kernel_table *K) {
                     ok = ok && same_double(r1[i], want) && same_double(r2[i], want);
                 }
                 CHECK(ok, "%s rstd_mean_sq count=%d eps=%g n=%g", K->name, count, eps[e], ns[m]);
+                /* s/max(‖x‖, eps) with s = sqrt(n), eps also above some norms: the clamp bites */
+                double s = sqrt(ns[m]), ceps = e ? ldexp(1.0, -10) : 0.0;
+                K->rstd_norm(count, q, s, ceps, r1), R->rstd_norm(count, q, s, ceps, r2);
+                for (int i = 0; i < 40; i++) {
+                    double norm = sqrt(q[i]), want = i < count ? s / (norm < ceps ? ceps : norm) : -1.0;
+                    ok = ok && same_double(r1[i], want) && same_double(r2[i], want);
+                }
+                CHECK(ok, "%s rstd_norm count=%d eps=%g s=%g", K->name, count, ceps, s);
             }
 }
 

@@ -3,7 +3,7 @@
  * Every norm is a plan over the same few primitives on a contiguous run of n elements:
  *   moments:   mean and Σ(x - mean)² of the run
  *   sum_sq:    Σ x² of the run
- *   rstd_mean_sq: 1/sqrt(q/n + eps) of many rows' sums q at once (short rows' coefficients)
+ *   rstd_mean_sq, rstd_norm: 1/sqrt(q/n + eps), s/max(sqrt(q), eps) of many rows' sums q at once
  *   apply:     y = (x - mean) · rstd · gain + bias            (the forward of every norm)
  *   bwd_sums:  Σg, Σg·d, Σd, Σd²   with g = dy · gain, d = x - c   (what every backward reduces)
  *   bwd_apply: dx = kg·g + kx·x̂ + k0 with x̂ = (x - c)·rstd, and the parameter-gradient terms
@@ -125,6 +125,8 @@ typedef struct norma_kernel_table {
     /* rstd[i] = 1/sqrt(q[i]/n + eps) for i < count: IEEE double operations, each rounded once, so the
      * same bits as the scalar expression; vectors take the divider's latency for many rows at once. */
     void (*rstd_mean_sq)(int64_t count, const double *q, double n, double eps, double *rstd);
+    /* rstd[i] = s/max(sqrt(q[i]), eps), a NaN norm staying NaN (F.normalize's clamp_min), likewise. */
+    void (*rstd_norm)(int64_t count, const double *q, double s, double eps, double *rstd);
     /* y[j] for j < n as above; y may alias x. */
     void (*apply)(norma_dtype dtype, int64_t n, const void *x, void *y, const norma_affine *a);
     /* out = a + w·b in the compute type, rounded once to the dtype (residual streams; w, a gate vector,

@@ -272,7 +272,7 @@ static void compare_rstds(const norma_kernel_table *K) {
                 double s = sqrt(ns[m]), ceps = e ? ldexp(1.0, -10) : 0.0;
                 K->rstd_norm(count, q, s, ceps, r1), R->rstd_norm(count, q, s, ceps, r2);
                 for (int i = 0; i < 40; i++) {
-                    double norm = sqrt(q[i]), want = i < count ? s / (norm < ceps ? ceps : norm) : -1.0;
+                    double norm = i < count ? sqrt(q[i]) : 0.0, want = i < count ? s / (norm < ceps ? ceps : norm) : -1.0;
                     ok = ok && same_double(r1[i], want) && same_double(r2[i], want);
                 }
                 CHECK(ok, "%s rstd_norm count=%d eps=%g s=%g", K->name, count, ceps, s);

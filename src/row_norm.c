@@ -121,16 +121,6 @@ static const void *prepared(const prepared_vectors *pv, const char *base, const 
 
 /* ----- forward ------------------------------------------------------------------------------- */
 
-/* rstd of a row without centring, from its sum of squares ss over n elements: RMSNorm
- * 1/sqrt(ss/n + eps); F.normalize 1/max(sqrt(ss), eps); channel RMSNorm (F.normalize, then ·sqrt(n))
- * sqrt(n)/max(sqrt(ss), eps). */
-static double rstd_of_squares(row_stat stat, double ss, double n, double eps) {
-    if (stat == STAT_MEAN_SQUARE) return 1.0 / sqrt(ss / n + eps);
-    double norm = sqrt(ss);
-    double clamped = norm < eps ? eps : norm; /* a NaN norm stays NaN, as torch's clamp_min */
-    return (stat == STAT_L2_UNIT ? 1.0 : sqrt(n)) / clamped;
-}
-
 /* The sum row x's rstd comes from: M2 around its mean, into a->mean (STAT_VARIANCE), else Σx² (a->mean = 0). */
 static double row_sums(const norma_kernel_table *k, row_stat stat, const row_layout *L, const void *x,
                        norma_affine *a) {
@@ -143,12 +133,10 @@ static double row_sums(const norma_kernel_table *k, row_stat stat, const row_lay
     return k->sum_sq(L->dtype, L->cols, x);
 }
 
-/* rstd from row_sums' q over n elements. */
-static double rstd_of(row_stat stat, double q, double n, double eps) {
-    return stat == STAT_VARIANCE ? 1.0 / sqrt(q / n + eps) : rstd_of_squares(stat, q, n, eps);
-}
-
-/* The same for count rows at once, in one kernel call (the same bits: correctly rounded operations). */
+/* rstd from row_sums' q over n elements, for count rows at once (one kernel call; correctly rounded
+ * operations, so the bits of the scalar formulas): LayerNorm (q = M2) and RMSNorm (q = Σx²)
+ * 1/sqrt(q/n + eps); F.normalize 1/max(sqrt(q), eps); channel RMSNorm (F.normalize, then ·sqrt(n))
+ * sqrt(n)/max(sqrt(q), eps), a NaN norm staying NaN as torch's clamp_min. */
 static void rstds_of(const norma_kernel_table *k, row_stat stat, int64_t count, const double *q, double n, double eps,
                      double *rstd) {
     if (stat == STAT_VARIANCE || stat == STAT_MEAN_SQUARE) k->rstd_mean_sq(count, q, n, eps, rstd);
@@ -158,7 +146,8 @@ static void rstds_of(const norma_kernel_table *k, row_stat stat, int64_t count, 
 /* The statistics of row x into a->mean (0 without centring) and a->rstd. */
 static void row_stats(const norma_kernel_table *k, row_stat stat, const row_layout *L, const void *x, double eps,
                       norma_affine *a) {
-    a->rstd = rstd_of(stat, row_sums(k, stat, L, x, a), (double)L->cols, eps);
+    double q = row_sums(k, stat, L, x, a);
+    rstds_of(k, stat, 1, &q, (double)L->cols, eps, &a->rstd);
 }
 
 typedef struct row_fwd {

@@ -118,7 +118,7 @@ static void col_bwd_sums(const bench_row *b) {
 }
 static void col_bwd_apply(const bench_row *b) {
     b->k->col_bwd_apply(b->t, COL_ROWS, b->cols, b->cols, b->dy, b->x, b->dx, b->cm, b->ca, b->ca, b->cb, b->cb,
-                        NULL, NULL, 0);
+                        NULL, NULL, NULL, 0);
 }
 static void acc_flush(const bench_row *b) {
     if (b->t != NORMA_F32) b->k->acc_flush(b->n, b->acc_g, b->sums);

@@ -331,7 +331,7 @@ static void apply_bwd_task(void *ctx, int64_t t) {
         sh->k->col_bwd_apply(sh->dtype, block_len(sh, tk.k), sh->C, sh->C, cl_rows(sh, j->dy, tk.n, tk.k),
                              cl_rows(sh, j->x, tk.n, tk.k), (void *)cl_rows(sh, j->y, tk.n, tk.k), j->m + o,
                              j->rs ? j->rs + o : NULL, j->a + o, j->b ? j->b + o : NULL, j->k0 ? j->k0 + o : NULL,
-                             NULL, j->act ? &ca : NULL, sh->stream);
+                             NULL, j->act ? &ca : NULL, NULL, sh->stream);
         return;
     }
     cf_apply_bwd(j, tk.n, tk.k, tk.c0, tk.c1);

@@ -73,16 +73,12 @@ static void bwd_task(void *ctx, int64_t t) {
     for (int64_t s = 0; s < w; s++) {
         kx[s] = sqrt(sums[3][s]) < j->eps ? 0.0 : -r[s] * r[s] * sums[1][s] / (double)C; /* multiplies x̂ = x·r */
     }
-    if (j->dgamma || j->dbeta) /* before dx is written: it may alias dy or x */
-        for (int64_t c = 0; c < C; c++) {
-            size_t off = (size_t)(c * sh->S) * sh->es;
-            double silu[2] = {j->gamma ? j->gamma[c] : 1.0, j->beta ? j->beta[c] : 0.0};
-            sh->k->wsums(sh->dtype, w, (const char *)dy + off, (const char *)x + off, r, through_silu ? silu : NULL,
-                         partial + 2 * c);
-        }
-    if (j->y)
-        sh->k->col_bwd_apply(sh->dtype, C, w, sh->S, dy, x, (void *)at(j, j->y, n, s0), NULL, r, r, kx, NULL, j->gamma,
-                             through_silu ? &act : NULL, sh->stream);
+    /* dx, and from the same reads each channel's Σ dy·x̂ and Σ dy (dy through the SiLU) */
+    double *rsums = j->dgamma || j->dbeta ? partial : NULL;
+    if (rsums) memset(rsums, 0, 2 * (size_t)C * sizeof(double));
+    if (j->y || rsums)
+        sh->k->col_bwd_apply(sh->dtype, C, w, sh->S, dy, x, j->y ? (void *)at(j, j->y, n, s0) : NULL, NULL, r, r, kx,
+                             NULL, j->gamma, through_silu ? &act : NULL, rsums, sh->stream);
 }
 
 static void load_params(const chan_shape *sh, const void *p, double *out) {

@@ -108,7 +108,7 @@ static void backward_columns(void *ctx, int64_t t) {
     }
     if (j->out)
         w->k->col_bwd_apply(w->dtype, w->outer, width, w->rows, dw, v, (void *)at(w, j->out, c0), NULL, NULL, kg, kx,
-                            NULL, NULL, NULL, j->stream);
+                            NULL, NULL, NULL, NULL, j->stream);
 }
 
 /* ----- entry points --------------------------------------------------------------------------- */

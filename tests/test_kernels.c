@@ -37,6 +37,46 @@ static int same_values(norma_dtype t, const void *a, const void *b, int64_t n) {
     return 1;
 }
 
+/* col_bwd_apply's row sums: the same bits in every variant, with dx or without it (dx unchanged by
+ * them), and Σdy·x̂, Σdy as computed in double here, to the compute precision, on rows of ordinary
+ * values (with the special ones, float products overflow, and a float sigmoid goes subnormal, where
+ * double ones do not). The arguments are the callers' (c = rs = kg = kx = k0 = rg = w). */
+static void compare_row_sums(const norma_kernel_table *K, norma_dtype t, int64_t rows, int64_t cols, int64_t ld,
+                             const void *dy, const void *x, const double *w, const norma_col_act *ap) {
+    const norma_kernel_table *R = &norma_kernels_reference;
+    size_t es = norma_dtype_size(t);
+    double *s = xmalloc((size_t)(4 * rows) * sizeof(double));
+    for (int64_t i = 0; i < 4 * rows; i++) s[i] = 0.125 * (double)(i % (2 * rows) % 7); /* added to, not overwritten */
+    char *d1 = xmalloc((size_t)(rows * ld) * es), *d2 = xmalloc((size_t)(rows * ld) * es);
+    memset(d1, 0, (size_t)(rows * ld) * es), memset(d2, 0, (size_t)(rows * ld) * es);
+    K->col_bwd_apply(t, rows, cols, ld, dy, x, d1, w, w, w, w, w, w, ap, s, 0);
+    R->col_bwd_apply(t, rows, cols, ld, dy, x, NULL, w, w, w, w, w, w, ap, s + 2 * rows, 0);
+    K->col_bwd_apply(t, rows, cols, ld, dy, x, d2, w, w, w, w, w, w, ap, NULL, 0);
+    CHECK(same_doubles(s, s + 2 * rows, 2 * rows) && same_values(t, d1, d2, rows * ld),
+          "%s col_bwd_apply row sums rows=%lld cols=%lld dtype=%d silu=%d", K->name, (long long)rows, (long long)cols, t,
+          ap != NULL);
+    for (int64_t r = 0; r < rows; r++) {
+        double want[2] = {0.125 * (double)(2 * r % 7), 0.125 * (double)((2 * r + 1) % 7)}, scale = 0.0;
+        int tame = 1;
+        for (int64_t j = 0; j < cols; j++) {
+            double xv = load_elem(t, x, r * ld + j), g = load_elem(t, dy, r * ld + j), xhat = (xv - w[j]) * w[j];
+            tame = tame && fabs(xv) < 1e3 && fabs(g) < 1e3;
+            if (ap) {
+                double z = ((xv - w[j]) * w[j]) * w[r] + w[j] + w[r], sg = 1.0 / (1.0 + exp(-z));
+                g *= sg * (1.0 + z * (1.0 - sg));
+            }
+            want[0] += g * xhat, want[1] += g, scale += fabs(g * xhat) + fabs(g);
+        }
+        if (!tame) continue;
+        double tol = (t == NORMA_F32 && !ap ? 1e-13 : 1e-5) * (scale + 1.0); /* the sigmoid is a float one */
+        CHECK(fabs(s[2 * r] - want[0]) <= tol && fabs(s[2 * r + 1] - want[1]) <= tol,
+              "%s col_bwd_apply row sums vs double rows=%lld cols=%lld dtype=%d silu=%d r=%lld: %.9g %.9g want %.9g %.9g",
+              K->name, (long long)rows, (long long)cols, t, ap != NULL, (long long)r, s[2 * r], s[2 * r + 1], want[0],
+              want[1]);
+    }
+    free(s), free(d1), free(d2);
+}
+
 /* Rows far apart (ld > cols) take the row-major loops: the same sums and outputs, bitwise, as the
  * tiled loops over the same values stored contiguously (the reference variant). */
 static void compare_strided(const norma_kernel_table *K, norma_dtype t, int64_t rows, int64_t cols, const void *x,
@@ -75,12 +115,13 @@ static void compare_strided(const norma_kernel_table *K, norma_dtype t, int64_t 
         R->col_apply(t, rows, cols, cols, x, yc, w, w, w, w, w, silu, 0);
         for (int64_t r = 0; r < rows; r++) memcpy(y + (size_t)(r * cols) * es, ys + (size_t)(r * ld) * es, (size_t)cols * es);
         same = same && same_values(t, y, yc, rows * cols);
-        K->col_bwd_apply(t, rows, cols, ld, dys, xs, ys, w, w, w, w, w, w, ap, 0);
-        R->col_bwd_apply(t, rows, cols, cols, dy, x, yc, w, w, w, w, w, w, ap, 0);
+        K->col_bwd_apply(t, rows, cols, ld, dys, xs, ys, w, w, w, w, w, w, ap, NULL, 0);
+        R->col_bwd_apply(t, rows, cols, cols, dy, x, yc, w, w, w, w, w, w, ap, NULL, 0);
         for (int64_t r = 0; r < rows; r++) memcpy(y + (size_t)(r * cols) * es, ys + (size_t)(r * ld) * es, (size_t)cols * es);
         same = same && same_values(t, y, yc, rows * cols);
         CHECK(same, "strided col_apply/col_bwd_apply rows=%lld cols=%lld dtype=%d silu=%d", (long long)rows,
               (long long)cols, t, silu);
+        compare_row_sums(K, t, rows, cols, ld, dys, xs, w, ap);
     }
     free(xs), free(dys), free(ys), free(y), free(yc), free(a), free(dzs), free(dzc);
 }
@@ -143,11 +184,6 @@ static void compare(const norma_kernel_table *K, const norma_kernel_table *R, no
               "%s bwd_apply n=%lld dtype=%d variant=%d", name, (long long)n, t, variant);
         free(g1), free(g2), free(b1), free(b2), free(gt1), free(gt2), free(h1), free(h2);
     }
-    double ws1[2], ws2[2], zgb[2] = {0.75, -0.5};
-    for (int act = 0; act < 2; act++) {
-        K->wsums(t, n, dy, x, w, act ? zgb : NULL, ws1), R->wsums(t, n, dy, x, w, act ? zgb : NULL, ws2);
-        CHECK(same_doubles(ws1, ws2, 2), "%s wsums n=%lld dtype=%d act=%d", name, (long long)n, t, act);
-    }
     for (int64_t rows = 1; rows <= 6 && rows <= n; rows++) { /* a block of rows, and each row alone */
         double d1[6], d2[6], d3[6];
         int64_t len = n / rows;
@@ -204,9 +240,10 @@ static void compare(const norma_kernel_table *K, const norma_kernel_table *R, no
             K->col_apply(t, rows, cols, ld, x, y1, NULL, w, NULL, NULL, NULL, silu, 0);
             R->col_apply(t, rows, cols, ld, x, y2, NULL, w, NULL, NULL, NULL, silu, 1);
             CHECK(same_values(t, y1, y2, rows * cols), "%s col_apply without optional vectors silu=%d", name, silu);
-            K->col_bwd_apply(t, rows, cols, ld, dy, x, y1, w, w, w, w, w, w, ap, 1);
-            R->col_bwd_apply(t, rows, cols, ld, dy, x, y2, w, w, w, w, w, w, ap, 0);
+            K->col_bwd_apply(t, rows, cols, ld, dy, x, y1, w, w, w, w, w, w, ap, NULL, 1);
+            R->col_bwd_apply(t, rows, cols, ld, dy, x, y2, w, w, w, w, w, w, ap, NULL, 0);
             CHECK(same_values(t, y1, y2, rows * cols), "%s col_bwd_apply silu=%d", name, silu);
+            compare_row_sums(K, t, rows, cols, ld, dy, x, w, ap);
         }
         for (int v = 0; v < 2; v++)
             for (int q = 0; q < 8; q++) free(acc[v][q]);

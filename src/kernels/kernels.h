@@ -8,7 +8,6 @@
  *   bwd_sums:  Σg, Σg·d, Σd, Σd²   with g = dy · gain, d = x - c   (what every backward reduces)
  *   bwd_apply: dx = kg·g + kx·x̂ + k0 with x̂ = (x - c)·rstd, and the parameter-gradient terms
  *   add:       a (gated) residual add, a + w·b (bwd_apply has its backward)
- *   wsums:     Σ dy·x·w and Σ dy, with a per-element double weight w (optionally through a SiLU)
  *   row_dotv, col_dotv, axpv: W·v, Wᵀ·u and a rank-one update for spectral normalization
  * where gain and bias are a scalar plus an optional per-element vector, so the same primitive serves
  * a LayerNorm row (vector weight and bias), a BatchNorm plane (scalar weight and bias of its channel)
@@ -21,7 +20,10 @@
  *   col_dev:           Σd and Σd² with d = x - c[j] (c NULL: 0)
  *   col_bwd_sums:      Σg, Σg·d, Σd, Σd² with g = dy·rg[r], d = x - c[j]
  *   col_apply:         y = ((x - m[j])·a[j])·rg[r] + b[j] + rb[r]   (then silu(y), if act)
- *   col_bwd_apply:     dx = kg[j]·dy·rg[r] + kx[j]·(x - c[j])·rs[j] + k0[j]
+ *   col_bwd_apply:     dx = kg[j]·dy·rg[r] + kx[j]·(x - c[j])·rs[j] + k0[j]; and, if row_sums, each
+ *                      row's Σdy·x̂, Σdy (x̂ = (x - c[j])·rs[j]) added to row_sums[2r], [2r + 1]: a
+ *                      channels-first channel's parameter gradients, from the same reads (dx NULL:
+ *                      the sums alone)
  * (with a SiLU after the norm, the backward's dy is dy·silu'(z), z from norma_col_act)
  * (an optional vector, NULL, contributes 0 to a sum and 1 to a product; a NULL centre costs no operation;
  * col_dev's Σd may be NULL when not wanted, and col_bwd_sums' Σg and Σd, both or neither). Each
@@ -157,11 +159,6 @@ typedef struct norma_kernel_table {
                      double *acc);
     /* dx = a·dy + b·v, with v a double vector (a row of a rank-one update). dx may alias dy. */
     void (*axpv)(norma_dtype dtype, int64_t n, const void *dy, void *dx, double a, double b, const double *v);
-    /* sums[0] = Σ dy·x·w, sums[1] = Σ dy, with w a double vector (a per-element weight). With silu =
-     * {g, b} (else NULL), dy is the gradient at a SiLU's output: dy·silu'(z) with z = (x·w)·g + b, in
-     * double (col_apply's z for f32 data, to a rounding of double). */
-    void (*wsums)(norma_dtype dtype, int64_t n, const void *dy, const void *x, const double *w, const double *silu,
-                  double sums[2]);
     /* ----- 2-D blocks, per-column accumulation ----- */
     void (*col_dev)(norma_dtype dtype, int64_t rows, int64_t cols, int64_t ld, const void *x, const double *c,
                     double *sum_d, double *sum_dd);
@@ -174,7 +171,7 @@ typedef struct norma_kernel_table {
     void (*col_bwd_apply)(norma_dtype dtype, int64_t rows, int64_t cols, int64_t ld, const void *dy,
                           const void *x, void *dx, const double *c, const double *rs, const double *kg,
                           const double *kx, const double *k0, const double *rg, const norma_col_act *act,
-                          int stream);
+                          double *row_sums, int stream);
 } norma_kernel_table;
 
 /* Bytes of an element of the compute type for data of a dtype: double for f32, float otherwise. The

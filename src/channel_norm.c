@@ -128,22 +128,26 @@ static int64_t set_bytes(const chan_shape *sh, chan_sets sets) {
     return (sets.per_channel ? sh->N : sets.cpg) * sh->S * (int64_t)sh->es;
 }
 
-/* Sets per task: ~RUN_BYTES of each array, so that small sets (InstanceNorm's planes) stream through a
- * task as one run, and a BatchNorm task reads each sample's part of its channels as one run. */
-#define RUN_BYTES ((int64_t)1 << 20)
-static int64_t sets_per_run(const chan_shape *sh, chan_sets sets) {
-    return max_i64(1, RUN_BYTES / max_i64(1, set_bytes(sh, sets)));
+/* Sets per task: ~run_bytes of each array, so that small sets (InstanceNorm's planes) stream through a
+ * task as one run, and a BatchNorm task reads each sample's part of its channels as one run. The
+ * backward's runs are shorter, so that a task's dy and x are still in L2 for its second pass where a
+ * set is small enough (bwd f32 (16,256,56,56) BatchNorm 1.14x, (8,256,64,64) InstanceNorm 1.2x faster
+ * than with 1 MiB; the forward measured no better with shorter runs: see bench/README.md). */
+#define FWD_RUN_BYTES ((int64_t)1 << 20)
+#define BWD_RUN_BYTES ((int64_t)256 << 10)
+static int64_t sets_per_run(const chan_shape *sh, chan_sets sets, int64_t run_bytes) {
+    return max_i64(1, run_bytes / max_i64(1, set_bytes(sh, sets)));
 }
 
 /* The tasks: rectangles of complete sets, consecutive channels over all samples (BatchNorm) or one
  * sample's consecutive groups. */
-static int64_t num_runs(const chan_shape *sh, chan_sets sets) {
-    int64_t per = sets_per_run(sh, sets);
+static int64_t num_runs(const chan_shape *sh, chan_sets sets, int64_t run_bytes) {
+    int64_t per = sets_per_run(sh, sets, run_bytes);
     return sets.per_channel ? ceil_div(sh->C, per) : sh->N * ceil_div(sh->C / sets.cpg, per);
 }
 
-static chan_rect run_rect(const chan_shape *sh, chan_sets sets, int64_t t) {
-    int64_t per = sets_per_run(sh, sets);
+static chan_rect run_rect(const chan_shape *sh, chan_sets sets, int64_t run_bytes, int64_t t) {
+    int64_t per = sets_per_run(sh, sets, run_bytes);
     if (sets.per_channel) return (chan_rect){0, sh->N, t * per, min_i64(sh->C, (t + 1) * per)};
     int64_t groups = sh->C / sets.cpg, runs = ceil_div(groups, per), g0 = (t % runs) * per;
     return (chan_rect){t / runs, t / runs + 1, g0 * sets.cpg, min_i64(groups, g0 + per) * sets.cpg};
@@ -153,11 +157,11 @@ static chan_rect run_rect(const chan_shape *sh, chan_sets sets, int64_t t) {
 static int64_t set_step(chan_sets sets) { return sets.per_channel ? 1 : sets.cpg; }
 
 /* Whether a plan goes set by set (below): where the planes are whole cells (channels-first), the tasks
- * are enough to keep the threads busy, and a set's `arrays` inputs are small enough to stay cached
- * between its passes (a quarter of the last-level cache). */
+ * (runs of run_bytes) are enough to keep the threads busy, and a set's `arrays` inputs are small enough
+ * to stay cached between its passes (a quarter of the last-level cache). */
 #define SET_CACHE_BYTES ((int64_t)8 << 20)
-static bool by_set(const chan_shape *sh, chan_sets sets, int arrays) {
-    return chan_planes(sh) && num_runs(sh, sets) >= 8 && set_bytes(sh, sets) * arrays <= SET_CACHE_BYTES;
+static bool by_set(const chan_shape *sh, chan_sets sets, int arrays, int64_t run_bytes) {
+    return chan_planes(sh) && num_runs(sh, sets, run_bytes) >= 8 && set_bytes(sh, sets) * arrays <= SET_CACHE_BYTES;
 }
 
 static bool serial_sets(const chan_shape *sh, int streams) {
@@ -181,7 +185,7 @@ static void fwd_run_task(void *ctx, int64_t t) {
     const fwd_set_job *j = ctx;
     const chan_shape *sh = j->sh;
     chan_sets sets = j->p->sets;
-    chan_rect r = run_rect(sh, sets, t);
+    chan_rect r = run_rect(sh, sets, FWD_RUN_BYTES, t);
     for (int64_t n = r.n0; n < r.n1; n++) chan_moments_planes(sh, j->x, n, r.c0, r.c1, j->cell_mean, j->cell_m2);
     for (int64_t c = r.c0; c < r.c1; c += set_step(sets)) {
         int64_t i = chan_set_of(sh, sets, r.n0, c);
@@ -205,7 +209,7 @@ static void sets_forward_by_set(const chan_shape *sh, const set_fwd *p, const vo
                      .count = count, .mean = mean, .m2 = m2, .rstd = norma_alloc(a, chan_num_sets(sh, p->sets)),
                      .m = norma_alloc(a, NC), .s = norma_alloc(a, NC), .b = norma_alloc(a, NC)};
     apply_params(sh, p, j.s, j.b);
-    norma_parallel_for(num_runs(sh, p->sets), serial_sets(sh, 2), fwd_run_task, &j);
+    norma_parallel_for(num_runs(sh, p->sets, FWD_RUN_BYTES), serial_sets(sh, 2), fwd_run_task, &j);
 }
 
 int64_t sets_apply_scratch(const chan_shape *sh, chan_sets sets) { return chan_num_sets(sh, sets) + 3 * sh->N * sh->C; }
@@ -214,7 +218,7 @@ static void sets_forward(const chan_shape *sh, const set_fwd *p, const void *x, 
                          double **set_mean, double **set_m2, double **set_count) {
     int64_t S = chan_num_sets(sh, p->sets);
     *set_count = norma_alloc(a, S), *set_mean = norma_alloc(a, S), *set_m2 = norma_alloc(a, S);
-    if (by_set(sh, p->sets, 1)) {
+    if (by_set(sh, p->sets, 1, FWD_RUN_BYTES)) {
         sets_forward_by_set(sh, p, x, y, a, *set_count, *set_mean, *set_m2);
         return;
     }
@@ -338,7 +342,7 @@ static void bwd_run_task(void *ctx, int64_t t) {
     const chan_shape *sh = j->sh;
     const set_bwd *p = j->p;
     const set_bwd_work *w = j->w;
-    chan_rect r = run_rect(sh, p->sets, t);
+    chan_rect r = run_rect(sh, p->sets, BWD_RUN_BYTES, t);
     const chan_act *act = p->silu ? &w->act : NULL;
     for (int64_t n = r.n0; n < r.n1; n++)
         chan_bwd_sums_planes(sh, j->dy, j->x, w->centre, sh->C, act, n, r.c0, r.c1, w->t);
@@ -358,7 +362,7 @@ static void bwd_run_task(void *ctx, int64_t t) {
 static void sets_backward_by_set(const chan_shape *sh, const set_bwd *p, set_bwd_work *w, double *sums,
                                  const void *dy, const void *x, void *dx) {
     set_job j = {.sh = sh, .p = p, .w = w, .sums = sums, .dy = dy, .x = x, .dx = dx};
-    norma_parallel_for(num_runs(sh, p->sets), serial_sets(sh, 3), bwd_run_task, &j);
+    norma_parallel_for(num_runs(sh, p->sets, BWD_RUN_BYTES), serial_sets(sh, 3), bwd_run_task, &j);
     weight_grads(sh, p, w);
 }
 
@@ -367,7 +371,7 @@ static norma_status sets_backward(const char *fn, const chan_shape *sh, const se
     norma_arena a;
     TRY(norma_arena_init(&a, fn, sets_bwd_scratch(sh, p->sets)));
     set_bwd_work w;
-    if (by_set(sh, p->sets, 2)) {
+    if (by_set(sh, p->sets, 2, BWD_RUN_BYTES)) {
         sets_bwd_prepare(sh, p, &a, &w);
         sets_backward_by_set(sh, p, &w, norma_alloc(&a, 4 * chan_num_sets(sh, p->sets)), dy, x, dx);
         return NORMA_OK;

@@ -92,17 +92,17 @@ static void bwd_sums_plane_silu(const bench_row *b) { /* the same through a SiLU
 static void bwd_apply_layer(const bench_row *b) {
     norma_affine a = layer_affine(b);
     norma_bwd_coef c = {.centre = 0.01, .kg = 1.7, .kx = -0.1, .k0 = 0.01};
-    b->k->bwd_apply(b->t, b->n, b->dy, b->x, b->dx, &a, &c, 1.7, b->acc_g, b->acc_b);
+    b->k->bwd_apply(b->t, b->n, b->dy, b->x, b->dx, &a, &c, 1.7, b->acc_g, b->acc_b, NULL);
 }
 static void bwd_apply_rms(const bench_row *b) {
     norma_affine a = rms_affine(b);
     norma_bwd_coef c = {.kg = 1.7, .kx = -0.1};
-    b->k->bwd_apply(b->t, b->n, b->dy, b->x, b->dx, &a, &c, 1.7, b->acc_g, NULL);
+    b->k->bwd_apply(b->t, b->n, b->dy, b->x, b->dx, &a, &c, 1.7, b->acc_g, NULL, NULL);
 }
 static void bwd_apply_plane(const bench_row *b) { /* dx alone, scalar coefficients: a GroupNorm plane */
     norma_affine a = {.g0 = 1.0};
     norma_bwd_coef c = {.centre = 0.1, .kg = 1.7, .kx = -0.1, .k0 = 0.01};
-    b->k->bwd_apply(b->t, b->n, b->dy, b->x, b->dx, &a, &c, 1.7, NULL, NULL);
+    b->k->bwd_apply(b->t, b->n, b->dy, b->x, b->dx, &a, &c, 1.7, NULL, NULL, NULL);
 }
 /* Channels-last blocks (GroupNorm, BatchNorm, channel RMSNorm over NHWC): the same bytes as rows of
  * channels. */

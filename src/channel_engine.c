@@ -317,7 +317,7 @@ static void cf_apply_bwd(const apply_job *j, int64_t n, int64_t k, int64_t c0, i
         norma_bwd_coef kc = {.centre = j->m[o + c], .kg = j->a[o + c], .kx = j->b ? j->b[o + c] : 0.0,
                              .k0 = j->k0 ? j->k0[o + c] : 0.0};
         sh->k->bwd_apply(sh->dtype, block_len(sh, k), cf_run(sh, j->dy, n, c, k), cf_run(sh, j->x, n, c, k),
-                         (void *)cf_run(sh, j->y, n, c, k), &unit, &kc, j->rs ? j->rs[o + c] : 1.0, NULL, NULL);
+                         (void *)cf_run(sh, j->y, n, c, k), &unit, &kc, j->rs ? j->rs[o + c] : 1.0, NULL, NULL, NULL);
     }
 }
 

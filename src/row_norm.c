@@ -54,8 +54,9 @@ static const void *row_vector(const row_layout *L, const void *base, int64_t r) 
 }
 
 /* Asks for a short row about to be worked on, so that its memory latency overlaps the current row's
- * work (the hardware prefetchers do not ramp up within a few lines). Longer rows are left to them: a
- * prefetch per line of a 6 KiB row filled the miss queue and stalled (5% of a LayerNorm backward). */
+ * work (the hardware prefetchers do not ramp up within a few lines). Not for longer rows: a prefetch per
+ * line of a 6 KiB row at once filled the miss queue and stalled (5% of a LayerNorm backward); the
+ * backward's second pass fetches those line by line instead (backward_apply). */
 #define PREFETCH_MAX_BYTES 2048
 static void prefetch_row(const void *p, int64_t bytes) {
 #if defined(__GNUC__)
@@ -349,11 +350,18 @@ static void backward_coefs(const row_bwd *p, int64_t r, bwd_row *w) {
                             .dh = p->dh ? (void *)row_ptr(L, p->dh, r) : NULL};
 }
 
-/* Row r's second pass: dx, and its parameter-gradient terms into acc (NULL where not wanted, by GRAD_*). */
-static void backward_apply(const row_bwd *p, int64_t r, bwd_row *w, void *const acc[NGRADS]) {
+/* Row r's second pass: dx, and its parameter-gradient terms into acc (NULL where not wanted, by GRAD_*).
+ * In a tensor too large for the caches, a long row's pass also fetches the task's next row (`next`:
+ * there is one), line by line, for that row's first pass (short rows are prefetched whole by
+ * backward_sums; in cached tensors it cost 3-8%). */
+static void backward_apply(const row_bwd *p, int64_t r, bool next, bwd_row *w, void *const acc[NGRADS]) {
+    const row_layout *L = &p->L;
     w->c.dgate = acc[GRAD_GATE];
-    p->k->bwd_apply(p->L.dtype, p->L.cols, w->dy, row_ptr(&p->L, p->x, r), w->dx, &w->a, &w->c, w->rstd,
-                    acc[GRAD_GAIN], acc[GRAD_BIAS]);
+    const void *next_row[2] = {NULL, NULL};
+    bool fetch = next && p->stream && L->cols * (int64_t)L->esize > PREFETCH_MAX_BYTES; /* from memory */
+    if (fetch) next_row[0] = row_ptr(L, p->x, r + 1), next_row[1] = row_ptr(L, p->dy, r + 1);
+    p->k->bwd_apply(L->dtype, L->cols, w->dy, row_ptr(L, p->x, r), w->dx, &w->a, &w->c, w->rstd, acc[GRAD_GAIN],
+                    acc[GRAD_BIAS], fetch ? next_row : NULL);
 }
 
 /* Stores one vector of gradient sums as the gradient's dtype. */
@@ -409,7 +417,7 @@ static void backward_task(void *ctx, int64_t task) {
         backward_rstds(p, rows, g1 - g0);
         for (int64_t r = g0; r < g1; r++) backward_coefs(p, r, &rows[r - g0]);
         for (int64_t r = g0; r < g1; r++) {
-            backward_apply(p, r, &rows[r - g0], acc);
+            backward_apply(p, r, r + 1 < r1, &rows[r - g0], acc);
             bool last = G->per_row || (r - r0) % FLUSH_ROWS == FLUSH_ROWS - 1 || r == r1 - 1;
             if (!direct && last) /* only the vectors wanted: a QK norm's row is as short as its weight */
                 for (int w = 0; w < NGRADS; w++)

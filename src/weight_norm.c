@@ -88,7 +88,7 @@ static void backward_runs(void *ctx, int64_t t) {
         norma_bwd_coef c = {.centre = 0.0, .kg = j->g[r] / nu, .kx = -j->g[r] * dg / nu, .k0 = 0.0};
         for (int64_t o = 0; o < w->outer; o++)
             w->k->bwd_apply(w->dtype, w->inner, weight_run(w, j->dw, o, r), weight_run(w, j->v, o, r),
-                            (void *)weight_run(w, j->out, o, r), &unit, &c, 1.0 / nu, NULL, NULL);
+                            (void *)weight_run(w, j->out, o, r), &unit, &c, 1.0 / nu, NULL, NULL, NULL);
     }
 }
 

@@ -176,7 +176,9 @@ static void compare(const norma_kernel_table *K, const norma_kernel_table *R, no
                              .h = gated ? x : NULL, .gate = gated && (variant & 1) ? gain : NULL,
                              .dh = gated ? h1 : NULL, .dgate = gated ? gt1 : NULL}, c2 = c1;
         c2.dh = gated ? h2 : NULL, c2.dgate = gated ? gt2 : NULL;
-        K->bwd_apply(t, n, dy, x, y1, &a, &c1, 0.75, g1, b1), R->bwd_apply(t, n, dy, x, y2, &a, &c2, 0.75, g2, b2);
+        const void *next[2] = {gain, bias}; /* a next row to fetch (odd variants): no effect on any value */
+        K->bwd_apply(t, n, dy, x, y1, &a, &c1, 0.75, g1, b1, variant & 1 ? next : NULL);
+        R->bwd_apply(t, n, dy, x, y2, &a, &c2, 0.75, g2, b2, NULL);
         int acc_same = t == NORMA_F32 ? same_doubles(g1, g2, n) && same_doubles(b1, b2, n) && same_doubles(gt1, gt2, n)
                                       : same_values(NORMA_F32, g1, g2, n) && same_values(NORMA_F32, b1, b2, n) &&
                                             same_values(NORMA_F32, gt1, gt2, n);

@@ -142,9 +142,13 @@ typedef struct norma_kernel_table {
     /* dx[j] (if dx) as above (and a fused residual's gradients, see norma_bwd_coef); dgain[j] += dy·x̂
      * (if dgain); dbias[j] += dy (if dbias). The
      * accumulators are arrays of the compute type: double for f32 data, float for bf16/f16 data
-     * (callers flush those into double every few rows; see norma_compute_size). dx may alias dy or x. */
+     * (callers flush those into double every few rows; see norma_compute_size). dx may alias dy or x.
+     * next: NULL, or {x, dy} of the next row (n elements each), fetched into L2 a line per line of this
+     * row, so that the next row's first pass finds them cached and the memory reads overlap this pass's
+     * arithmetic (a burst of prefetches for a whole long row stalls on the miss queue instead). */
     void (*bwd_apply)(norma_dtype dtype, int64_t n, const void *dy, const void *x, void *dx,
-                      const norma_affine *a, const norma_bwd_coef *k, double rstd, void *dgain, void *dbias);
+                      const norma_affine *a, const norma_bwd_coef *k, double rstd, void *dgain, void *dbias,
+                      const void *const *next);
     /* dst[i] = src[i] converted through float (rounded to nearest even; NaN quieted). */
     void (*convert)(norma_dtype from, norma_dtype to, int64_t n, const void *src, void *dst);
     /* sum[j] += acc[j], then acc[j] = 0: the float accumulators of bwd_apply flushed into double. */

@@ -51,15 +51,15 @@ static norma_affine layer_affine(const bench_row *b) {
 static norma_affine rms_affine(const bench_row *b) { return (norma_affine){.rstd = 1.7, .gain = b->x, .gain_c = b->gain_c}; }
 static void apply_layer(const bench_row *b) {
     norma_affine a = layer_affine(b);
-    b->k->apply(b->t, b->n, b->x, b->y, &a);
+    b->k->apply(b->t, b->n, b->x, b->y, &a, NULL);
 }
 static void apply_rms(const bench_row *b) {
     norma_affine a = rms_affine(b);
-    b->k->apply(b->t, b->n, b->x, b->y, &a);
+    b->k->apply(b->t, b->n, b->x, b->y, &a, NULL);
 }
 static void apply_rms_raw(const bench_row *b) { /* one row of LLM decoding: the weight as stored */
     norma_affine a = {.rstd = 1.7, .gain = b->dy};
-    b->k->apply(b->t, b->n, b->x, b->y, &a);
+    b->k->apply(b->t, b->n, b->x, b->y, &a, NULL);
 }
 static void bwd_sums_layer(const bench_row *b) {
     norma_affine a = layer_affine(b);
@@ -73,11 +73,11 @@ static void bwd_sums_rms(const bench_row *b) {
 }
 static void apply_plane(const bench_row *b) { /* scalar gain and bias: a GroupNorm plane */
     norma_affine a = {.mean = 0.1, .rstd = 1.7, .g0 = 0.9, .b0 = 0.2};
-    b->k->apply(b->t, b->n, b->x, b->y, &a);
+    b->k->apply(b->t, b->n, b->x, b->y, &a, NULL);
 }
 static void apply_plane_silu(const bench_row *b) { /* the same with a SiLU */
     norma_affine a = {.mean = 0.1, .rstd = 1.7, .g0 = 0.9, .b0 = 0.2, .act = 1};
-    b->k->apply(b->t, b->n, b->x, b->y, &a);
+    b->k->apply(b->t, b->n, b->x, b->y, &a, NULL);
 }
 static void bwd_sums_plane(const bench_row *b) { /* scalar gain, a double centre: a GroupNorm plane */
     norma_affine a = {.g0 = 1.0};

@@ -219,7 +219,7 @@ static void cf_apply(const apply_job *j, int64_t n, int64_t k, int64_t c0, int64
     for (int64_t c = c0; c < c1; c++) {
         norma_affine aff = {.mean = j->m[o + c], .rstd = j->a[o + c], .g0 = 1.0, .b0 = j->b[o + c], .act = j->silu,
                             .stream = sh->stream};
-        sh->k->apply(sh->dtype, block_len(sh, k), cf_run(sh, j->x, n, c, k), (void *)cf_run(sh, j->y, n, c, k), &aff);
+        sh->k->apply(sh->dtype, block_len(sh, k), cf_run(sh, j->x, n, c, k), (void *)cf_run(sh, j->y, n, c, k), &aff, NULL);
     }
 }
 

@@ -226,7 +226,7 @@ static void scale_task(void *ctx, int64_t t) {
     const scale_job *j = ctx;
     int64_t i0 = t * j->chunk, n = min_i64(j->chunk, j->w->numel - i0);
     size_t off = (size_t)i0 * j->w->es;
-    j->w->k->apply(j->w->dtype, n, (const char *)j->x + off, (char *)j->y + off, &j->a);
+    j->w->k->apply(j->w->dtype, n, (const char *)j->x + off, (char *)j->y + off, &j->a, NULL);
 }
 
 static void scale_weight(const weight_view *w, const void *x, void *y, double sigma) {

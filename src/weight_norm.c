@@ -53,7 +53,7 @@ static void forward_runs(void *ctx, int64_t t) {
         for (int64_t o = 0; o < w->outer; o++) ss += w->k->sum_sq(w->dtype, w->inner, weight_run(w, j->v, o, r));
         norma_affine a = {.mean = 0.0, .rstd = j->g[r] / sqrt(ss), .g0 = 1.0, .stream = j->stream};
         for (int64_t o = 0; o < w->outer; o++)
-            w->k->apply(w->dtype, w->inner, weight_run(w, j->v, o, r), (void *)weight_run(w, j->out, o, r), &a);
+            w->k->apply(w->dtype, w->inner, weight_run(w, j->v, o, r), (void *)weight_run(w, j->out, o, r), &a, NULL);
     }
 }
 

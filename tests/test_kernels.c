@@ -140,15 +140,22 @@ static void compare(const norma_kernel_table *K, const norma_kernel_table *R, no
     CHECK(same_double(m1, m2) && same_double(q1, q2), "%s moments n=%lld dtype=%d", name, (long long)n, t);
     CHECK(same_double(K->sum_sq(t, n, x), R->sum_sq(t, n, x)), "%s sum_sq n=%lld dtype=%d", name, (long long)n, t);
 
+    /* a next row to fetch (some variants): no effect on any value */
+    const void *next[2] = {gain, bias}, *next_one[2] = {dy, NULL};
     for (int variant = 0; variant < 16; variant++) { /* gain or not, bias or not, streaming stores or not, SiLU */
         norma_affine a = {.mean = m2, .rstd = 0.7, .g0 = variant & 1 ? 1.0 : 0.0, .gain = variant & 1 ? NULL : gain,
                           .b0 = 0.25, .bias = variant & 2 ? bias : NULL, .stream = (variant >> 2) & 1,
                           .act = variant >> 3};
-        K->apply(t, n, x, y1, &a), R->apply(t, n, x, y2, &a);
+        K->apply(t, n, x, y1, &a, variant & 2 ? next_one : NULL), R->apply(t, n, x, y2, &a, NULL);
         CHECK(same_values(t, y1, y2, n), "%s apply n=%lld dtype=%d variant=%d", name, (long long)n, t, variant);
         memcpy(y1, x, bytes), memcpy(y2, x, bytes); /* in place */
-        K->apply(t, n, y1, y1, &a), R->apply(t, n, y2, y2, &a);
+        K->apply(t, n, y1, y1, &a, NULL), R->apply(t, n, y2, y2, &a, NULL);
         CHECK(same_values(t, y1, y2, n), "%s apply in place n=%lld dtype=%d", name, (long long)n, t);
+        norma_affine scale = {.rstd = 0.7, .gain = variant & 1 ? NULL : gain, .g0 = variant & 1 ? 1.0 : 0.0,
+                              .stream = (variant >> 2) & 1}; /* RMSNorm's two-operation apply */
+        K->apply(t, n, x, y1, &scale, variant & 2 ? next : NULL), R->apply(t, n, x, y2, &scale, NULL);
+        CHECK(same_values(t, y1, y2, n), "%s apply (scales only) n=%lld dtype=%d variant=%d", name, (long long)n, t,
+              variant);
 
         double s1[4], s2[4];
         norma_affine ak = a, ar = a; /* with a SiLU, each keeps dy·silu'(z) */
@@ -176,7 +183,6 @@ static void compare(const norma_kernel_table *K, const norma_kernel_table *R, no
                              .h = gated ? x : NULL, .gate = gated && (variant & 1) ? gain : NULL,
                              .dh = gated ? h1 : NULL, .dgate = gated ? gt1 : NULL}, c2 = c1;
         c2.dh = gated ? h2 : NULL, c2.dgate = gated ? gt2 : NULL;
-        const void *next[2] = {gain, bias}; /* a next row to fetch (odd variants): no effect on any value */
         K->bwd_apply(t, n, dy, x, y1, &a, &c1, 0.75, g1, b1, variant & 1 ? next : NULL);
         R->bwd_apply(t, n, dy, x, y2, &a, &c2, 0.75, g2, b2, NULL);
         int acc_same = t == NORMA_F32 ? same_doubles(g1, g2, n) && same_doubles(b1, b2, n) && same_doubles(gt1, gt2, n)

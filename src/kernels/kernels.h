@@ -129,8 +129,10 @@ typedef struct norma_kernel_table {
     void (*rstd_mean_sq)(int64_t count, const double *q, double n, double eps, double *rstd);
     /* rstd[i] = s/max(sqrt(q[i]), eps), a NaN norm staying NaN (F.normalize's clamp_min), likewise. */
     void (*rstd_norm)(int64_t count, const double *q, double s, double eps, double *rstd);
-    /* y[j] for j < n as above; y may alias x. */
-    void (*apply)(norma_dtype dtype, int64_t n, const void *x, void *y, const norma_affine *a);
+    /* y[j] for j < n as above; y may alias x. next: NULL, or what the next row's first pass will read,
+     * {x, and a second array or NULL} (n elements each), fetched as bwd_apply's. */
+    void (*apply)(norma_dtype dtype, int64_t n, const void *x, void *y, const norma_affine *a,
+                  const void *const *next);
     /* out = a + w·b in the compute type, rounded once to the dtype (residual streams; w, a gate vector,
      * NULL for 1); out may alias a or b. */
     void (*add)(norma_dtype dtype, int64_t n, const void *a, const void *b, const void *w, void *out);
@@ -145,7 +147,8 @@ typedef struct norma_kernel_table {
      * (callers flush those into double every few rows; see norma_compute_size). dx may alias dy or x.
      * next: NULL, or {x, dy} of the next row (n elements each), fetched into L2 a line per line of this
      * row, so that the next row's first pass finds them cached and the memory reads overlap this pass's
-     * arithmetic (a burst of prefetches for a whole long row stalls on the miss queue instead). */
+     * arithmetic (a burst of prefetches for a whole long row stalls on the miss queue instead). Not a
+     * field of norma_bwd_coef: growing it cost ~10 ns per short row. */
     void (*bwd_apply)(norma_dtype dtype, int64_t n, const void *dy, const void *x, void *dx,
                       const norma_affine *a, const norma_bwd_coef *k, double rstd, void *dgain, void *dbias,
                       const void *const *next);

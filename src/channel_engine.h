@@ -106,9 +106,11 @@ void chan_apply_planes(const chan_shape *sh, const void *x, void *y, const doubl
                        int64_t stride, bool silu, int64_t n, int64_t c0, int64_t c1);
 void chan_bwd_sums_planes(const chan_shape *sh, const void *dy, const void *x, const double *centre, int64_t stride,
                           const chan_act *act, int64_t n, int64_t c0, int64_t c1, double *const t[4]);
+/* ... where plane (n, c) also fetches plane (n, c + (c1 - c0)) of x and dy if that channel is below
+ * fetch_to (c1: none): the same plane of the next set of as many channels, which the plan reduces next. */
 void chan_apply_bwd_planes(const chan_shape *sh, const void *dy, const void *x, void *dx, const double *centre,
                            const double *rstd, const double *kg, const double *kx, const double *k0, int64_t stride,
-                           const chan_act *act, int64_t n, int64_t c0, int64_t c1);
+                           const chan_act *act, int64_t n, int64_t c0, int64_t c1, int64_t fetch_to);
 
 /* ----- the gradient of a normalization over a set -----
  * With g = dy·gain, count elements, variance over nv (count, or count - 1 for an unbiased one):

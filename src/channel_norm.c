@@ -128,26 +128,23 @@ static int64_t set_bytes(const chan_shape *sh, chan_sets sets) {
     return (sets.per_channel ? sh->N : sets.cpg) * sh->S * (int64_t)sh->es;
 }
 
-/* Sets per task: ~run_bytes of each array, so that small sets (InstanceNorm's planes) stream through a
+/* Sets per task: ~RUN_BYTES of each array, so that small sets (InstanceNorm's planes) stream through a
  * task as one run, and a BatchNorm task reads each sample's part of its channels as one run. The
- * backward's runs are shorter, so that a task's dy and x are still in L2 for its second pass where a
- * set is small enough (bwd f32 (16,256,56,56) BatchNorm 1.14x, (8,256,64,64) InstanceNorm 1.2x faster
- * than with 1 MiB; the forward measured no better with shorter runs: see bench/README.md). */
-#define FWD_RUN_BYTES ((int64_t)1 << 20)
-#define BWD_RUN_BYTES ((int64_t)256 << 10)
-static int64_t sets_per_run(const chan_shape *sh, chan_sets sets, int64_t run_bytes) {
-    return max_i64(1, run_bytes / max_i64(1, set_bytes(sh, sets)));
+ * tasks work set by set; a set's apply fetches the next set's planes (see bwd_run_task). */
+#define RUN_BYTES ((int64_t)1 << 20)
+static int64_t sets_per_run(const chan_shape *sh, chan_sets sets) {
+    return max_i64(1, RUN_BYTES / max_i64(1, set_bytes(sh, sets)));
 }
 
 /* The tasks: rectangles of complete sets, consecutive channels over all samples (BatchNorm) or one
  * sample's consecutive groups. */
-static int64_t num_runs(const chan_shape *sh, chan_sets sets, int64_t run_bytes) {
-    int64_t per = sets_per_run(sh, sets, run_bytes);
+static int64_t num_runs(const chan_shape *sh, chan_sets sets) {
+    int64_t per = sets_per_run(sh, sets);
     return sets.per_channel ? ceil_div(sh->C, per) : sh->N * ceil_div(sh->C / sets.cpg, per);
 }
 
-static chan_rect run_rect(const chan_shape *sh, chan_sets sets, int64_t run_bytes, int64_t t) {
-    int64_t per = sets_per_run(sh, sets, run_bytes);
+static chan_rect run_rect(const chan_shape *sh, chan_sets sets, int64_t t) {
+    int64_t per = sets_per_run(sh, sets);
     if (sets.per_channel) return (chan_rect){0, sh->N, t * per, min_i64(sh->C, (t + 1) * per)};
     int64_t groups = sh->C / sets.cpg, runs = ceil_div(groups, per), g0 = (t % runs) * per;
     return (chan_rect){t / runs, t / runs + 1, g0 * sets.cpg, min_i64(groups, g0 + per) * sets.cpg};
@@ -157,11 +154,11 @@ static chan_rect run_rect(const chan_shape *sh, chan_sets sets, int64_t run_byte
 static int64_t set_step(chan_sets sets) { return sets.per_channel ? 1 : sets.cpg; }
 
 /* Whether a plan goes set by set (below): where the planes are whole cells (channels-first), the tasks
- * (runs of run_bytes) are enough to keep the threads busy, and a set's `arrays` inputs are small enough
- * to stay cached between its passes (a quarter of the last-level cache). */
+ * are enough to keep the threads busy, and a set's `arrays` inputs are small enough to stay cached
+ * between its passes (a quarter of the last-level cache). */
 #define SET_CACHE_BYTES ((int64_t)8 << 20)
-static bool by_set(const chan_shape *sh, chan_sets sets, int arrays, int64_t run_bytes) {
-    return chan_planes(sh) && num_runs(sh, sets, run_bytes) >= 8 && set_bytes(sh, sets) * arrays <= SET_CACHE_BYTES;
+static bool by_set(const chan_shape *sh, chan_sets sets, int arrays) {
+    return chan_planes(sh) && num_runs(sh, sets) >= 8 && set_bytes(sh, sets) * arrays <= SET_CACHE_BYTES;
 }
 
 static bool serial_sets(const chan_shape *sh, int streams) {
@@ -185,7 +182,7 @@ static void fwd_run_task(void *ctx, int64_t t) {
     const fwd_set_job *j = ctx;
     const chan_shape *sh = j->sh;
     chan_sets sets = j->p->sets;
-    chan_rect r = run_rect(sh, sets, FWD_RUN_BYTES, t);
+    chan_rect r = run_rect(sh, sets, t);
     for (int64_t n = r.n0; n < r.n1; n++) chan_moments_planes(sh, j->x, n, r.c0, r.c1, j->cell_mean, j->cell_m2);
     for (int64_t c = r.c0; c < r.c1; c += set_step(sets)) {
         int64_t i = chan_set_of(sh, sets, r.n0, c);
@@ -209,7 +206,7 @@ static void sets_forward_by_set(const chan_shape *sh, const set_fwd *p, const vo
                      .count = count, .mean = mean, .m2 = m2, .rstd = norma_alloc(a, chan_num_sets(sh, p->sets)),
                      .m = norma_alloc(a, NC), .s = norma_alloc(a, NC), .b = norma_alloc(a, NC)};
     apply_params(sh, p, j.s, j.b);
-    norma_parallel_for(num_runs(sh, p->sets, FWD_RUN_BYTES), serial_sets(sh, 2), fwd_run_task, &j);
+    norma_parallel_for(num_runs(sh, p->sets), serial_sets(sh, 2), fwd_run_task, &j);
 }
 
 int64_t sets_apply_scratch(const chan_shape *sh, chan_sets sets) { return chan_num_sets(sh, sets) + 3 * sh->N * sh->C; }
@@ -218,7 +215,7 @@ static void sets_forward(const chan_shape *sh, const set_fwd *p, const void *x, 
                          double **set_mean, double **set_m2, double **set_count) {
     int64_t S = chan_num_sets(sh, p->sets);
     *set_count = norma_alloc(a, S), *set_mean = norma_alloc(a, S), *set_m2 = norma_alloc(a, S);
-    if (by_set(sh, p->sets, 1, FWD_RUN_BYTES)) {
+    if (by_set(sh, p->sets, 1)) {
         sets_forward_by_set(sh, p, x, y, a, *set_count, *set_mean, *set_m2);
         return;
     }
@@ -324,9 +321,11 @@ void sets_bwd_finish(const chan_shape *sh, const set_bwd *p, const set_bwd_work 
 }
 
 /* ----- the backward set by set (see by_set) ---------------------------------------------------------
- * All three steps on each task's rectangle of sets: their sums, their coefficients, their apply, which
- * then reads dy and x from cache rather than from memory: the traffic of the minimum, 2 reads and 1
- * write, instead of 4 reads and 1 write. Every value is computed by the same operations in the same
+ * All three steps on each of a task's sets in turn: its sums, its coefficients, its apply, which then
+ * reads dy and x from cache rather than from memory: the traffic of the minimum, 2 reads and 1 write,
+ * instead of 4 reads and 1 write. The apply also fetches the next set's planes, so that its sums read
+ * L2 while the memory reads overlap the apply (InstanceNorm (8,256,64,64) 1.26-1.36x, BatchNorm
+ * (16,256,56,56) 1.09-1.22x; sets larger than a run have no next set in their task). Every value is computed by the same operations in the same
  * order as by the three whole-tensor steps. */
 typedef struct {
     const chan_shape *sh;
@@ -342,27 +341,28 @@ static void bwd_run_task(void *ctx, int64_t t) {
     const chan_shape *sh = j->sh;
     const set_bwd *p = j->p;
     const set_bwd_work *w = j->w;
-    chan_rect r = run_rect(sh, p->sets, BWD_RUN_BYTES, t);
+    chan_rect r = run_rect(sh, p->sets, t);
     const chan_act *act = p->silu ? &w->act : NULL;
-    for (int64_t n = r.n0; n < r.n1; n++)
-        chan_bwd_sums_planes(sh, j->dy, j->x, w->centre, sh->C, act, n, r.c0, r.c1, w->t);
-    for (int64_t c = r.c0; c < r.c1; c += set_step(p->sets)) {
-        int64_t i = chan_set_of(sh, p->sets, r.n0, c);
-        combine_set(sh, p->sets, w->gain, w->t, i, j->sums + 4 * i);
-    }
     bool kept = p->silu && p->dz;
-    for (int64_t n = r.n0; n < r.n1; n++) {
-        for (int64_t c = r.c0; c < r.c1; c++) coefs_of(sh, p, w, j->sums, 0, n, c);
-        if (j->dx)
-            chan_apply_bwd_planes(sh, kept ? p->dz : j->dy, j->x, j->dx, w->centre, w->rs, w->kg, w->kx, w->k0, sh->C,
-                                  p->silu && !kept ? act : NULL, n, r.c0, r.c1);
+    int64_t step = set_step(p->sets);
+    for (int64_t c0 = r.c0; c0 < r.c1; c0 += step) { /* the rectangle's sets in turn */
+        int64_t c1 = c0 + step, i = chan_set_of(sh, p->sets, r.n0, c0);
+        for (int64_t n = r.n0; n < r.n1; n++)
+            chan_bwd_sums_planes(sh, j->dy, j->x, w->centre, sh->C, act, n, c0, c1, w->t);
+        combine_set(sh, p->sets, w->gain, w->t, i, j->sums + 4 * i);
+        for (int64_t n = r.n0; n < r.n1; n++) {
+            for (int64_t c = c0; c < c1; c++) coefs_of(sh, p, w, j->sums, 0, n, c);
+            if (j->dx) /* fetching the next set's planes for its sums, which then read L2 */
+                chan_apply_bwd_planes(sh, kept ? p->dz : j->dy, j->x, j->dx, w->centre, w->rs, w->kg, w->kx, w->k0,
+                                      sh->C, p->silu && !kept ? act : NULL, n, c0, c1, r.c1);
+        }
     }
 }
 
 static void sets_backward_by_set(const chan_shape *sh, const set_bwd *p, set_bwd_work *w, double *sums,
                                  const void *dy, const void *x, void *dx) {
     set_job j = {.sh = sh, .p = p, .w = w, .sums = sums, .dy = dy, .x = x, .dx = dx};
-    norma_parallel_for(num_runs(sh, p->sets, BWD_RUN_BYTES), serial_sets(sh, 3), bwd_run_task, &j);
+    norma_parallel_for(num_runs(sh, p->sets), serial_sets(sh, 3), bwd_run_task, &j);
     weight_grads(sh, p, w);
 }
 
@@ -371,7 +371,7 @@ static norma_status sets_backward(const char *fn, const chan_shape *sh, const se
     norma_arena a;
     TRY(norma_arena_init(&a, fn, sets_bwd_scratch(sh, p->sets)));
     set_bwd_work w;
-    if (by_set(sh, p->sets, 2, BWD_RUN_BYTES)) {
+    if (by_set(sh, p->sets, 2)) {
         sets_bwd_prepare(sh, p, &a, &w);
         sets_backward_by_set(sh, p, &w, norma_alloc(&a, 4 * chan_num_sets(sh, p->sets)), dy, x, dx);
         return NORMA_OK;

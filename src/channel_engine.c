@@ -220,7 +220,10 @@ static void cf_apply(const apply_job *j, int64_t n, int64_t k, int64_t c0, int64
     for (int64_t c = c0; c < c1; c++) {
         norma_affine aff = {.mean = j->m[o + c], .rstd = j->a[o + c], .g0 = 1.0, .b0 = j->b[o + c], .act = j->silu,
                             .stream = sh->stream};
-        sh->k->apply(sh->dtype, block_len(sh, k), cf_run(sh, j->x, n, c, k), (void *)cf_run(sh, j->y, n, c, k), &aff, NULL);
+        int64_t ahead = c + (c1 - c0); /* the same cell of the next set (set by set) */
+        const void *next[2] = {ahead < j->fetch_to ? cf_run(sh, j->x, n, ahead, k) : NULL, NULL};
+        sh->k->apply(sh->dtype, block_len(sh, k), cf_run(sh, j->x, n, c, k), (void *)cf_run(sh, j->y, n, c, k), &aff,
+                     next[0] ? next : NULL);
     }
 }
 
@@ -360,8 +363,9 @@ void chan_moments_planes(const chan_shape *sh, const void *x, int64_t n, int64_t
 }
 
 void chan_apply_planes(const chan_shape *sh, const void *x, void *y, const double *m, const double *a, const double *b,
-                       int64_t stride, bool silu, int64_t n, int64_t c0, int64_t c1) {
-    apply_job j = {.sh = sh, .x = x, .y = y, .m = m, .a = a, .b = b, .stride = stride, .silu = silu};
+                       int64_t stride, bool silu, int64_t n, int64_t c0, int64_t c1, int64_t fetch_to) {
+    apply_job j = {.sh = sh, .x = x, .y = y, .m = m, .a = a, .b = b, .stride = stride, .silu = silu,
+                   .fetch_to = fetch_to};
     cf_apply(&j, n, 0, c0, c1);
 }
 

@@ -183,19 +183,20 @@ static void fwd_run_task(void *ctx, int64_t t) {
     const chan_shape *sh = j->sh;
     chan_sets sets = j->p->sets;
     chan_rect r = run_rect(sh, sets, t);
-    for (int64_t n = r.n0; n < r.n1; n++) chan_moments_planes(sh, j->x, n, r.c0, r.c1, j->cell_mean, j->cell_m2);
-    for (int64_t c = r.c0; c < r.c1; c += set_step(sets)) {
-        int64_t i = chan_set_of(sh, sets, r.n0, c);
+    int64_t step = set_step(sets);
+    for (int64_t c0 = r.c0; c0 < r.c1; c0 += step) { /* the rectangle's sets in turn, as the backward's */
+        int64_t c1 = c0 + step, i = chan_set_of(sh, sets, r.n0, c0);
+        for (int64_t n = r.n0; n < r.n1; n++) chan_moments_planes(sh, j->x, n, c0, c1, j->cell_mean, j->cell_m2);
         chan_merge_set(sh, sets, j->cell_mean, j->cell_m2, i, &j->count[i], &j->mean[i], &j->m2[i]);
         j->rstd[i] = set_rstd(j->p, i, j->count[i], j->mean[i], j->m2[i]);
-    }
-    for (int64_t n = r.n0; n < r.n1; n++) {
-        for (int64_t c = r.c0; c < r.c1; c++) {
-            int64_t i = chan_set_of(sh, sets, n, c);
-            j->m[n * sh->C + c] = j->mean[i];
-            j->s[n * sh->C + c] *= j->rstd[i];
+        for (int64_t n = r.n0; n < r.n1; n++) {
+            for (int64_t c = c0; c < c1; c++) {
+                int64_t k = chan_set_of(sh, sets, n, c);
+                j->m[n * sh->C + c] = j->mean[k];
+                j->s[n * sh->C + c] *= j->rstd[k];
+            }
+            chan_apply_planes(sh, j->x, j->y, j->m, j->s, j->b, sh->C, j->p->silu, n, c0, c1, r.c1);
         }
-        chan_apply_planes(sh, j->x, j->y, j->m, j->s, j->b, sh->C, j->p->silu, n, r.c0, r.c1);
     }
 }
 

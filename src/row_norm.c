@@ -56,7 +56,7 @@ static const void *row_vector(const row_layout *L, const void *base, int64_t r) 
 /* Asks for a short row about to be worked on, so that its memory latency overlaps the current row's
  * work (the hardware prefetchers do not ramp up within a few lines). Not for longer rows: a prefetch per
  * line of a 6 KiB row at once filled the miss queue and stalled (5% of a LayerNorm backward); the
- * backward's second pass fetches those line by line instead (backward_apply). */
+ * row passes fetch those line by line instead (fetch_next). */
 #define PREFETCH_MAX_BYTES 2048
 static void prefetch_row(const void *p, int64_t bytes) {
 #if defined(__GNUC__)

@@ -190,11 +190,8 @@ static void fwd_run_task(void *ctx, int64_t t) {
         chan_merge_set(sh, sets, j->cell_mean, j->cell_m2, i, &j->count[i], &j->mean[i], &j->m2[i]);
         j->rstd[i] = set_rstd(j->p, i, j->count[i], j->mean[i], j->m2[i]);
         for (int64_t n = r.n0; n < r.n1; n++) {
-            for (int64_t c = c0; c < c1; c++) {
-                int64_t k = chan_set_of(sh, sets, n, c);
-                j->m[n * sh->C + c] = j->mean[k];
-                j->s[n * sh->C + c] *= j->rstd[k];
-            }
+            for (int64_t c = c0; c < c1; c++) /* every (n, c) of the rectangle's set is in set i */
+                j->m[n * sh->C + c] = j->mean[i], j->s[n * sh->C + c] *= j->rstd[i];
             chan_apply_planes(sh, j->x, j->y, j->m, j->s, j->b, sh->C, j->p->silu, n, c0, c1, r.c1);
         }
     }
@@ -326,8 +323,8 @@ void sets_bwd_finish(const chan_shape *sh, const set_bwd *p, const set_bwd_work 
  * reads dy and x from cache rather than from memory: the traffic of the minimum, 2 reads and 1 write,
  * instead of 4 reads and 1 write. The apply also fetches the next set's planes, so that its sums read
  * L2 while the memory reads overlap the apply (InstanceNorm (8,256,64,64) 1.26-1.36x, BatchNorm
- * (16,256,56,56) 1.09-1.22x; sets larger than a run have no next set in their task). Every value is computed by the same operations in the same
- * order as by the three whole-tensor steps. */
+ * (16,256,56,56) 1.09-1.22x; sets larger than a run have no next set in their task). Every value is
+ * computed by the same operations in the same order as by the three whole-tensor steps. */
 typedef struct {
     const chan_shape *sh;
     const set_bwd *p;

@@ -204,8 +204,10 @@ static void compare(const norma_kernel_table *K, const norma_kernel_table *R, no
         K->add(t, n, x, dy, gated ? gain : NULL, y1), R->add(t, n, x, dy, gated ? gain : NULL, y2);
         CHECK(same_values(t, y1, y2, n), "%s add n=%lld dtype=%d gated=%d", name, (long long)n, t, gated);
     }
-    K->axpv(t, n, dy, y1, 0.75, -1.5, w), R->axpv(t, n, dy, y2, 0.75, -1.5, w);
-    CHECK(same_values(t, y1, y2, n), "%s axpv n=%lld dtype=%d", name, (long long)n, t);
+    for (int stream = 0; stream < 2; stream++) {
+        K->axpv(t, n, dy, y1, 0.75, -1.5, w, stream), R->axpv(t, n, dy, y2, 0.75, -1.5, w, 0);
+        CHECK(same_values(t, y1, y2, n), "%s axpv n=%lld dtype=%d stream=%d", name, (long long)n, t, stream);
+    }
 
     /* 2-D: n elements as rows x cols with a leading dimension */
     int64_t cols = 1 + n % 37, rows = n / cols, ld = cols;

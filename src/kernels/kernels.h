@@ -164,8 +164,10 @@ typedef struct norma_kernel_table {
     /* acc[j] += Σ_r coef[r]·x[r, j] for a block of rows (Wᵀu), rows in order. */
     void (*col_dotv)(norma_dtype dtype, int64_t rows, int64_t cols, int64_t ld, const void *x, const double *coef,
                      double *acc);
-    /* dx = a·dy + b·v, with v a double vector (a row of a rank-one update). dx may alias dy. */
-    void (*axpv)(norma_dtype dtype, int64_t n, const void *dy, void *dx, double a, double b, const double *v);
+    /* dx = a·dy + b·v, with v a double vector (a row of a rank-one update). dx may alias dy. stream: dx
+     * stored past the caches (a tensor too large for them). */
+    void (*axpv)(norma_dtype dtype, int64_t n, const void *dy, void *dx, double a, double b, const double *v,
+                 int stream);
     /* ----- 2-D blocks, per-column accumulation ----- */
     void (*col_dev)(norma_dtype dtype, int64_t rows, int64_t cols, int64_t ld, const void *x, const double *c,
                     double *sum_d, double *sum_dd);

@@ -199,7 +199,7 @@ typedef struct {
     int64_t stride;
     bool silu;           /* forward */
     const chan_act *act; /* backward */
-    int64_t fetch_to;    /* set by set: cell (n, c) fetches (n, c + (c1 - c0)), the next set's, below this */
+    chan_fetch fetch;    /* set by set: what cell (n, c) fetches of the next set */
 } apply_job;
 
 /* The SiLU input's coefficients of sample n: per column (channels-last; dz: the block's rows), per cell
@@ -220,8 +220,8 @@ static void cf_apply(const apply_job *j, int64_t n, int64_t k, int64_t c0, int64
     for (int64_t c = c0; c < c1; c++) {
         norma_affine aff = {.mean = j->m[o + c], .rstd = j->a[o + c], .g0 = 1.0, .b0 = j->b[o + c], .act = j->silu,
                             .stream = sh->stream};
-        int64_t ahead = c + (c1 - c0); /* the same cell of the next set (set by set) */
-        const void *next[2] = {ahead < j->fetch_to ? cf_run(sh, j->x, n, ahead, k) : NULL, NULL};
+        const chan_fetch *f = &j->fetch; /* the same cell of the next set (set by set) */
+        const void *next[2] = {f->on ? cf_run(sh, j->x, n + f->dn, c + f->dc, k) : NULL, NULL};
         sh->k->apply(sh->dtype, block_len(sh, k), cf_run(sh, j->x, n, c, k), (void *)cf_run(sh, j->y, n, c, k), &aff,
                      next[0] ? next : NULL);
     }
@@ -320,9 +320,9 @@ static void cf_apply_bwd(const apply_job *j, int64_t n, int64_t k, int64_t c0, i
         norma_affine unit = cell_affine(j->act, o + c, NULL, sh->stream);
         norma_bwd_coef kc = {.centre = j->m[o + c], .kg = j->a[o + c], .kx = j->b ? j->b[o + c] : 0.0,
                              .k0 = j->k0 ? j->k0[o + c] : 0.0};
-        int64_t ahead = c + (c1 - c0); /* the same cell of the next set: the next pass reads its x and dy */
+        const chan_fetch *f = &j->fetch; /* the same cell of the next set: the next pass reads its x and dy */
         const void *next[2] = {NULL, NULL};
-        if (ahead < j->fetch_to) next[0] = cf_run(sh, j->x, n, ahead, k), next[1] = cf_run(sh, j->dy, n, ahead, k);
+        if (f->on) next[0] = cf_run(sh, j->x, n + f->dn, c + f->dc, k), next[1] = cf_run(sh, j->dy, n + f->dn, c + f->dc, k);
         sh->k->bwd_apply(sh->dtype, block_len(sh, k), cf_run(sh, j->dy, n, c, k), cf_run(sh, j->x, n, c, k),
                          (void *)cf_run(sh, j->y, n, c, k), &unit, &kc, j->rs ? j->rs[o + c] : 1.0, NULL, NULL,
                          next[0] ? next : NULL);
@@ -363,9 +363,8 @@ void chan_moments_planes(const chan_shape *sh, const void *x, int64_t n, int64_t
 }
 
 void chan_apply_planes(const chan_shape *sh, const void *x, void *y, const double *m, const double *a, const double *b,
-                       int64_t stride, bool silu, int64_t n, int64_t c0, int64_t c1, int64_t fetch_to) {
-    apply_job j = {.sh = sh, .x = x, .y = y, .m = m, .a = a, .b = b, .stride = stride, .silu = silu,
-                   .fetch_to = fetch_to};
+                       int64_t stride, bool silu, int64_t n, int64_t c0, int64_t c1, chan_fetch fetch) {
+    apply_job j = {.sh = sh, .x = x, .y = y, .m = m, .a = a, .b = b, .stride = stride, .silu = silu, .fetch = fetch};
     cf_apply(&j, n, 0, c0, c1);
 }
 
@@ -376,9 +375,9 @@ void chan_bwd_sums_planes(const chan_shape *sh, const void *dy, const void *x, c
 
 void chan_apply_bwd_planes(const chan_shape *sh, const void *dy, const void *x, void *dx, const double *centre,
                            const double *rstd, const double *kg, const double *kx, const double *k0, int64_t stride,
-                           const chan_act *act, int64_t n, int64_t c0, int64_t c1, int64_t fetch_to) {
+                           const chan_act *act, int64_t n, int64_t c0, int64_t c1, chan_fetch fetch) {
     apply_job j = {.sh = sh, .dy = dy, .x = x, .y = dx, .m = centre, .rs = rstd, .a = kg, .b = kx, .k0 = k0,
-                   .stride = stride, .act = act, .fetch_to = fetch_to};
+                   .stride = stride, .act = act, .fetch = fetch};
     cf_apply_bwd(&j, n, 0, c0, c1);
 }
 

@@ -102,16 +102,21 @@ void chan_moments_planes(const chan_shape *sh, const void *x, int64_t n, int64_t
 /* Merges set s's cells (as chan_merge_cells does for every set). */
 void chan_merge_set(const chan_shape *sh, chan_sets sets, const double *cell_mean, const double *cell_m2, int64_t s,
                     double *count, double *mean, double *m2);
-/* ... where plane (n, c) also fetches plane (n, c + (c1 - c0)) of x if that channel is below fetch_to
- * (c1: none): the same plane of the next set of as many channels, which the plan reduces next. */
+/* What a set's apply fetches as it goes: plane (n, c) fetches plane (n + dn, c + dc), the same plane of
+ * the set the plan reduces next (which has the same shape); nothing if !on. */
+typedef struct chan_fetch {
+    bool on;
+    int64_t dn, dc;
+} chan_fetch;
+/* ... where plane (n, c) also fetches the next set's plane of x, as `fetch` says. */
 void chan_apply_planes(const chan_shape *sh, const void *x, void *y, const double *m, const double *a, const double *b,
-                       int64_t stride, bool silu, int64_t n, int64_t c0, int64_t c1, int64_t fetch_to);
+                       int64_t stride, bool silu, int64_t n, int64_t c0, int64_t c1, chan_fetch fetch);
 void chan_bwd_sums_planes(const chan_shape *sh, const void *dy, const void *x, const double *centre, int64_t stride,
                           const chan_act *act, int64_t n, int64_t c0, int64_t c1, double *const t[4]);
 /* Fetching the next set's planes of x and dy as chan_apply_planes fetches x. */
 void chan_apply_bwd_planes(const chan_shape *sh, const void *dy, const void *x, void *dx, const double *centre,
                            const double *rstd, const double *kg, const double *kx, const double *k0, int64_t stride,
-                           const chan_act *act, int64_t n, int64_t c0, int64_t c1, int64_t fetch_to);
+                           const chan_act *act, int64_t n, int64_t c0, int64_t c1, chan_fetch fetch);
 
 /* ----- the gradient of a normalization over a set -----
  * With g = dy·gain, count elements, variance over nv (count, or count - 1 for an unbiased one):

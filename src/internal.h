@@ -49,6 +49,16 @@ norma_status norma_check_numel(const char *fn, int64_t *numel, int count, const 
 typedef void (*norma_task_fn)(void *ctx, int64_t task);
 void norma_parallel_for(int64_t ntasks, bool serial, norma_task_fn fn, void *ctx);
 
+/* The same, where each thread claims its next task before it starts the current one and passes it:
+ * fn(ctx, t, next), next the task this thread runs after t, or -1 if none. A task can then fetch the
+ * inputs of the next one while it works (channel_norm.c: sets larger than a task's run). At the end a
+ * thread may hold one claimed task while another is idle: for a few large tasks, not many small ones. */
+typedef void (*norma_task_ahead_fn)(void *ctx, int64_t task, int64_t next);
+void norma_parallel_for_ahead(int64_t ntasks, bool serial, norma_task_ahead_fn fn, void *ctx);
+
+/* Bytes of one core's L2 cache (sysconf; 1 MiB where unknown), read once. */
+int64_t norma_l2_bytes(void);
+
 /* Problems smaller than this many bytes of traffic stay on the calling thread: waking the pool
  * costs more than it saves. */
 #define NORMA_SERIAL_BYTES ((int64_t)1 << 18)

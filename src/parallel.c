@@ -7,7 +7,8 @@
  *
  * A call publishes its job and bumps `generation`; workers spin briefly on `generation` (cheap
  * wake-up for back-to-back calls), then sleep on a condition variable. Tasks are handed out by an
- * atomic counter; `pending` counts the workers still inside the current job.
+ * atomic counter (a claim ahead for norma_parallel_for_ahead's jobs); `pending` counts the workers
+ * still inside the current job.
  */
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -43,8 +44,9 @@ static struct {
     pthread_t workers[MAX_THREADS];
     atomic_uint_fast64_t generation;
     atomic_bool stop;
-    /* the current job */
+    /* the current job: fn, or ahead (claiming each next task before running the current one) */
     norma_task_fn fn;
+    norma_task_ahead_fn ahead;
     void *ctx;
     int64_t ntasks;
     atomic_int_fast64_t next_task;
@@ -83,17 +85,25 @@ static void init_once(void) {
     pthread_atfork(NULL, NULL, reset_after_fork);
 }
 
+static int64_t claim(void) { return atomic_fetch_add_explicit(&pool.next_task, 1, memory_order_relaxed); }
+
 static void run_tasks(void) {
-    for (;;) {
-        int64_t t = atomic_fetch_add_explicit(&pool.next_task, 1, memory_order_relaxed);
-        if (t >= pool.ntasks) break;
-        pool.fn(pool.ctx, t);
+    if (pool.ahead) {
+        for (int64_t t = claim(), next; t < pool.ntasks; t = next) {
+            next = claim();
+            pool.ahead(pool.ctx, t, next < pool.ntasks ? next : -1);
+        }
+    } else {
+        for (int64_t t = claim(); t < pool.ntasks; t = claim()) pool.fn(pool.ctx, t);
     }
     store_fence();
 }
 
-static void run_serially(int64_t ntasks, norma_task_fn fn, void *ctx) {
-    for (int64_t t = 0; t < ntasks; t++) fn(ctx, t);
+static void run_serially(int64_t ntasks, norma_task_fn fn, norma_task_ahead_fn ahead, void *ctx) {
+    for (int64_t t = 0; t < ntasks; t++) {
+        if (ahead) ahead(ctx, t, t + 1 < ntasks ? t + 1 : -1);
+        else fn(ctx, t);
+    }
     store_fence();
 }
 
@@ -160,26 +170,39 @@ norma_status norma_set_num_threads(int n) {
     return NORMA_OK;
 }
 
+static int64_t l2_bytes;
+static pthread_once_t l2_once = PTHREAD_ONCE_INIT;
+static void read_l2(void) {
+    long n = sysconf(_SC_LEVEL2_CACHE_SIZE);
+    l2_bytes = n > 0 ? n : (int64_t)1 << 20;
+}
+int64_t norma_l2_bytes(void) {
+    pthread_once(&l2_once, read_l2);
+    return l2_bytes;
+}
+
 int norma_get_num_threads(void) {
     pthread_once(&pool.once, init_once);
     return pool.num_threads;
 }
 
-void norma_parallel_for(int64_t ntasks, bool serial, norma_task_fn fn, void *ctx) {
+/* Either entry point: exactly one of fn and ahead is set. */
+static void parallel_for(int64_t ntasks, bool serial, norma_task_fn fn, norma_task_ahead_fn ahead, void *ctx) {
     pthread_once(&pool.once, init_once);
     if (ntasks <= 0) return;
     if (serial || ntasks == 1 || atomic_load_explicit(&pool.num_threads, memory_order_relaxed) == 1 ||
         pthread_mutex_trylock(&pool.busy) != 0) {
-        run_serially(ntasks, fn, ctx);
+        run_serially(ntasks, fn, ahead, ctx);
         return;
     }
     start_workers();
     if (pool.num_workers == 0) {
         pthread_mutex_unlock(&pool.busy);
-        run_serially(ntasks, fn, ctx);
+        run_serially(ntasks, fn, ahead, ctx);
         return;
     }
     pool.fn = fn;
+    pool.ahead = ahead;
     pool.ctx = ctx;
     pool.ntasks = ntasks;
     atomic_store_explicit(&pool.next_task, 0, memory_order_relaxed);
@@ -192,4 +215,12 @@ void norma_parallel_for(int64_t ntasks, bool serial, norma_task_fn fn, void *ctx
         else sched_yield();
     }
     pthread_mutex_unlock(&pool.busy);
+}
+
+void norma_parallel_for(int64_t ntasks, bool serial, norma_task_fn fn, void *ctx) {
+    parallel_for(ntasks, serial, fn, NULL, ctx);
+}
+
+void norma_parallel_for_ahead(int64_t ntasks, bool serial, norma_task_ahead_fn fn, void *ctx) {
+    parallel_for(ntasks, serial, NULL, fn, ctx);
 }

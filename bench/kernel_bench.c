@@ -99,6 +99,26 @@ static void bwd_apply_rms(const bench_row *b) {
     norma_bwd_coef c = {.kg = 1.7, .kx = -0.1};
     b->k->bwd_apply(b->t, b->n, b->dy, b->x, b->dx, &a, &c, 1.7, b->acc_g, NULL, NULL);
 }
+/* The row's two halves as two rows of one pair (the same elements as one bwd_apply of the row). */
+static void bwd_apply_pair(const bench_row *b, const norma_affine *a, const norma_bwd_coef *c, void *acc_b) {
+    size_t half = (size_t)(b->n / 2) * norma_dtype_size(b->t);
+    const void *dy[2] = {b->dy, (const char *)b->dy + half}, *x[2] = {b->x, (const char *)b->x + half};
+    void *dx[2] = {b->dx, (char *)b->dx + half};
+    const norma_affine *as[2] = {a, a};
+    const norma_bwd_coef *cs[2] = {c, c};
+    double rstd[2] = {1.7, 1.7};
+    b->k->bwd_apply_pair(b->t, b->n / 2, dy, x, dx, as, cs, rstd, b->acc_g, acc_b, NULL);
+}
+static void bwd_apply_layer_pair(const bench_row *b) {
+    norma_affine a = layer_affine(b);
+    norma_bwd_coef c = {.centre = 0.01, .kg = 1.7, .kx = -0.1, .k0 = 0.01};
+    bwd_apply_pair(b, &a, &c, b->acc_b);
+}
+static void bwd_apply_rms_pair(const bench_row *b) {
+    norma_affine a = rms_affine(b);
+    norma_bwd_coef c = {.kg = 1.7, .kx = -0.1};
+    bwd_apply_pair(b, &a, &c, NULL);
+}
 static void bwd_apply_plane(const bench_row *b) { /* dx alone, scalar coefficients: a GroupNorm plane */
     norma_affine a = {.g0 = 1.0};
     norma_bwd_coef c = {.centre = 0.1, .kg = 1.7, .kx = -0.1, .k0 = 0.01};
@@ -137,6 +157,8 @@ static const struct {
     {"bwd_sums RMSNorm", bwd_sums_rms},
     {"bwd_apply LayerNorm (dx, dw, db)", bwd_apply_layer},
     {"bwd_apply RMSNorm (dx, dw)", bwd_apply_rms},
+    {"bwd_apply_pair LayerNorm (2 half rows)", bwd_apply_layer_pair},
+    {"bwd_apply_pair RMSNorm (2 half rows)", bwd_apply_rms_pair},
     {"apply plane", apply_plane},
     {"apply plane + SiLU", apply_plane_silu},
     {"bwd_sums plane", bwd_sums_plane},

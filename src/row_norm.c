@@ -373,6 +373,27 @@ static void backward_apply(const row_bwd *p, int64_t r, bool next, bwd_row *w, v
                     acc[GRAD_BIAS], fetch ? next_row : NULL);
 }
 
+/* Rows r and r + 1's second passes in one (bwd_apply_pair: each accumulator loaded and stored once for
+ * both, the same bits as two backward_apply); fetching the two rows after them if `next`. */
+static void backward_apply_pair(const row_bwd *p, int64_t r, bool next, bwd_row *w, void *const acc[NGRADS]) {
+    const row_layout *L = &p->L;
+    w[0].c.dgate = w[1].c.dgate = acc[GRAD_GATE];
+    const void *next_rows[4] = {NULL, NULL, NULL, NULL};
+    bool fetch = fetch_next(L, p->stream, next);
+    if (fetch) {
+        int64_t after = r + 3 < L->rows ? r + 3 : r + 2; /* a missing fourth row repeats the third */
+        next_rows[0] = row_ptr(L, p->x, r + 2), next_rows[1] = row_ptr(L, p->dy, r + 2);
+        next_rows[2] = row_ptr(L, p->x, after), next_rows[3] = row_ptr(L, p->dy, after);
+    }
+    const void *dy[2] = {w[0].dy, w[1].dy}, *x[2] = {row_ptr(L, p->x, r), row_ptr(L, p->x, r + 1)};
+    void *dx[2] = {w[0].dx, w[1].dx};
+    const norma_affine *a[2] = {&w[0].a, &w[1].a};
+    const norma_bwd_coef *c[2] = {&w[0].c, &w[1].c};
+    double rstd[2] = {w[0].rstd, w[1].rstd};
+    p->k->bwd_apply_pair(L->dtype, L->cols, dy, x, dx, a, c, rstd, acc[GRAD_GAIN], acc[GRAD_BIAS],
+                         fetch ? next_rows : NULL);
+}
+
 /* Stores one vector of gradient sums as the gradient's dtype. */
 static void store_grad(norma_dtype dtype, void *out, int64_t offset, const double *sums, int64_t n) {
     if (!out) return;
@@ -418,7 +439,11 @@ static void backward_task(void *ctx, int64_t task) {
         r0 = task * p->rows_per_task;
         r1 = min_i64(p->L.rows, r0 + p->rows_per_task);
     }
+    /* Rows summed into the same accumulators go in pairs (backward_apply_pair): groups of an even count,
+     * so that a pair starts at an even row of the task and never straddles a flush (FLUSH_ROWS is even). */
+    bool pairs = sums_grads(G);
     int64_t group = group_rows(&p->L, 2); /* as in the forward: dy and x */
+    if (pairs) group = max_i64(2, group & ~(int64_t)1);
     bwd_row rows[GROUP_ROWS];
     for (int64_t g0 = r0; g0 < r1; g0 += group) {
         int64_t g1 = min_i64(r1, g0 + group);
@@ -426,7 +451,8 @@ static void backward_task(void *ctx, int64_t task) {
         backward_rstds(p, rows, g1 - g0);
         for (int64_t r = g0; r < g1; r++) backward_coefs(p, r, &rows[r - g0]);
         for (int64_t r = g0; r < g1; r++) {
-            backward_apply(p, r, r + 1 < r1, &rows[r - g0], acc);
+            if (pairs && r + 1 < g1) backward_apply_pair(p, r, r + 2 < r1, &rows[r - g0], acc), r++;
+            else backward_apply(p, r, r + 1 < r1, &rows[r - g0], acc);
             bool last = G->per_row || (r - r0) % FLUSH_ROWS == FLUSH_ROWS - 1 || r == r1 - 1;
             if (!direct && last) /* only the vectors wanted: a QK norm's row is as short as its weight */
                 for (int w = 0; w < NGRADS; w++)

@@ -126,6 +126,62 @@ static void compare_strided(const norma_kernel_table *K, norma_dtype t, int64_t 
     free(xs), free(dys), free(ys), free(y), free(yc), free(a), free(dzs), free(dzc);
 }
 
+/* bwd_apply_pair, in K and in the reference R, against two calls of R's bwd_apply adding to the same
+ * accumulators, bitwise: dx, the accumulators, and a fused gated residual's dh and dgate. Variant bits:
+ * 1 dbias, 2 dx, 4 streaming stores, 8 next rows fetched, 16 both centres 0 (else row 1's alone: the
+ * general form then serves a zero centre), 32 SiLU, 64 gated residual, 128 the gain as stored. Every
+ * variant for a few lengths, eight spread ones for the others (the test runs under valgrind too). */
+static void compare_pair(const norma_kernel_table *K, const norma_kernel_table *R, norma_dtype t, int64_t n,
+                         int special) {
+    size_t es = norma_dtype_size(t), as = norma_compute_size(t), bytes = (size_t)n * es;
+    char *in = xmalloc(bytes * 6), *out = xmalloc(bytes * 4 * 3), *acc = xmalloc((size_t)n * as * 3 * 3);
+    char *x[2] = {in, in + bytes}, *dy[2] = {in + 2 * bytes, in + 3 * bytes}, *gain = in + 4 * bytes, *h = in + 5 * bytes;
+    for (int i = 0; i < 6; i++) fill(t, in + i * bytes, n, special && i < 4, i == 4 ? 1.0 : 0.0);
+    void *gain_c = xmalloc((size_t)n * as);
+    R->prepare(t, n, 1.0, gain, gain_c);
+    const void *next[4] = {x[1], dy[1], x[0], dy[0]};
+    int all = n == 1 || n == 16 || n == 17 || n == 67 || n == 2049;
+    for (int k = 0; k < (all ? 256 : 8); k++) {
+        int variant = all ? k : (int)((n * 37 + k * 29) % 256);
+        memset(out, 0, bytes * 12), memset(acc, 0, (size_t)n * as * 9);
+        norma_affine a[2];
+        norma_bwd_coef c[3][2]; /* per result: K's pair, R's pair, R's two calls (their own dh and dgate) */
+        for (int r = 0; r < 2; r++) {
+            a[r] = (norma_affine){.mean = 0.5 * r, .rstd = 0.7 + 0.1 * r, .g0 = variant & 128 ? 1.0 : 0.0,
+                                  .gain = variant & 128 ? gain : NULL, .gain_c = variant & 128 ? NULL : gain_c,
+                                  .b0 = 0.25, .stream = (variant >> 2) & 1, .act = (variant >> 5) & 1};
+            for (int q = 0; q < 3; q++) {
+                int gated = variant & 64;
+                char *o = out + (size_t)q * 4 * bytes; /* dx0, dx1, dh0, dh1 */
+                c[q][r] = (norma_bwd_coef){.centre = r == 1 || variant & 16 ? 0.0 : 1.25, .kg = 0.5 + r,
+                                           .kx = -0.125, .k0 = 0.0625 * r, .dsum = gated ? h : NULL,
+                                           .h = gated ? x[1 - r] : NULL, .gate = gated && r ? gain : NULL,
+                                           .dh = gated ? o + (2 + r) * bytes : NULL,
+                                           .dgate = gated ? acc + ((size_t)q * 3 + 2) * n * as : NULL};
+            }
+        }
+        double rstd[2] = {0.75, 1.5};
+        for (int q = 0; q < 3; q++) {
+            char *o = out + (size_t)q * 4 * bytes, *g = acc + (size_t)q * 3 * n * as, *b = variant & 1 ? g + n * as : NULL;
+            void *dx[2] = {variant & 2 ? o : NULL, variant & 2 ? o + bytes : NULL};
+            const void *dys[2] = {dy[0], dy[1]}, *xs[2] = {x[0], x[1]};
+            const norma_affine *ap[2] = {&a[0], &a[1]};
+            const norma_bwd_coef *cp[2] = {&c[q][0], &c[q][1]};
+            if (q < 2) (q ? R : K)->bwd_apply_pair(t, n, dys, xs, dx, ap, cp, rstd, g, b, variant & 8 ? next : NULL);
+            else
+                for (int r = 0; r < 2; r++) R->bwd_apply(t, n, dy[r], x[r], dx[r], &a[r], &c[q][r], rstd[r], g, b, NULL);
+        }
+        int same = 1;
+        for (int q = 0; q < 2; q++) {
+            same &= same_values(t, out + (size_t)q * 4 * bytes, out + 8 * bytes, 4 * n);
+            const void *mine = acc + (size_t)q * 3 * n * as, *want = acc + 6 * n * as;
+            same &= t == NORMA_F32 ? same_doubles(mine, want, 3 * n) : same_values(NORMA_F32, mine, want, 3 * n);
+        }
+        CHECK(same, "%s bwd_apply_pair n=%lld dtype=%d variant=%d", K->name, (long long)n, t, variant);
+    }
+    free(in), free(out), free(acc), free(gain_c);
+}
+
 static void compare(const norma_kernel_table *K, const norma_kernel_table *R, norma_dtype t, int64_t n, int special) {
     size_t es = norma_dtype_size(t), bytes = (size_t)n * es;
     void *x = xmalloc(bytes), *dy = xmalloc(bytes), *gain = xmalloc(bytes), *bias = xmalloc(bytes);
@@ -134,6 +190,7 @@ static void compare(const norma_kernel_table *K, const norma_kernel_table *R, no
     fill(t, x, n, special, 2.0), fill(t, dy, n, special, 0.0), fill(t, gain, n, 0, 1.0), fill(t, bias, n, 0, 0.0);
     for (int64_t i = 0; i < n; i++) w[i] = rng_normal();
     const char *name = K->name;
+    compare_pair(K, R, t, n, special);
 
     double m1, q1, m2, q2;
     K->moments(t, n, x, &m1, &q1), R->moments(t, n, x, &m2, &q2);

@@ -152,6 +152,14 @@ typedef struct norma_kernel_table {
     void (*bwd_apply)(norma_dtype dtype, int64_t n, const void *dy, const void *x, void *dx,
                       const norma_affine *a, const norma_bwd_coef *k, double rstd, void *dgain, void *dbias,
                       const void *const *next);
+    /* bwd_apply of two rows (dy, x, dx, a, k, rstd: one each), both adding to the same dgain and dbias:
+     * row 0's terms and then row 1's, as two calls would (the same bits), but each accumulator loaded and
+     * stored once for both, which is most of what the parameter gradients cost. The rows have the same
+     * options (gain, SiLU, stream, fused residual or not). next: NULL, or {x, dy} of the two rows after
+     * them (4 pointers; the last two may repeat the first two). */
+    void (*bwd_apply_pair)(norma_dtype dtype, int64_t n, const void *const dy[2], const void *const x[2],
+                           void *const dx[2], const norma_affine *const a[2], const norma_bwd_coef *const k[2],
+                           const double rstd[2], void *dgain, void *dbias, const void *const *next);
     /* dst[i] = src[i] converted through float (rounded to nearest even; NaN quieted). */
     void (*convert)(norma_dtype from, norma_dtype to, int64_t n, const void *src, void *dst);
     /* sum[j] += acc[j], then acc[j] = 0: the float accumulators of bwd_apply flushed into double. */

@@ -322,7 +322,10 @@ static void cf_apply_bwd(const apply_job *j, int64_t n, int64_t k, int64_t c0, i
                              .k0 = j->k0 ? j->k0[o + c] : 0.0};
         const chan_fetch *f = &j->fetch; /* the same cell of the next set: the next pass reads its x and dy */
         const void *next[2] = {NULL, NULL};
-        if (f->on) next[0] = cf_run(sh, j->x, n + f->dn, c + f->dc, k), next[1] = cf_run(sh, j->dy, n + f->dn, c + f->dc, k);
+        if (f->on) {
+            next[0] = cf_run(sh, j->x, n + f->dn, c + f->dc, k);
+            next[1] = cf_run(sh, j->dy, n + f->dn, c + f->dc, k);
+        }
         sh->k->bwd_apply(sh->dtype, block_len(sh, k), cf_run(sh, j->dy, n, c, k), cf_run(sh, j->x, n, c, k),
                          (void *)cf_run(sh, j->y, n, c, k), &unit, &kc, j->rs ? j->rs[o + c] : 1.0, NULL, NULL,
                          next[0] ? next : NULL);

@@ -338,8 +338,8 @@ void sets_bwd_finish(const chan_shape *sh, const set_bwd *p, const set_bwd_work 
  * instead of 4 reads and 1 write. The apply also fetches the next set's planes, so that its sums read
  * L2 while the memory reads overlap the apply (InstanceNorm (8,256,64,64) 1.26-1.36x, BatchNorm
  * (16,256,56,56) 1.09-1.22x; after a task's last set, the first set of the thread's next task: see
- * next_set). Every value is
- * computed by the same operations in the same order as by the three whole-tensor steps. */
+ * next_set). Every value is computed by the same operations in the same order as by the three
+ * whole-tensor steps. */
 typedef struct {
     const chan_shape *sh;
     const set_bwd *p;

@@ -336,9 +336,9 @@ norma_status norma_spectral_norm_bwd(norma_dtype dtype, int64_t outer, int64_t r
     load_vector(rows, u, ud), load_vector(cols, v, vd);
     bwd_job j = {.M = &M, .dy = dy, .weight = weight, .dx = dweight, .partials = norma_alloc(&arena, chunks),
                  .p = M.u_is_q ? vd : ud, .q = M.u_is_q ? ud : vd, .rows_per_task = rows_per_task(&M),
-                 /* f32 only: streaming dx measured 1.08x for f32 and 0.79x for bf16 (4096 x 4096,
-                  * bench/ab.py, Xeon host; why is not established: axpv takes 16-bit rows through
-                  * doubles, so its half-line non-temporal stores come further apart) */
+                 /* f32 only: streaming dx measured 1.08-1.12x for f32 and 0.79-0.84x for bf16 (4096 x
+                  * 4096, bench/ab.py, Xeon host); why is not established (the row norms' bf16 outputs
+                  * gain from streaming: without it they measured 0.48-0.86x) */
                  .stream = streams(&w) && w.dtype == NORMA_F32};
     norma_parallel_for(chunks, small(&w, 2), dot_task, &j);
     double gw = 0.0;

@@ -135,7 +135,8 @@ static void compare_pair(const norma_kernel_table *K, const norma_kernel_table *
                          int special) {
     size_t es = norma_dtype_size(t), as = norma_compute_size(t), bytes = (size_t)n * es;
     char *in = xmalloc(bytes * 6), *out = xmalloc(bytes * 4 * 3), *acc = xmalloc((size_t)n * as * 3 * 3);
-    char *x[2] = {in, in + bytes}, *dy[2] = {in + 2 * bytes, in + 3 * bytes}, *gain = in + 4 * bytes, *h = in + 5 * bytes;
+    char *x[2] = {in, in + bytes}, *dy[2] = {in + 2 * bytes, in + 3 * bytes};
+    char *gain = in + 4 * bytes, *h = in + 5 * bytes;
     for (int i = 0; i < 6; i++) fill(t, in + i * bytes, n, special && i < 4, i == 4 ? 1.0 : 0.0);
     void *gain_c = xmalloc((size_t)n * as);
     R->prepare(t, n, 1.0, gain, gain_c);
@@ -162,14 +163,16 @@ static void compare_pair(const norma_kernel_table *K, const norma_kernel_table *
         }
         double rstd[2] = {0.75, 1.5};
         for (int q = 0; q < 3; q++) {
-            char *o = out + (size_t)q * 4 * bytes, *g = acc + (size_t)q * 3 * n * as, *b = variant & 1 ? g + n * as : NULL;
+            char *o = out + (size_t)q * 4 * bytes, *g = acc + (size_t)q * 3 * n * as;
+            char *b = variant & 1 ? g + n * as : NULL;
             void *dx[2] = {variant & 2 ? o : NULL, variant & 2 ? o + bytes : NULL};
             const void *dys[2] = {dy[0], dy[1]}, *xs[2] = {x[0], x[1]};
             const norma_affine *ap[2] = {&a[0], &a[1]};
             const norma_bwd_coef *cp[2] = {&c[q][0], &c[q][1]};
             if (q < 2) (q ? R : K)->bwd_apply_pair(t, n, dys, xs, dx, ap, cp, rstd, g, b, variant & 8 ? next : NULL);
             else
-                for (int r = 0; r < 2; r++) R->bwd_apply(t, n, dy[r], x[r], dx[r], &a[r], &c[q][r], rstd[r], g, b, NULL);
+                for (int r = 0; r < 2; r++)
+                    R->bwd_apply(t, n, dy[r], x[r], dx[r], &a[r], &c[q][r], rstd[r], g, b, NULL);
         }
         int same = 1;
         for (int q = 0; q < 2; q++) {

@@ -13,9 +13,11 @@ root=$(pwd)
 jobs=$(nproc)
 
 echo "== 1. AddressSanitizer + UndefinedBehaviorSanitizer (clang)"
+# the libFuzzer target (step 3) is built here too, on the same sanitized library: a build of its own
+# compiled every kernel variant again (~20 min of the run)
 asan=${NORMA_ASAN_DIR:-build-asan}
 CC=clang cmake -S . -B "$asan" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DNORMA_SANITIZE=ON -DNORMA_WERROR=ON \
-  -DNORMA_BUILD_PYTHON_TESTS=ON >/dev/null
+  -DNORMA_BUILD_PYTHON_TESTS=ON -DNORMA_FUZZ=ON >/dev/null
 cmake --build "$asan" -j "$jobs" >/dev/null
 runtime=$(clang -print-file-name=libclang_rt.asan-x86_64.so)
 (
@@ -41,16 +43,13 @@ NORMA_KERNELS=avx2 valgrind -q --error-exitcode=9 --leak-check=full --errors-for
   "$build/fuzz_replay" tests/fuzz/corpus/* >/dev/null
 
 echo "== 3. libFuzzer over the C API for ${NORMA_FUZZ_SECONDS:-60} s"
-fuzz=${NORMA_FUZZ_DIR:-build-fuzz}
-CC=clang cmake -S . -B "$fuzz" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DNORMA_SANITIZE=ON -DNORMA_FUZZ=ON \
-  -DNORMA_BUILD_PYTHON_TESTS=OFF >/dev/null
-cmake --build "$fuzz" -j "$jobs" --target fuzz_api >/dev/null
+cmake --build "$asan" -j "$jobs" --target fuzz_api >/dev/null # built in step 1: nothing left to do
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 cp tests/fuzz/corpus/* "$work/"
 cd "$work"
 # a finding is written to $root/fuzz-crash-* (and its input printed in base64)
-if ! "$root/$fuzz/fuzz_api" -max_total_time="${NORMA_FUZZ_SECONDS:-60}" -max_len=2048 -timeout=20 \
+if ! "$root/$asan/fuzz_api" -max_total_time="${NORMA_FUZZ_SECONDS:-60}" -max_len=2048 -timeout=20 \
     -artifact_prefix="$root/fuzz-" "$work" >"$work.log" 2>&1; then
   tail -n 40 "$work.log"
   echo "reliability: the fuzzer found a failure" >&2

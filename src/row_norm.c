@@ -77,13 +77,22 @@ static bool run_serial(const row_layout *L, int streams) {
     return L->rows * L->cols * (int64_t)L->esize * streams < NORMA_SERIAL_BYTES;
 }
 
+/* Whether the tensor is too large to stay cached: outputs are then stored past the caches. */
+static bool streams(const row_layout *L) { return L->rows * L->cols * (int64_t)L->esize >= NORMA_STREAM_BYTES; }
+
 /* ----- vectors shared by many rows, ready-made --------------------------------------------------- */
 
 /* When rows share their gain/bias vectors (LayerNorm/RMSNorm weights; AdaLN per-sample modulation),
  * they are converted once per call to the compute type, g0 included (norma_affine.gain_c/bias_c),
  * instead of on every row. Per-token vectors are used as they are, and so are vectors shared by fewer
  * than PREPARE_MIN_ROWS rows (one row of LLM decoding), where converting would cost more than it saves.
- * Either way the same sum g0 + gain is formed: the results are the same. */
+ * Nor are f32 data's vectors in a tensor streamed from memory: there, converting them in the loop beat
+ * reading them ready-made (bench/ab.py, 10 rounds on the AMD Zen 5 host: LayerNorm 4096 x 3072 f32
+ * forward 1.36x, backward 1.16x, RMSNorm 4096 x 4096 backward 1.16x). The likely cause: ready-made
+ * they are double, 16 bytes per element from L2 for a gain and a bias against the row's own 4, while
+ * L2 also takes in the rows coming from memory. 16-bit data's float vectors are kept (bf16 LayerNorm
+ * forward 0.74x without). Either way the same sum g0 + gain is formed: the results are the same
+ * (test_row_norm's test_streamed_rows). */
 #define PREPARE_MIN_ROWS 8
 typedef struct prepared_vectors {
     char *gain, *bias; /* `count` vectors of cols compute-type elements, or NULL */
@@ -93,6 +102,7 @@ typedef struct prepared_vectors {
 
 static int64_t prepared_count(const row_layout *L) {
     if (L->stride_l != 0 && L->tokens > 1) return 0; /* per token */
+    if (streams(L) && norma_compute_size(L->dtype) == sizeof(double)) return 0;
     int64_t vectors = L->stride_b == 0 ? 1 : L->rows / L->tokens;
     return L->rows / vectors < PREPARE_MIN_ROWS ? 0 : vectors;
 }
@@ -233,8 +243,6 @@ static void forward_task(void *ctx, int64_t task) {
         for (int64_t r = g0; r < g1; r++) forward_apply(p, r, r + 1 < r1, &a[r - g0]);
     }
 }
-
-static bool streams(const row_layout *L) { return L->rows * L->cols * (int64_t)L->esize >= NORMA_STREAM_BYTES; }
 
 static norma_status row_forward(row_fwd *p, const char *fn) {
     p->k = norma_kernel();

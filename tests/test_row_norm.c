@@ -474,6 +474,47 @@ static void test_degenerate_rows(void) {
 
 /* ----- thread-count independence ------------------------------------------------------------- */
 
+/* ----- tensors larger than the caches ------------------------------------------------------------ */
+
+/* A tensor of 16 MiB or more takes other plans than a small one: its outputs are streamed past the
+ * caches, each row pass fetches the next row, and f32 data reads its weight and bias as stored instead
+ * of as ready-made double vectors. None of that may change a bit: the call on the whole tensor equals
+ * the same rows in calls of 64 rows (y, dx; the parameter gradients sum in another order). */
+static void test_streamed_rows(void) {
+    for (size_t ti = 0; ti < 3; ti++) {
+        norma_dtype t = dtypes[ti];
+        size_t es = norma_dtype_size(t);
+        int64_t cols = 3072, rows = ((int64_t)16 << 20) / (cols * (int64_t)es) + 5, n = rows * cols;
+        char *in = xmalloc((size_t)(2 * n + 2 * cols) * es), *out = xmalloc((size_t)n * es * 4);
+        char *x = in, *dy = in + n * es, *w = in + 2 * n * es, *b = w + cols * es;
+        float *stats = xmalloc((size_t)(2 * rows + 4 * cols) * 4), *mean = stats, *rstd = stats + rows;
+        float *dw = stats + 2 * rows, *db = dw + cols, *dw_piece = db + cols, *db_piece = dw_piece + cols;
+        for (int64_t i = 0; i < 2 * n + 2 * cols; i++) /* cheap values (valgrind runs this): 0.25 .. 2, signs mixed */
+            store_elem(t, in, i, (float)((i * 2654435761u >> 7) % 8 + 1) * (i % 3 ? 0.25f : -0.25f));
+        for (int rms = 0; rms < 2; rms++) {
+            char *y = out, *dx = out + n * es, *y_pieces = out + 2 * n * es, *dx_pieces = out + 3 * n * es;
+            for (int whole = 1; whole >= 0; whole--)
+                for (int64_t r0 = 0; r0 < rows; r0 += whole ? rows : 64) {
+                    int64_t len = whole ? rows : (rows - r0 < 64 ? rows - r0 : 64);
+                    size_t at = (size_t)(r0 * cols) * es;
+                    char *yo = (whole ? y : y_pieces) + at, *dxo = (whole ? dx : dx_pieces) + at;
+                    float *gw = whole ? dw : dw_piece, *gb = whole ? db : db_piece;
+                    if (rms) {
+                        CHECK_OK(norma_rms_norm_fwd(t, len, cols, x + at, w, 1e-5, yo, rstd + r0));
+                        CHECK_OK(norma_rms_norm_bwd(t, len, cols, dy + at, x + at, w, 1e-5, dxo, gw));
+                    } else {
+                        CHECK_OK(norma_layer_norm_fwd(t, len, cols, x + at, w, b, 1e-5, yo, mean + r0, rstd + r0));
+                        CHECK_OK(norma_layer_norm_bwd(t, len, cols, dy + at, x + at, w, mean + r0, 1e-5, dxo, gw, gb));
+                    }
+                }
+            CHECK(!memcmp(y, y_pieces, (size_t)n * es) && !memcmp(dx, dx_pieces, (size_t)n * es),
+                  "%s %s (%lld, %lld): the streamed plan differs from the same rows in pieces",
+                  rms ? "rms_norm" : "layer_norm", dtype_name(t), (long long)rows, (long long)cols);
+        }
+        free(in), free(out), free(stats);
+    }
+}
+
 static void test_threads(void) {
     static const int counts[] = {1, 2, 3, 7};
     for (int op = OP_LN; op <= OP_ADA_RMS; op++) {
@@ -832,6 +873,7 @@ int main(void) {
     test_degenerate_rows();
     test_fused_add();
     test_gated_ada();
+    test_streamed_rows();
     test_threads();
     return check_summary("test_row_norm");
 }

@@ -80,19 +80,28 @@ static bool run_serial(const row_layout *L, int streams) {
 /* Whether the tensor is too large to stay cached: outputs are then stored past the caches. */
 static bool streams(const row_layout *L) { return L->rows * L->cols * (int64_t)L->esize >= NORMA_STREAM_BYTES; }
 
+/* Rows of such a tensor longer than prefetch_row takes whole: each row pass fetches the next row as it
+ * goes (fetch_next), so that the next row's first pass reads L2 and the memory reads overlap this pass's
+ * arithmetic (bench/README.md: LayerNorm 4096 x 3072 f32 forward 1.35x, backward 1.23x; in cached
+ * tensors it cost 3-8%). */
+static bool long_streamed_rows(const row_layout *L) {
+    return streams(L) && L->cols * (int64_t)L->esize > PREFETCH_MAX_BYTES;
+}
+
 /* ----- vectors shared by many rows, ready-made --------------------------------------------------- */
 
 /* When rows share their gain/bias vectors (LayerNorm/RMSNorm weights; AdaLN per-sample modulation),
  * they are converted once per call to the compute type, g0 included (norma_affine.gain_c/bias_c),
  * instead of on every row. Per-token vectors are used as they are, and so are vectors shared by fewer
  * than PREPARE_MIN_ROWS rows (one row of LLM decoding), where converting would cost more than it saves.
- * Nor are f32 data's vectors in a tensor streamed from memory: there, converting them in the loop beat
- * reading them ready-made (bench/ab.py, 10 rounds on the AMD Zen 5 host: LayerNorm 4096 x 3072 f32
+ * Nor are f32 data's vectors for long rows streamed from memory: there, converting them in the loop
+ * beat reading them ready-made (bench/ab.py, 10 rounds on the AMD Zen 5 host: LayerNorm 4096 x 3072 f32
  * forward 1.36x, backward 1.16x, RMSNorm 4096 x 4096 backward 1.16x). The likely cause: ready-made
  * they are double, 16 bytes per element from L2 for a gain and a bias against the row's own 4, while
- * L2 also takes in the rows coming from memory. 16-bit data's float vectors are kept (bf16 LayerNorm
- * forward 0.74x without). Either way the same sum g0 + gain is formed: the results are the same
- * (test_row_norm's test_streamed_rows). */
+ * L2 also takes in the next row. Short rows keep them (1-6 KiB, in L1: QK RMSNorm backward 128 f32
+ * 0.91x without them, channels-last channel RMSNorm 384 0.87x), and so does 16-bit data (float vectors:
+ * bf16 LayerNorm forward 0.74x without). Either way the same sum g0 + gain is formed: the results are
+ * the same (test_row_norm's test_streamed_rows). */
 #define PREPARE_MIN_ROWS 8
 typedef struct prepared_vectors {
     char *gain, *bias; /* `count` vectors of cols compute-type elements, or NULL */
@@ -102,7 +111,7 @@ typedef struct prepared_vectors {
 
 static int64_t prepared_count(const row_layout *L) {
     if (L->stride_l != 0 && L->tokens > 1) return 0; /* per token */
-    if (streams(L) && norma_compute_size(L->dtype) == sizeof(double)) return 0;
+    if (long_streamed_rows(L) && norma_compute_size(L->dtype) == sizeof(double)) return 0;
     int64_t vectors = L->stride_b == 0 ? 1 : L->rows / L->tokens;
     return L->rows / vectors < PREPARE_MIN_ROWS ? 0 : vectors;
 }
@@ -209,13 +218,8 @@ static double forward_sums(const row_fwd *p, int64_t r, norma_affine *a) {
     return row_sums(p->k, p->stat, L, x, a);
 }
 
-/* Whether a row pass should fetch the task's next row (`next`: there is one) as it goes: in a tensor too
- * large for the caches, for rows longer than prefetch_row takes whole. The next row's first pass then
- * reads L2, and the memory reads overlap this pass's arithmetic (bench/README.md: LayerNorm 4096 x 3072
- * f32 forward 1.35x, backward 1.23x; in cached tensors it cost 3-8%). */
-static bool fetch_next(const row_layout *L, bool stream, bool next) {
-    return next && stream && L->cols * (int64_t)L->esize > PREFETCH_MAX_BYTES;
-}
+/* Whether a row pass should fetch the task's next row (`next`: there is one) as it goes. */
+static bool fetch_next(const row_layout *L, bool next) { return next && long_streamed_rows(L); }
 
 /* y of row r from its statistics, which are saved if wanted; fetching the next row if `next`. */
 static void forward_apply(const row_fwd *p, int64_t r, bool next, const norma_affine *a) {
@@ -224,7 +228,7 @@ static void forward_apply(const row_fwd *p, int64_t r, bool next, const norma_af
     if (p->rstd) p->rstd[r] = (float)a->rstd;
     const void *x = row_ptr(L, p->addend ? p->sum : p->x, r);
     const void *next_row[2] = {NULL, NULL}; /* what forward_sums reads */
-    bool fetch = fetch_next(L, p->stream, next);
+    bool fetch = fetch_next(L, next);
     if (fetch) next_row[0] = row_ptr(L, p->x, r + 1), next_row[1] = p->addend ? row_ptr(L, p->addend, r + 1) : NULL;
     p->k->apply(L->dtype, L->cols, x, (void *)row_ptr(L, p->y, r), a, fetch ? next_row : NULL);
 }
@@ -375,7 +379,7 @@ static void backward_apply(const row_bwd *p, int64_t r, bool next, bwd_row *w, v
     const row_layout *L = &p->L;
     w->c.dgate = acc[GRAD_GATE];
     const void *next_row[2] = {NULL, NULL};
-    bool fetch = fetch_next(L, p->stream, next);
+    bool fetch = fetch_next(L, next);
     if (fetch) next_row[0] = row_ptr(L, p->x, r + 1), next_row[1] = row_ptr(L, p->dy, r + 1);
     p->k->bwd_apply(L->dtype, L->cols, w->dy, row_ptr(L, p->x, r), w->dx, &w->a, &w->c, w->rstd, acc[GRAD_GAIN],
                     acc[GRAD_BIAS], fetch ? next_row : NULL);
@@ -387,7 +391,7 @@ static void backward_apply_pair(const row_bwd *p, int64_t r, bool next, bwd_row 
     const row_layout *L = &p->L;
     w[0].c.dgate = w[1].c.dgate = acc[GRAD_GATE];
     const void *next_rows[4] = {NULL, NULL, NULL, NULL};
-    bool fetch = fetch_next(L, p->stream, next);
+    bool fetch = fetch_next(L, next);
     if (fetch) {
         int64_t after = r + 3 < L->rows ? r + 3 : r + 2; /* a missing fourth row repeats the third */
         next_rows[0] = row_ptr(L, p->x, r + 2), next_rows[1] = row_ptr(L, p->dy, r + 2);

@@ -94,14 +94,14 @@ static bool long_streamed_rows(const row_layout *L) {
  * they are converted once per call to the compute type, g0 included (norma_affine.gain_c/bias_c),
  * instead of on every row. Per-token vectors are used as they are, and so are vectors shared by fewer
  * than PREPARE_MIN_ROWS rows (one row of LLM decoding), where converting would cost more than it saves.
- * Nor are f32 data's vectors for long rows streamed from memory: there, converting them in the loop
- * beat reading them ready-made (bench/ab.py, 10 rounds on the AMD Zen 5 host: LayerNorm 4096 x 3072 f32
- * forward 1.36x, backward 1.16x, RMSNorm 4096 x 4096 backward 1.16x). The likely cause: ready-made
- * they are double, 16 bytes per element from L2 for a gain and a bias against the row's own 4, while
- * L2 also takes in the next row. Short rows keep them (1-6 KiB, in L1: QK RMSNorm backward 128 f32
- * 0.91x without them, channels-last channel RMSNorm 384 0.87x), and so does 16-bit data (float vectors:
- * bf16 LayerNorm forward 0.74x without). Either way the same sum g0 + gain is formed: the results are
- * the same (test_row_norm's test_streamed_rows). */
+ * Nor are the vectors of long rows streamed from memory: there, converting them in the loop beat reading
+ * them ready-made (bench/ab.py on the AMD Zen 5 host: LayerNorm 4096 x 3072 f32 forward 1.32-1.36x,
+ * backward 1.15-1.16x, RMSNorm 4096 x 4096 backward f32 1.15-1.16x, bf16 1.06-1.08x; the other bf16
+ * row norms 0.97-1.10x). The likely cause: ready-made they are of the compute type, twice the data's
+ * size (for f32, 16 bytes per element from L2 for a gain and a bias against the row's own 4), while L2
+ * also takes in the next row. Short rows keep them (1-6 KiB, in L1: QK RMSNorm backward 128 f32 0.91x
+ * without them, channels-last channel RMSNorm 384 0.87x). Either way the same sum g0 + gain is formed:
+ * the results are the same (test_row_norm's test_streamed_rows). */
 #define PREPARE_MIN_ROWS 8
 typedef struct prepared_vectors {
     char *gain, *bias; /* `count` vectors of cols compute-type elements, or NULL */
@@ -111,7 +111,7 @@ typedef struct prepared_vectors {
 
 static int64_t prepared_count(const row_layout *L) {
     if (L->stride_l != 0 && L->tokens > 1) return 0; /* per token */
-    if (long_streamed_rows(L) && norma_compute_size(L->dtype) == sizeof(double)) return 0;
+    if (long_streamed_rows(L)) return 0;
     int64_t vectors = L->stride_b == 0 ? 1 : L->rows / L->tokens;
     return L->rows / vectors < PREPARE_MIN_ROWS ? 0 : vectors;
 }

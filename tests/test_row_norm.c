@@ -472,8 +472,6 @@ static void test_degenerate_rows(void) {
     CHECK(NORMA_RMS_NORM_DEFAULT_EPS == (double)FLT_EPSILON, "the RMSNorm default eps is FLT_EPSILON");
 }
 
-/* ----- thread-count independence ------------------------------------------------------------- */
-
 /* ----- tensors larger than the caches ------------------------------------------------------------ */
 
 /* A tensor of 16 MiB or more takes other plans than a small one: its outputs are streamed past the
@@ -514,6 +512,8 @@ static void test_streamed_rows(void) {
         free(in), free(out), free(stats);
     }
 }
+
+/* ----- thread-count independence ------------------------------------------------------------- */
 
 static void test_threads(void) {
     static const int counts[] = {1, 2, 3, 7};

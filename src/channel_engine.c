@@ -13,7 +13,8 @@ chan_shape chan_make_shape(norma_dtype dtype, norma_layout layout, int64_t n, in
     sh.block = sh.last ? max_i64(1, TASK_ELEMS / c) : max_i64(1, min_i64(spatial, TASK_ELEMS));
     sh.K = ceil_div(spatial, sh.block);
     sh.cpt = sh.last ? c : max_i64(1, min_i64(c, TASK_ELEMS / sh.block));
-    sh.stream = n * c * spatial * (int64_t)sh.es >= NORMA_STREAM_BYTES;
+    sh.stream_y = norma_streams_output(n * c * spatial * (int64_t)sh.es, true);
+    sh.stream_dx = norma_streams_output(n * c * spatial * (int64_t)sh.es, false);
     return sh;
 }
 
@@ -219,7 +220,7 @@ static void cf_apply(const apply_job *j, int64_t n, int64_t k, int64_t c0, int64
     int64_t o = n * j->stride;
     for (int64_t c = c0; c < c1; c++) {
         norma_affine aff = {.mean = j->m[o + c], .rstd = j->a[o + c], .g0 = 1.0, .b0 = j->b[o + c], .act = j->silu,
-                            .stream = sh->stream};
+                            .stream = sh->stream_y};
         const chan_fetch *f = &j->fetch; /* the same cell of the next set (set by set) */
         const void *next[2] = {f->on ? cf_run(sh, j->x, n + f->dn, c + f->dc, k) : NULL, NULL};
         sh->k->apply(sh->dtype, block_len(sh, k), cf_run(sh, j->x, n, c, k), (void *)cf_run(sh, j->y, n, c, k), &aff,
@@ -235,7 +236,7 @@ static void apply_task(void *ctx, int64_t t) {
     if (sh->last)
         sh->k->col_apply(sh->dtype, block_len(sh, tk.k), sh->C, sh->C, cl_rows(sh, j->x, tk.n, tk.k),
                          (void *)cl_rows(sh, j->y, tk.n, tk.k), j->m + o, j->a + o, j->b + o, NULL, NULL, j->silu,
-                         sh->stream);
+                         sh->stream_y);
     else cf_apply(j, tk.n, tk.k, tk.c0, tk.c1);
 }
 
@@ -317,7 +318,7 @@ static void cf_apply_bwd(const apply_job *j, int64_t n, int64_t k, int64_t c0, i
     const chan_shape *sh = j->sh;
     int64_t o = n * j->stride;
     for (int64_t c = c0; c < c1; c++) {
-        norma_affine unit = cell_affine(j->act, o + c, NULL, sh->stream);
+        norma_affine unit = cell_affine(j->act, o + c, NULL, sh->stream_dx);
         norma_bwd_coef kc = {.centre = j->m[o + c], .kg = j->a[o + c], .kx = j->b ? j->b[o + c] : 0.0,
                              .k0 = j->k0 ? j->k0[o + c] : 0.0};
         const chan_fetch *f = &j->fetch; /* the same cell of the next set: the next pass reads its x and dy */
@@ -342,7 +343,7 @@ static void apply_bwd_task(void *ctx, int64_t t) {
         sh->k->col_bwd_apply(sh->dtype, block_len(sh, tk.k), sh->C, sh->C, cl_rows(sh, j->dy, tk.n, tk.k),
                              cl_rows(sh, j->x, tk.n, tk.k), (void *)cl_rows(sh, j->y, tk.n, tk.k), j->m + o,
                              j->rs ? j->rs + o : NULL, j->a + o, j->b ? j->b + o : NULL, j->k0 ? j->k0 + o : NULL,
-                             NULL, j->act ? &ca : NULL, NULL, sh->stream);
+                             NULL, j->act ? &ca : NULL, NULL, sh->stream_dx);
         return;
     }
     cf_apply_bwd(j, tk.n, tk.k, tk.c0, tk.c1);

@@ -24,7 +24,7 @@ typedef struct chan_shape {
     int64_t N, C, S;
     int64_t K, block; /* K spatial blocks of `block` positions each, the last possibly shorter */
     int64_t cpt;      /* channels per task (channels-first) */
-    int stream;       /* outputs of this shape are too large to stay cached: streaming stores */
+    int stream_y, stream_dx; /* forward / backward outputs of this shape stored past the caches */
 } chan_shape;
 
 chan_shape chan_make_shape(norma_dtype dtype, norma_layout layout, int64_t n, int64_t c, int64_t spatial);

@@ -46,7 +46,7 @@ static void fwd_task(void *ctx, int64_t t) {
     sh->k->col_dev(sh->dtype, sh->C, w, sh->S, at(j, j->x, n, s0), NULL, NULL, sq); /* Σx² alone */
     sh->k->rstd_norm(w, sq, j->sqrt_c, j->eps, r); /* r = sqrt(C)/max(ν, eps); NaN stays NaN, as clamp_min */
     sh->k->col_apply(sh->dtype, sh->C, w, sh->S, at(j, j->x, n, s0), (void *)at(j, j->y, n, s0), NULL, r, NULL,
-                     j->gamma, j->beta, j->silu, sh->stream);
+                     j->gamma, j->beta, j->silu, sh->stream_y);
 }
 
 static void bwd_task(void *ctx, int64_t t) {
@@ -78,7 +78,7 @@ static void bwd_task(void *ctx, int64_t t) {
     if (rsums) memset(rsums, 0, 2 * (size_t)C * sizeof(double));
     if (j->y || rsums)
         sh->k->col_bwd_apply(sh->dtype, C, w, sh->S, dy, x, j->y ? (void *)at(j, j->y, n, s0) : NULL, NULL, r, r, kx,
-                             NULL, j->gamma, through_silu ? &act : NULL, rsums, sh->stream);
+                             NULL, j->gamma, through_silu ? &act : NULL, rsums, sh->stream_dx);
 }
 
 static void load_params(const chan_shape *sh, const void *p, double *out) {

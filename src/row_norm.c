@@ -77,8 +77,10 @@ static bool run_serial(const row_layout *L, int streams) {
     return L->rows * L->cols * (int64_t)L->esize * streams < NORMA_SERIAL_BYTES;
 }
 
-/* Whether the tensor is too large to stay cached: outputs are then stored past the caches. */
-static bool streams(const row_layout *L) { return L->rows * L->cols * (int64_t)L->esize >= NORMA_STREAM_BYTES; }
+static int64_t tensor_bytes(const row_layout *L) { return L->rows * L->cols * (int64_t)L->esize; }
+/* Whether the tensor is too large to stay cached, so that its rows come from memory (its outputs are
+ * stored past the caches from this size on, a forward's from half of it: norma_streams_output). */
+static bool streams(const row_layout *L) { return tensor_bytes(L) >= NORMA_STREAM_BYTES; }
 
 /* Rows of such a tensor longer than prefetch_row takes whole: each row pass fetches the next row as it
  * goes (fetch_next), so that the next row's first pass reads L2 and the memory reads overlap this pass's
@@ -251,7 +253,7 @@ static void forward_task(void *ctx, int64_t task) {
 static norma_status row_forward(row_fwd *p, const char *fn) {
     p->k = norma_kernel();
     p->rows_per_task = rows_per_task(&p->L);
-    p->stream = streams(&p->L);
+    p->stream = norma_streams_output(tensor_bytes(&p->L), true);
     size_t bytes = prepared_bytes(&p->L, p->gain, p->bias);
     void *mem = NULL;
     if (bytes) TRY(norma_scratch(fn, bytes, &mem));
@@ -521,7 +523,7 @@ static norma_status row_backward(row_bwd *p, const char *fn) {
     row_layout *L = &p->L;
     row_grads *G = &p->G;
     p->k = norma_kernel();
-    p->stream = streams(L);
+    p->stream = norma_streams_output(tensor_bytes(L), false);
     if (L->rows == 0) return zero_grads(G, L), NORMA_OK;
     if (!p->dx && !wants_grads(G)) return NORMA_OK;
     int64_t tasks;

@@ -386,8 +386,56 @@ static void compare_rstds(const norma_kernel_table *K) {
             }
 }
 
+/* Σx² of 16-bit data as kernels.h documents the float path: two accumulators taking the 16-element
+ * steps in turn (pairs, a leftover full step to the first, the tail to the second), each of 16 float
+ * lanes that add at most 16 terms (x·x + lane, rounded once) before a double lane takes them, the
+ * double lanes added by the fixed tree, then the two accumulators. */
+static double sum_sq_model(norma_dtype t, int64_t n, const void *x) {
+    float part[2][16] = {{0}};
+    double total[2][16] = {{0}}, value[2];
+    int terms[2] = {0, 0};
+    int64_t full = n / 16, paired = 2 * (n / 32);
+    for (int64_t s = 0; s < (n + 15) / 16; s++) {
+        int h = s < paired ? (int)(s % 2) : s < full ? 0 : 1;
+        if (terms[h] == 16) { /* a flush is due before a 17th term (the kernels flush after every 16th) */
+            for (int l = 0; l < 16; l++) total[h][l] += (double)part[h][l], part[h][l] = 0.0f;
+            terms[h] = 0;
+        }
+        for (int l = 0; l < 16; l++) {
+            float v = s * 16 + l < n ? load_elem(t, x, s * 16 + l) : 0.0f;
+            part[h][l] = fmaf(v, v, part[h][l]);
+        }
+        terms[h]++;
+    }
+    for (int h = 0; h < 2; h++) {
+        double a[16];
+        for (int l = 0; l < 16; l++) a[l] = total[h][l] + (double)part[h][l];
+        for (int width = 8; width >= 1; width /= 2)
+            for (int l = 0; l < width; l++) a[l] += a[l + width];
+        value[h] = a[0];
+    }
+    return value[0] + value[1];
+}
+
+/* The reference's order is the model's (and every variant's is the reference's: compare): in particular
+ * no float lane adds more than 16 terms, however long the run. */
+static void test_sum_order(void) {
+    static const int64_t lengths[] = {1, 16, 17, 33, 255, 512, 513, 1000, 2047, 4097, 10001, 65536};
+    for (int d = 1; d < 3; d++)
+        for (int i = 0; i < 12; i++) {
+            int64_t n = lengths[i];
+            void *x = xmalloc((size_t)n * 2);
+            fill(dtypes[d], x, n, 0, 1.0);
+            double got = norma_kernels_reference.sum_sq(dtypes[d], n, x), want = sum_sq_model(dtypes[d], n, x);
+            CHECK(same_double(got, want), "sum_sq of %lld %s elements: %.17g, the documented order gives %.17g",
+                  (long long)n, d == 1 ? "bf16" : "f16", got, want);
+            free(x);
+        }
+}
+
 int main(void) {
     rng_seed(4242);
+    test_sum_order();
     const char *names[] = {"avx2", "avx512", "avx512bf16"};
     int tested = 0;
     for (int v = 0; v < 3; v++) {

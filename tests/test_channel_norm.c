@@ -1041,11 +1041,7 @@ static void test_errors(void) {
 }
 
 int main(void) {
-    const char *forced = getenv("NORMA_KERNELS");
-    if (forced && *forced && strcmp(forced, norma_kernels()) != 0) {
-        printf("skipped: this CPU cannot run the %s kernels\n", forced);
-        return 77;
-    }
+    if (forced_kernels_unavailable()) return 77;
     rng_seed(777);
     printf("kernels: %s\n", norma_kernels());
     test_errors();

@@ -13,8 +13,8 @@ chan_shape chan_make_shape(norma_dtype dtype, norma_layout layout, int64_t n, in
     sh.block = sh.last ? max_i64(1, TASK_ELEMS / c) : max_i64(1, min_i64(spatial, TASK_ELEMS));
     sh.K = ceil_div(spatial, sh.block);
     sh.cpt = sh.last ? c : max_i64(1, min_i64(c, TASK_ELEMS / sh.block));
-    sh.stream_y = norma_streams_output(n * c * spatial * (int64_t)sh.es, true);
-    sh.stream_dx = norma_streams_output(n * c * spatial * (int64_t)sh.es, false);
+    int64_t bytes = n * c * spatial * (int64_t)sh.es;
+    sh.stream_y = norma_streams_output(bytes, true), sh.stream_dx = norma_streams_output(bytes, false);
     return sh;
 }
 

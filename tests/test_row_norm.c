@@ -475,8 +475,8 @@ static void test_degenerate_rows(void) {
 /* ----- tensors larger than the caches ------------------------------------------------------------ */
 
 /* A tensor of 16 MiB or more takes other plans than a small one: its outputs are streamed past the
- * caches, each row pass fetches the next row and reads the weight and bias as stored instead of as
- * ready-made vectors of the compute type. None of that may change a bit: the call on the whole tensor
+ * caches (a forward's already from 8 MiB), each row pass fetches the next row and reads the weight and
+ * bias as stored instead of as ready-made vectors of the compute type. None of that may change a bit: the call on the whole tensor
  * equals the same rows in calls of 64 rows (y, dx; the parameter gradients sum in another order). */
 static void test_streamed_rows(void) {
     for (size_t ti = 0; ti < 3; ti++) {

@@ -118,7 +118,8 @@ static inline void moments_merge(double *n, double *mean, double *m2, double b, 
  * input and output together fill half the 32 MiB L3 that the development machine's cores share. Measured
  * with bench/ab.py on the AMD Zen 5 host, 12 MiB bf16 channel RMSNorm: forwards streamed 1.3-1.9x in both
  * layouts, with or without SiLU (in a loop over one cached tensor: no change); backwards streamed
- * 0.86-0.94x channels-first, so they keep the higher threshold. */
+ * 0.86-0.94x channels-first, so they keep the higher threshold. Weight and spectral norm take
+ * NORMA_STREAM_BYTES for both directions: their flag also chooses the next-slice fetch (weight_norm.c). */
 #define NORMA_STREAM_BYTES ((int64_t)16 << 20)
 #define NORMA_STREAM_FWD_BYTES ((int64_t)8 << 20)
 static inline bool norma_streams_output(int64_t bytes, bool forward) {

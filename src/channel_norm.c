@@ -155,13 +155,20 @@ static int64_t set_step(chan_sets sets) { return sets.per_channel ? 1 : sets.cpg
 
 /* What the apply of the set at channels [c0, c0 + step) of task rectangle r fetches: the rectangle's
  * next set, or after its last set the first set of the task this thread runs next (`next`, -1: none),
- * so that a set of a run or more (one set a task) also finds its inputs fetched. Only where the set's
- * `arrays` inputs fit in L2 twice, with the next set's: else the fetches evict what the apply is about
- * to read (A/B on a 2 MiB L2: sets of 0.5-1 MiB 1.06-1.22x, of 1.6-4 MiB 0.87-0.94x). */
-static chan_fetch next_set(const chan_shape *sh, chan_sets sets, chan_rect r, int64_t c0, int64_t next, int arrays) {
+ * so that a set of a run or more (one set a task) also finds its inputs fetched. Only where L2 holds the
+ * set's `arrays` inputs, the next set's and the apply's output: else the fetches evict what the apply is
+ * about to read, and it reads L3 instead (on the 1 MiB L2 of the Zen 5 host, GroupNorm (1,512,128,128)
+ * bf16, sets of 512 KiB, bench/ab.py: without the fetch 1.08-1.22x backward, 1.06-1.20x forward). But a
+ * SiLU's apply, bound by its arithmetic rather than by memory, gains more from the overlap than the
+ * evictions cost, within a rectangle (the same sets: 0.94-0.98x without the fetch): `silu` keeps it.
+ * (An earlier host, 2 MiB L2, had measured the fetch of sets of 0.5-1 MiB at 1.06-1.22x; the rule, one
+ * set too many for it, follows the host measured last.) */
+static chan_fetch next_set(const chan_shape *sh, chan_sets sets, chan_rect r, int64_t c0, int64_t next, int arrays,
+                           bool silu) {
     int64_t step = set_step(sets);
-    if (c0 + step < r.c1) return (chan_fetch){.on = true, .dn = 0, .dc = step};
-    if (next < 0 || 2 * arrays * set_bytes(sh, sets) > norma_l2_bytes()) return (chan_fetch){.on = false};
+    bool fits = (2 * arrays + 1) * set_bytes(sh, sets) <= norma_l2_bytes();
+    if (c0 + step < r.c1) return (chan_fetch){.on = fits || silu, .dn = 0, .dc = step};
+    if (next < 0 || !fits) return (chan_fetch){.on = false};
     chan_rect nr = run_rect(sh, sets, next);
     return (chan_fetch){.on = true, .dn = nr.n0 - r.n0, .dc = nr.c0 - c0};
 }
@@ -199,7 +206,7 @@ static void fwd_run_task(void *ctx, int64_t t, int64_t next) {
     int64_t step = set_step(sets);
     for (int64_t c0 = r.c0; c0 < r.c1; c0 += step) { /* the rectangle's sets in turn, as the backward's */
         int64_t c1 = c0 + step, i = chan_set_of(sh, sets, r.n0, c0);
-        chan_fetch fetch = next_set(sh, sets, r, c0, next, 1);
+        chan_fetch fetch = next_set(sh, sets, r, c0, next, 1, j->p->silu);
         for (int64_t n = r.n0; n < r.n1; n++) chan_moments_planes(sh, j->x, n, c0, c1, j->cell_mean, j->cell_m2);
         chan_merge_set(sh, sets, j->cell_mean, j->cell_m2, i, &j->count[i], &j->mean[i], &j->m2[i]);
         j->rstd[i] = set_rstd(j->p, i, j->count[i], j->mean[i], j->m2[i]);
@@ -360,7 +367,7 @@ static void bwd_run_task(void *ctx, int64_t t, int64_t next) {
     int64_t step = set_step(p->sets);
     for (int64_t c0 = r.c0; c0 < r.c1; c0 += step) { /* the rectangle's sets in turn */
         int64_t c1 = c0 + step, i = chan_set_of(sh, p->sets, r.n0, c0);
-        chan_fetch fetch = next_set(sh, p->sets, r, c0, next, 2);
+        chan_fetch fetch = next_set(sh, p->sets, r, c0, next, 2, p->silu);
         for (int64_t n = r.n0; n < r.n1; n++)
             chan_bwd_sums_planes(sh, j->dy, j->x, w->centre, sh->C, act, n, c0, c1, w->t);
         combine_set(sh, p->sets, w->gain, w->t, i, j->sums + 4 * i);

@@ -64,12 +64,12 @@ static void apply_rms_raw(const bench_row *b) { /* one row of LLM decoding: the 
 static void bwd_sums_layer(const bench_row *b) {
     norma_affine a = layer_affine(b);
     double s[4];
-    b->k->bwd_sums(b->t, b->n, b->dy, b->x, &a, (double)0.01f, 1, s); /* the saved mean: a float */
+    b->k->bwd_sums(b->t, b->n, b->dy, b->x, &a, (double)0.01f, 1, s, NULL); /* the saved mean: a float */
 }
 static void bwd_sums_rms(const bench_row *b) {
     norma_affine a = rms_affine(b);
     double s[4];
-    b->k->bwd_sums(b->t, b->n, b->dy, b->x, &a, 0.0, 0, s);
+    b->k->bwd_sums(b->t, b->n, b->dy, b->x, &a, 0.0, 0, s, NULL);
 }
 static void apply_plane(const bench_row *b) { /* scalar gain and bias: a GroupNorm plane */
     norma_affine a = {.mean = 0.1, .rstd = 1.7, .g0 = 0.9, .b0 = 0.2};
@@ -82,12 +82,12 @@ static void apply_plane_silu(const bench_row *b) { /* the same with a SiLU */
 static void bwd_sums_plane(const bench_row *b) { /* scalar gain, a double centre: a GroupNorm plane */
     norma_affine a = {.g0 = 1.0};
     double s[4];
-    b->k->bwd_sums(b->t, b->n, b->dy, b->x, &a, 0.1, 1, s);
+    b->k->bwd_sums(b->t, b->n, b->dy, b->x, &a, 0.1, 1, s, NULL);
 }
 static void bwd_sums_plane_silu(const bench_row *b) { /* the same through a SiLU */
     norma_affine a = {.g0 = 1.0, .mean = 0.1, .rstd = 1.7, .b0 = 0.2, .act = 1};
     double s[4];
-    b->k->bwd_sums(b->t, b->n, b->dy, b->x, &a, 0.1, 1, s);
+    b->k->bwd_sums(b->t, b->n, b->dy, b->x, &a, 0.1, 1, s, NULL);
 }
 static void bwd_apply_layer(const bench_row *b) {
     norma_affine a = layer_affine(b);

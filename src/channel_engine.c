@@ -266,7 +266,7 @@ static void cf_bwd_sums(const chan_shape *sh, const void *dy, const void *x, con
         void *dz = act && act->dz ? (void *)cf_run(sh, act->dz, n, c, k) : NULL;
         norma_affine unit = cell_affine(act, n * stride + c, dz, 0);
         sh->k->bwd_sums(sh->dtype, block_len(sh, k), cf_run(sh, dy, n, c, k), cf_run(sh, x, n, c, k), &unit,
-                        centre[n * stride + c], 1, s);
+                        centre[n * stride + c], 1, s, NULL);
         int64_t i = cell(sh, n, k, c);
         for (int q = 0; q < 4; q++) out[q][i] = s[q];
     }

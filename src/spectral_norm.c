@@ -303,7 +303,7 @@ static void dot_task(void *ctx, int64_t t) {
     size_t off = (size_t)i0 * w->es;
     norma_affine unit = {.g0 = 1.0};
     double s[4]; /* Σg, Σg·d with g = dy, d = weight */
-    w->k->bwd_sums(w->dtype, n, (const char *)j->dy + off, (const char *)j->weight + off, &unit, 0.0, 0, s);
+    w->k->bwd_sums(w->dtype, n, (const char *)j->dy + off, (const char *)j->weight + off, &unit, 0.0, 0, s, NULL);
     j->partials[t] = s[1];
 }
 

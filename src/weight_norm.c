@@ -101,7 +101,7 @@ static void backward_runs(void *ctx, int64_t t) {
         double s = 0.0, ss = 0.0, part[4]; /* Σ dw·v, Σ v² */
         for (int64_t o = 0; o < w->outer; o++) {
             w->k->bwd_sums(w->dtype, w->inner, weight_run(w, j->dw, o, r), weight_run(w, j->v, o, r), &unit, 0.0,
-                           0, part);
+                           0, part, NULL);
             s += part[1], ss += part[3];
         }
         double nu = sqrt(ss), dg = s / nu;

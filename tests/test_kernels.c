@@ -220,15 +220,15 @@ static void compare(const norma_kernel_table *K, const norma_kernel_table *R, no
         double s1[4], s2[4];
         norma_affine ak = a, ar = a; /* with a SiLU, each keeps dy·silu'(z) */
         if (a.act) ak.act_dz = y1, ar.act_dz = y2;
-        K->bwd_sums(t, n, dy, x, &ak, 1.5, 1, s1), R->bwd_sums(t, n, dy, x, &ar, 1.5, 1, s2);
+        K->bwd_sums(t, n, dy, x, &ak, 1.5, 1, s1, variant & 2 ? next_one : NULL), R->bwd_sums(t, n, dy, x, &ar, 1.5, 1, s2, NULL);
         CHECK(same_doubles(s1, s2, 4) && (!a.act || same_values(t, y1, y2, n)), "%s bwd_sums n=%lld dtype=%d", name,
               (long long)n, t);
         /* the two sums RMSNorm needs (no centre) or a dot product (a centre: all four formed, two dropped):
          * the same Σg·d and Σd² as the four, Σg and Σd 0 */
         for (int c = 0; c < 2; c++) {
             double s4[4], s2k[4], s2r[4], centre = c ? 1.5 : 0.0;
-            R->bwd_sums(t, n, dy, x, &a, centre, 1, s4);
-            K->bwd_sums(t, n, dy, x, &a, centre, 0, s2k), R->bwd_sums(t, n, dy, x, &a, centre, 0, s2r);
+            R->bwd_sums(t, n, dy, x, &a, centre, 1, s4, NULL);
+            K->bwd_sums(t, n, dy, x, &a, centre, 0, s2k, NULL), R->bwd_sums(t, n, dy, x, &a, centre, 0, s2r, NULL);
             double want[4] = {0.0, s4[1], 0.0, s4[3]};
             CHECK(same_doubles(s2k, want, 4) && same_doubles(s2r, want, 4), "%s bwd_sums (two sums) n=%lld dtype=%d centre=%g",
                   name, (long long)n, t, centre);

@@ -149,9 +149,10 @@ typedef struct norma_kernel_table {
     void (*add)(norma_dtype dtype, int64_t n, const void *a, const void *b, const void *w, void *out);
     /* With g = dy · (a->g0 + a->gain[j]) and d = x - centre:
      * sums = {Σg, Σg·d, Σd, Σd²}; without `full` only Σg·d and Σd² are formed (sums[0] = sums[2] = 0),
-     * what RMSNorm and a dot product need. a->mean, rstd, bias serve only a SiLU's z. */
+     * what RMSNorm and a dot product need. a->mean, rstd, bias serve only a SiLU's z. next: NULL, or
+     * {an array, a second or NULL} of n elements that a later pass reads, fetched as bwd_apply's. */
     void (*bwd_sums)(norma_dtype dtype, int64_t n, const void *dy, const void *x, const norma_affine *a,
-                     double centre, int full, double sums[4]);
+                     double centre, int full, double sums[4], const void *const *next);
     /* dx[j] (if dx) as above (and a fused residual's gradients, see norma_bwd_coef); dgain[j] += dy·x̂
      * (if dgain); dbias[j] += dy (if dbias). The
      * accumulators are arrays of the compute type: double for f32 data, float for bf16/f16 data

@@ -258,15 +258,18 @@ typedef struct {
     double *t[4];     /* per (n, c) */
 } bwd_job;
 
-/* Channels-first: the sums of cells (n, k, c) for c in [c0, c1), into out[q][cell(n, k, c)]. */
+/* Channels-first: the sums of cells (n, k, c) for c in [c0, c1), into out[q][cell(n, k, c)]; fetching the
+ * next set's dy as `fetch` says (NULL: none). */
 static void cf_bwd_sums(const chan_shape *sh, const void *dy, const void *x, const double *centre, int64_t stride,
-                        const chan_act *act, int64_t n, int64_t k, int64_t c0, int64_t c1, double *const out[4]) {
+                        const chan_act *act, int64_t n, int64_t k, int64_t c0, int64_t c1, const chan_fetch *fetch,
+                        double *const out[4]) {
     for (int64_t c = c0; c < c1; c++) {
         double s[4];
         void *dz = act && act->dz ? (void *)cf_run(sh, act->dz, n, c, k) : NULL;
         norma_affine unit = cell_affine(act, n * stride + c, dz, 0);
+        const void *next[2] = {fetch && fetch->on ? cf_run(sh, dy, n + fetch->dn, c + fetch->dc, k) : NULL, NULL};
         sh->k->bwd_sums(sh->dtype, block_len(sh, k), cf_run(sh, dy, n, c, k), cf_run(sh, x, n, c, k), &unit,
-                        centre[n * stride + c], 1, s, NULL);
+                        centre[n * stride + c], 1, s, next[0] ? next : NULL);
         int64_t i = cell(sh, n, k, c);
         for (int q = 0; q < 4; q++) out[q][i] = s[q];
     }
@@ -287,7 +290,7 @@ static void bwd_cells_task(void *ctx, int64_t t) {
                             cl_rows(sh, j->x, tk.n, tk.k), centre, NULL, j->act ? &ca : NULL, sums);
         return;
     }
-    cf_bwd_sums(sh, j->dy, j->x, j->centre, j->stride, j->act, tk.n, tk.k, tk.c0, tk.c1, j->cells);
+    cf_bwd_sums(sh, j->dy, j->x, j->centre, j->stride, j->act, tk.n, tk.k, tk.c0, tk.c1, NULL, j->cells);
 }
 
 /* (n, c): the sums of its cells, in block order. */
@@ -321,12 +324,8 @@ static void cf_apply_bwd(const apply_job *j, int64_t n, int64_t k, int64_t c0, i
         norma_affine unit = cell_affine(j->act, o + c, NULL, sh->stream_dx);
         norma_bwd_coef kc = {.centre = j->m[o + c], .kg = j->a[o + c], .kx = j->b ? j->b[o + c] : 0.0,
                              .k0 = j->k0 ? j->k0[o + c] : 0.0};
-        const chan_fetch *f = &j->fetch; /* the same cell of the next set: the next pass reads its x and dy */
-        const void *next[2] = {NULL, NULL};
-        if (f->on) {
-            next[0] = cf_run(sh, j->x, n + f->dn, c + f->dc, k);
-            next[1] = cf_run(sh, j->dy, n + f->dn, c + f->dc, k);
-        }
+        const chan_fetch *f = &j->fetch; /* the same cell of the next set: x (its dy, the sums pass fetched) */
+        const void *next[2] = {f->on ? cf_run(sh, j->x, n + f->dn, c + f->dc, k) : NULL, NULL};
         sh->k->bwd_apply(sh->dtype, block_len(sh, k), cf_run(sh, j->dy, n, c, k), cf_run(sh, j->x, n, c, k),
                          (void *)cf_run(sh, j->y, n, c, k), &unit, &kc, j->rs ? j->rs[o + c] : 1.0, NULL, NULL,
                          next[0] ? next : NULL);
@@ -373,8 +372,9 @@ void chan_apply_planes(const chan_shape *sh, const void *x, void *y, const doubl
 }
 
 void chan_bwd_sums_planes(const chan_shape *sh, const void *dy, const void *x, const double *centre, int64_t stride,
-                          const chan_act *act, int64_t n, int64_t c0, int64_t c1, double *const t[4]) {
-    cf_bwd_sums(sh, dy, x, centre, stride, act, n, 0, c0, c1, t); /* K = 1: cell (n, 0, c) is n·C + c */
+                          const chan_act *act, int64_t n, int64_t c0, int64_t c1, chan_fetch fetch,
+                          double *const t[4]) {
+    cf_bwd_sums(sh, dy, x, centre, stride, act, n, 0, c0, c1, &fetch, t); /* K = 1: cell (n, 0, c) is n·C + c */
 }
 
 void chan_apply_bwd_planes(const chan_shape *sh, const void *dy, const void *x, void *dx, const double *centre,

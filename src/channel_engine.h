@@ -111,9 +111,11 @@ typedef struct chan_fetch {
 /* ... where plane (n, c) also fetches the next set's plane of x, as `fetch` says. */
 void chan_apply_planes(const chan_shape *sh, const void *x, void *y, const double *m, const double *a, const double *b,
                        int64_t stride, bool silu, int64_t n, int64_t c0, int64_t c1, chan_fetch fetch);
+/* The backward's two passes over a set's planes fetch the next set's, as `fetch` says: the sums its dy,
+ * the apply its x (so that neither pass leaves the memory idle). */
 void chan_bwd_sums_planes(const chan_shape *sh, const void *dy, const void *x, const double *centre, int64_t stride,
-                          const chan_act *act, int64_t n, int64_t c0, int64_t c1, double *const t[4]);
-/* Fetching the next set's planes of x and dy as chan_apply_planes fetches x. */
+                          const chan_act *act, int64_t n, int64_t c0, int64_t c1, chan_fetch fetch,
+                          double *const t[4]);
 void chan_apply_bwd_planes(const chan_shape *sh, const void *dy, const void *x, void *dx, const double *centre,
                            const double *rstd, const double *kg, const double *kx, const double *k0, int64_t stride,
                            const chan_act *act, int64_t n, int64_t c0, int64_t c1, chan_fetch fetch);

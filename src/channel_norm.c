@@ -342,11 +342,13 @@ void sets_bwd_finish(const chan_shape *sh, const set_bwd *p, const set_bwd_work 
 /* ----- the backward set by set (see by_set) ---------------------------------------------------------
  * All three steps on each of a task's sets in turn: its sums, its coefficients, its apply, which then
  * reads dy and x from cache rather than from memory: the traffic of the minimum, 2 reads and 1 write,
- * instead of 4 reads and 1 write. The apply also fetches the next set's planes, so that its sums read
- * L2 while the memory reads overlap the apply (InstanceNorm (8,256,64,64) 1.26-1.36x, BatchNorm
+ * instead of 4 reads and 1 write. The two passes also fetch the next set's planes, so that its sums read
+ * L2 while the memory reads overlap the arithmetic (InstanceNorm (8,256,64,64) 1.26-1.36x, BatchNorm
  * (16,256,56,56) 1.09-1.22x; after a task's last set, the first set of the thread's next task: see
- * next_set). Every value is computed by the same operations in the same order as by the three
- * whole-tensor steps. */
+ * next_set): the sums fetch dy, the apply x, so that the memory is not idle during the sums (against the
+ * apply fetching both, bench/ab.py: f32 InstanceNorm 1.07-1.08x, BatchNorm 1.09-1.10x; bf16 BatchNorm
+ * 1.02-1.06x, InstanceNorm 0.95-0.99x, within this host's noise). Every value is computed by the same
+ * operations in the same order as by the three whole-tensor steps. */
 typedef struct {
     const chan_shape *sh;
     const set_bwd *p;
@@ -369,7 +371,7 @@ static void bwd_run_task(void *ctx, int64_t t, int64_t next) {
         int64_t c1 = c0 + step, i = chan_set_of(sh, p->sets, r.n0, c0);
         chan_fetch fetch = next_set(sh, p->sets, r, c0, next, 2, p->silu);
         for (int64_t n = r.n0; n < r.n1; n++)
-            chan_bwd_sums_planes(sh, j->dy, j->x, w->centre, sh->C, act, n, c0, c1, w->t);
+            chan_bwd_sums_planes(sh, j->dy, j->x, w->centre, sh->C, act, n, c0, c1, fetch, w->t);
         combine_set(sh, p->sets, w->gain, w->t, i, j->sums + 4 * i);
         for (int64_t n = r.n0; n < r.n1; n++) {
             for (int64_t c = c0; c < c1; c++) coefs_of(sh, p, w, j->sums, 0, n, c);

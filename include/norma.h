@@ -96,7 +96,9 @@ NORMA_API int norma_get_num_threads(void);
  * Scratch memory
  *
  * Some calls need scratch: partial sums per block of work (a parameter gradient's per-block column
- * sums, a block's per-position statistics); KiB to a few MiB, never a copy of the activations. By
+ * sums, a block's per-position statistics); KiB to a few MiB, never a copy of the activations (the
+ * largest: GroupNorm + SiLU's bf16/f16 backward keeps one group's gradient as floats per thread, up to
+ * 4 MiB each). By
  * default each thread keeps one grow-only buffer, allocated by the first call that needs more than
  * it has and reused by every later call, so a training or inference loop allocates only on its first
  * step (the buffer is freed when the thread exits).

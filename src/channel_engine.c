@@ -53,12 +53,18 @@ static chan_task task_of(const chan_shape *sh, int64_t t) {
     return r;
 }
 
+/* Channels-first: the index of the run of cell (n, k, c). Channels-last: of the first row of block (n, k). */
+static int64_t cf_index(const chan_shape *sh, int64_t n, int64_t c, int64_t k) { return (n * sh->C + c) * sh->S + k * sh->block; }
+static int64_t cl_index(const chan_shape *sh, int64_t n, int64_t k) { return (n * sh->S + k * sh->block) * sh->C; }
+/* Where a kept dz holds x's element i (see chan_act) */
+static float *dz_at(const chan_act *act, int64_t i) { return act->dz + (i - act->dz_origin); }
+
 /* Channels-first: the run of cell (n, k, c). Channels-last: the first row of block (n, k). */
 static const void *cf_run(const chan_shape *sh, const void *base, int64_t n, int64_t c, int64_t k) {
-    return (const char *)base + (size_t)((n * sh->C + c) * sh->S + k * sh->block) * sh->es;
+    return (const char *)base + (size_t)cf_index(sh, n, c, k) * sh->es;
 }
 static const void *cl_rows(const chan_shape *sh, const void *base, int64_t n, int64_t k) {
-    return (const char *)base + (size_t)((n * sh->S + k * sh->block) * sh->C) * sh->es;
+    return (const char *)base + (size_t)cl_index(sh, n, k) * sh->es;
 }
 
 /* ----- sets ----------------------------------------------------------------------------------- */
@@ -265,7 +271,7 @@ static void cf_bwd_sums(const chan_shape *sh, const void *dy, const void *x, con
                         double *const out[4]) {
     for (int64_t c = c0; c < c1; c++) {
         double s[4];
-        void *dz = act && act->dz ? (void *)cf_run(sh, act->dz, n, c, k) : NULL;
+        void *dz = act && act->dz ? dz_at(act, cf_index(sh, n, c, k)) : NULL;
         norma_affine unit = cell_affine(act, n * stride + c, dz, 0);
         const void *next[2] = {fetch && fetch->on ? cf_run(sh, dy, n + fetch->dn, c + fetch->dc, k) : NULL, NULL};
         sh->k->bwd_sums(sh->dtype, block_len(sh, k), cf_run(sh, dy, n, c, k), cf_run(sh, x, n, c, k), &unit,
@@ -284,7 +290,7 @@ static void bwd_cells_task(void *ctx, int64_t t) {
         int64_t i = cell(sh, tk.n, tk.k, 0);
         double *sums[4] = {j->cells[0] + i, j->cells[1] + i, j->cells[2] + i, j->cells[3] + i};
         for (int q = 0; q < 4; q++) memset(sums[q], 0, (size_t)sh->C * sizeof(double));
-        void *dz = j->act && j->act->dz ? (void *)cl_rows(sh, j->act->dz, tk.n, tk.k) : NULL;
+        void *dz = j->act && j->act->dz ? dz_at(j->act, cl_index(sh, tk.n, tk.k)) : NULL;
         norma_col_act ca = j->act ? col_act(j->act, tk.n * j->stride, dz) : (norma_col_act){0};
         sh->k->col_bwd_sums(sh->dtype, block_len(sh, tk.k), sh->C, sh->C, cl_rows(sh, j->dy, tk.n, tk.k),
                             cl_rows(sh, j->x, tk.n, tk.k), centre, NULL, j->act ? &ca : NULL, sums);
@@ -320,13 +326,16 @@ void chan_bwd_sums(const chan_shape *sh, const void *dy, const void *x, const do
 static void cf_apply_bwd(const apply_job *j, int64_t n, int64_t k, int64_t c0, int64_t c1) {
     const chan_shape *sh = j->sh;
     int64_t o = n * j->stride;
+    bool kept = j->act && j->act->dz; /* dy·silu'(z), kept by the sums */
     for (int64_t c = c0; c < c1; c++) {
-        norma_affine unit = cell_affine(j->act, o + c, NULL, sh->stream_dx);
+        norma_affine unit = cell_affine(kept ? NULL : j->act, o + c, NULL, sh->stream_dx);
+        unit.dy_f32 = kept;
         norma_bwd_coef kc = {.centre = j->m[o + c], .kg = j->a[o + c], .kx = j->b ? j->b[o + c] : 0.0,
                              .k0 = j->k0 ? j->k0[o + c] : 0.0};
         const chan_fetch *f = &j->fetch; /* the same cell of the next set: x (its dy, the sums pass fetched) */
         const void *next[2] = {f->on ? cf_run(sh, j->x, n + f->dn, c + f->dc, k) : NULL, NULL};
-        sh->k->bwd_apply(sh->dtype, block_len(sh, k), cf_run(sh, j->dy, n, c, k), cf_run(sh, j->x, n, c, k),
+        const void *dy = kept ? dz_at(j->act, cf_index(sh, n, c, k)) : cf_run(sh, j->dy, n, c, k);
+        sh->k->bwd_apply(sh->dtype, block_len(sh, k), dy, cf_run(sh, j->x, n, c, k),
                          (void *)cf_run(sh, j->y, n, c, k), &unit, &kc, j->rs ? j->rs[o + c] : 1.0, NULL, NULL,
                          next[0] ? next : NULL);
     }
@@ -337,12 +346,14 @@ static void apply_bwd_task(void *ctx, int64_t t) {
     const chan_shape *sh = j->sh;
     chan_task tk = task_of(sh, t);
     int64_t o = tk.n * j->stride;
-    if (sh->last) {
-        norma_col_act ca = j->act ? col_act(j->act, o, NULL) : (norma_col_act){0};
-        sh->k->col_bwd_apply(sh->dtype, block_len(sh, tk.k), sh->C, sh->C, cl_rows(sh, j->dy, tk.n, tk.k),
-                             cl_rows(sh, j->x, tk.n, tk.k), (void *)cl_rows(sh, j->y, tk.n, tk.k), j->m + o,
-                             j->rs ? j->rs + o : NULL, j->a + o, j->b ? j->b + o : NULL, j->k0 ? j->k0 + o : NULL,
-                             NULL, j->act ? &ca : NULL, NULL, sh->stream_dx);
+    if (sh->last) { /* a kept dz: f32 data, read as dy */
+        bool kept = j->act && j->act->dz, act = j->act && !kept;
+        norma_col_act ca = act ? col_act(j->act, o, NULL) : (norma_col_act){0};
+        const void *dy = kept ? dz_at(j->act, cl_index(sh, tk.n, tk.k)) : cl_rows(sh, j->dy, tk.n, tk.k);
+        sh->k->col_bwd_apply(sh->dtype, block_len(sh, tk.k), sh->C, sh->C, dy, cl_rows(sh, j->x, tk.n, tk.k),
+                             (void *)cl_rows(sh, j->y, tk.n, tk.k), j->m + o, j->rs ? j->rs + o : NULL, j->a + o,
+                             j->b ? j->b + o : NULL, j->k0 ? j->k0 + o : NULL, NULL, act ? &ca : NULL, NULL,
+                             sh->stream_dx);
         return;
     }
     cf_apply_bwd(j, tk.n, tk.k, tk.c0, tk.c1);

@@ -71,11 +71,14 @@ void chan_apply(const chan_shape *sh, const void *x, void *y, const double *m, c
                 int64_t stride, bool silu);
 
 /* A SiLU after the norm, for the backward: its input z = (x - m[n,c])·a[n,c] + b[n,c] (at n·stride + c,
- * as the call's other vectors). The backward passes then see dy·silu'(z) where they read dy;
- * chan_bwd_sums also stores it to dz (a tensor like x) if not NULL. */
+ * as the call's other vectors). The backward passes then see dy·silu'(z) where they read dy. With dz,
+ * the sums also keep it there as floats, whatever the dtype, the element at x's index i at
+ * dz + i - dz_origin (0: a tensor like x; channels-last: f32 data only), and the apply reads it back
+ * instead of computing the SiLU again. */
 typedef struct chan_act {
     const double *m, *a, *b;
-    void *dz;
+    float *dz;
+    int64_t dz_origin;
 } chan_act;
 
 /* ----- backward ----- */

@@ -181,6 +181,11 @@ static bool by_set(const chan_shape *sh, chan_sets sets, int arrays) {
     return chan_planes(sh) && num_runs(sh, sets) >= 8 && set_bytes(sh, sets) * arrays <= SET_CACHE_BYTES;
 }
 
+/* Threads a set-by-set plan runs on, at most (see norma_parallel_for_ahead's slots). */
+static int set_slots(const chan_shape *sh, chan_sets sets) {
+    return (int)min_i64(norma_get_num_threads(), num_runs(sh, sets));
+}
+
 static bool serial_sets(const chan_shape *sh, int streams) {
     return sh->N * sh->C * sh->S * (int64_t)sh->es * streams < NORMA_SERIAL_BYTES;
 }
@@ -198,7 +203,8 @@ typedef struct {
     double *m, *s, *b;                /* per (n, c) */
 } fwd_set_job;
 
-static void fwd_run_task(void *ctx, int64_t t, int64_t next) {
+static void fwd_run_task(void *ctx, int64_t t, int64_t next, int slot) {
+    (void)slot;
     const fwd_set_job *j = ctx;
     const chan_shape *sh = j->sh;
     chan_sets sets = j->p->sets;
@@ -225,7 +231,7 @@ static void sets_forward_by_set(const chan_shape *sh, const set_fwd *p, const vo
                      .count = count, .mean = mean, .m2 = m2, .rstd = norma_alloc(a, chan_num_sets(sh, p->sets)),
                      .m = norma_alloc(a, NC), .s = norma_alloc(a, NC), .b = norma_alloc(a, NC)};
     apply_params(sh, p, j.s, j.b);
-    norma_parallel_for_ahead(num_runs(sh, p->sets), serial_sets(sh, 2), fwd_run_task, &j);
+    norma_parallel_for_ahead(num_runs(sh, p->sets), serial_sets(sh, 2), set_slots(sh, p->sets), fwd_run_task, &j);
 }
 
 int64_t sets_apply_scratch(const chan_shape *sh, chan_sets sets) { return chan_num_sets(sh, sets) + 3 * sh->N * sh->C; }
@@ -333,9 +339,7 @@ void sets_bwd_finish(const chan_shape *sh, const set_bwd *p, const set_bwd_work 
         for (int64_t c = 0; c < C; c++) coefs_of(sh, p, w, sums, set_samples, n, c);
     weight_grads(sh, p, w);
     if (dx && N > 0) {
-        bool kept = p->silu && p->dz; /* dy·silu'(z), kept by the first pass */
-        chan_apply_bwd(sh, kept ? p->dz : dy, x, dx, w->centre, w->rs, w->kg, w->kx, w->k0, C,
-                       p->silu && !kept ? &w->act : NULL);
+        chan_apply_bwd(sh, dy, x, dx, w->centre, w->rs, w->kg, w->kx, w->k0, C, p->silu ? &w->act : NULL);
     }
 }
 
@@ -348,7 +352,13 @@ void sets_bwd_finish(const chan_shape *sh, const set_bwd *p, const set_bwd_work 
  * next_set): the sums fetch dy, the apply x, so that the memory is not idle during the sums (against the
  * apply fetching both, bench/ab.py: f32 InstanceNorm 1.07-1.08x, BatchNorm 1.09-1.10x; bf16 BatchNorm
  * 1.02-1.06x, InstanceNorm 0.95-0.99x, within this host's noise). Every value is computed by the same
- * operations in the same order as by the three whole-tensor steps. */
+ * operations in the same order as by the three whole-tensor steps.
+ *
+ * With a SiLU on 16-bit data, the sums keep dy·silu'(z) of the set as floats in scratch of the thread's
+ * slot, for the apply to read instead of computing the sigmoid again: the same float either way, so the
+ * same bits (f32 data keeps it in dx: see group_norm_bwd). GroupNorm + SiLU (1,512,128,128) bf16
+ * backward 1.35x (bench/ab.py, 24 rounds, quartiles 1.18-1.57). Only where the set's x, dy and float dz
+ * fit the cache share of a set (SET_CACHE_BYTES), which also bounds the scratch: a set's dz per slot. */
 typedef struct {
     const chan_shape *sh;
     const set_bwd *p;
@@ -356,49 +366,64 @@ typedef struct {
     double *sums;
     const void *dy, *x;
     void *dx;
+    float *dz;          /* a set's dz per slot, or NULL */
+    int64_t dz_per_slot; /* floats */
 } set_job;
 
-static void bwd_run_task(void *ctx, int64_t t, int64_t next) {
+/* Whether the backward by set keeps dy·silu'(z) of 16-bit data in the slots' scratch (see above). */
+static bool keeps_set_dz(const chan_shape *sh, const set_bwd *p, const void *dx) {
+    return p->silu && sh->dtype != NORMA_F32 && dx && !p->sets.per_channel &&
+           4 * set_bytes(sh, p->sets) <= SET_CACHE_BYTES;
+}
+
+static void bwd_run_task(void *ctx, int64_t t, int64_t next, int slot) {
     const set_job *j = ctx;
     const chan_shape *sh = j->sh;
     const set_bwd *p = j->p;
     const set_bwd_work *w = j->w;
     chan_rect r = run_rect(sh, p->sets, t);
-    const chan_act *act = p->silu ? &w->act : NULL;
-    bool kept = p->silu && p->dz;
+    chan_act act_set = w->act;
+    const chan_act *act = p->silu ? &act_set : NULL;
     int64_t step = set_step(p->sets);
     for (int64_t c0 = r.c0; c0 < r.c1; c0 += step) { /* the rectangle's sets in turn */
         int64_t c1 = c0 + step, i = chan_set_of(sh, p->sets, r.n0, c0);
         chan_fetch fetch = next_set(sh, p->sets, r, c0, next, 2, p->silu);
+        if (j->dz) /* a sample's groups: the set's elements are consecutive from (n0, c0) */
+            act_set.dz = j->dz + slot * j->dz_per_slot, act_set.dz_origin = (r.n0 * sh->C + c0) * sh->S;
         for (int64_t n = r.n0; n < r.n1; n++)
             chan_bwd_sums_planes(sh, j->dy, j->x, w->centre, sh->C, act, n, c0, c1, fetch, w->t);
         combine_set(sh, p->sets, w->gain, w->t, i, j->sums + 4 * i);
         for (int64_t n = r.n0; n < r.n1; n++) {
             for (int64_t c = c0; c < c1; c++) coefs_of(sh, p, w, j->sums, 0, n, c);
             if (j->dx) /* fetching the next set's planes for its sums, which then read L2 */
-                chan_apply_bwd_planes(sh, kept ? p->dz : j->dy, j->x, j->dx, w->centre, w->rs, w->kg, w->kx, w->k0,
-                                      sh->C, p->silu && !kept ? act : NULL, n, c0, c1, fetch);
+                chan_apply_bwd_planes(sh, j->dy, j->x, j->dx, w->centre, w->rs, w->kg, w->kx, w->k0, sh->C, act, n,
+                                      c0, c1, fetch);
         }
     }
 }
 
-static void sets_backward_by_set(const chan_shape *sh, const set_bwd *p, set_bwd_work *w, double *sums,
-                                 const void *dy, const void *x, void *dx) {
-    set_job j = {.sh = sh, .p = p, .w = w, .sums = sums, .dy = dy, .x = x, .dx = dx};
-    norma_parallel_for_ahead(num_runs(sh, p->sets), serial_sets(sh, 3), bwd_run_task, &j);
-    weight_grads(sh, p, w);
+static void sets_backward_by_set(set_job *j, int slots) {
+    norma_parallel_for_ahead(num_runs(j->sh, j->p->sets), serial_sets(j->sh, 3), slots, bwd_run_task, j);
+    weight_grads(j->sh, j->p, j->w);
 }
 
 static norma_status sets_backward(const char *fn, const chan_shape *sh, const set_bwd *p, const void *dy,
                                   const void *x, void *dx) {
     norma_arena a;
-    TRY(norma_arena_init(&a, fn, sets_bwd_scratch(sh, p->sets)));
     set_bwd_work w;
     if (by_set(sh, p->sets, 2)) {
+        int slots = set_slots(sh, p->sets);
+        int64_t dz_per_slot = keeps_set_dz(sh, p, dx) ? set_bytes(sh, p->sets) / (int64_t)sh->es : 0;
+        int64_t dz_doubles = ceil_div(slots * dz_per_slot, 2); /* the arena hands out doubles */
+        TRY(norma_arena_init(&a, fn, sets_bwd_scratch(sh, p->sets) + dz_doubles));
         sets_bwd_prepare(sh, p, &a, &w);
-        sets_backward_by_set(sh, p, &w, norma_alloc(&a, 4 * chan_num_sets(sh, p->sets)), dy, x, dx);
+        set_job j = {.sh = sh, .p = p, .w = &w, .sums = norma_alloc(&a, 4 * chan_num_sets(sh, p->sets)), .dy = dy,
+                     .x = x, .dx = dx, .dz = dz_per_slot ? (float *)norma_alloc(&a, dz_doubles) : NULL,
+                     .dz_per_slot = dz_per_slot};
+        sets_backward_by_set(&j, slots);
         return NORMA_OK;
     }
+    TRY(norma_arena_init(&a, fn, sets_bwd_scratch(sh, p->sets)));
     sets_bwd_local(sh, p, dy, x, &a, &w);
     double *sums = norma_alloc(&a, 4 * chan_num_sets(sh, p->sets));
     sets_bwd_combine(sh, p->sets, w.gain, w.t, sums);
@@ -588,8 +613,9 @@ static norma_status group_norm_bwd(const char *fn, norma_dtype dtype, norma_layo
     set_bwd p = {.sets = {.cpg = c / groups}, .aff = aff, .eps = eps, .mean = mean, .silu = silu, .rstd = rstd,
                  .dgain = dgain, .dbias = dbias, .per_sample = per_sample};
     /* f32 data: the first pass keeps dy·silu'(z) in dx (unless dx is x) for the second, a write and a read
-     * instead of a second SiLU derivative (~35% of the time here). Not for 16-bit data: rounding it to
-     * bf16 would cost the gradient 8 bits (PyTorch's autograd does round it). */
+     * instead of a second SiLU derivative (~35% of the time here). Not in a 16-bit dx: rounding it to bf16
+     * would cost the gradient 8 bits (PyTorch's autograd does round it); set by set, 16-bit data keeps it
+     * as floats in scratch instead (see bwd_run_task). */
     if (silu && dtype == NORMA_F32 && dx && dx != x) p.dz = dx;
     return sets_backward(fn, &sh, &p, dy, x, dx);
 }

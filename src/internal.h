@@ -50,11 +50,15 @@ typedef void (*norma_task_fn)(void *ctx, int64_t task);
 void norma_parallel_for(int64_t ntasks, bool serial, norma_task_fn fn, void *ctx);
 
 /* The same, where each thread claims its next task before it starts the current one and passes it:
- * fn(ctx, t, next), next the task this thread runs after t, or -1 if none. A task can then fetch the
- * inputs of the next one while it works (channel_norm.c: sets larger than a task's run). At the end a
- * thread may hold one claimed task while another is idle: for a few large tasks, not many small ones. */
-typedef void (*norma_task_ahead_fn)(void *ctx, int64_t task, int64_t next);
-void norma_parallel_for_ahead(int64_t ntasks, bool serial, norma_task_ahead_fn fn, void *ctx);
+ * fn(ctx, t, next, slot), next the task this thread runs after t, or -1 if none. A task can then fetch
+ * the inputs of the next one while it works (channel_norm.c: sets larger than a task's run). At the end
+ * a thread may hold one claimed task while another is idle: for a few large tasks, not many small ones.
+ * The call runs on at most `slots` (>= 1) threads, and slot, in [0, slots), tells them apart: the tasks
+ * of one slot run one after another, so a task may work in scratch of its slot's (sized by the caller,
+ * e.g. for min(norma_get_num_threads(), ntasks) slots: a concurrent norma_set_num_threads cannot make
+ * more threads take part). */
+typedef void (*norma_task_ahead_fn)(void *ctx, int64_t task, int64_t next, int slot);
+void norma_parallel_for_ahead(int64_t ntasks, bool serial, int slots, norma_task_ahead_fn fn, void *ctx);
 
 /* Bytes of one core's L2 cache (sysconf; 1 MiB where unknown), read once. */
 int64_t norma_l2_bytes(void);

@@ -8,7 +8,8 @@
  * A call publishes its job and bumps `generation`; workers spin briefly on `generation` (cheap
  * wake-up for back-to-back calls), then sleep on a condition variable. Tasks are handed out by an
  * atomic counter (a claim ahead for norma_parallel_for_ahead's jobs); `pending` counts the workers
- * still inside the current job.
+ * still inside the current job. The caller is slot 0 of a job, worker i slot i + 1; workers whose slot
+ * is not below the job's `slots` sit it out.
  */
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -49,6 +50,7 @@ static struct {
     norma_task_ahead_fn ahead;
     void *ctx;
     int64_t ntasks;
+    int slots;
     atomic_int_fast64_t next_task;
     atomic_int pending;
 } pool = {.busy = PTHREAD_MUTEX_INITIALIZER,
@@ -87,11 +89,12 @@ static void init_once(void) {
 
 static int64_t claim(void) { return atomic_fetch_add_explicit(&pool.next_task, 1, memory_order_relaxed); }
 
-static void run_tasks(void) {
+static void run_tasks(int slot) {
+    if (slot >= pool.slots) return;
     if (pool.ahead) {
         for (int64_t t = claim(), next; t < pool.ntasks; t = next) {
             next = claim();
-            pool.ahead(pool.ctx, t, next < pool.ntasks ? next : -1);
+            pool.ahead(pool.ctx, t, next < pool.ntasks ? next : -1, slot);
         }
     } else {
         for (int64_t t = claim(); t < pool.ntasks; t = claim()) pool.fn(pool.ctx, t);
@@ -101,16 +104,24 @@ static void run_tasks(void) {
 
 static void run_serially(int64_t ntasks, norma_task_fn fn, norma_task_ahead_fn ahead, void *ctx) {
     for (int64_t t = 0; t < ntasks; t++) {
-        if (ahead) ahead(ctx, t, t + 1 < ntasks ? t + 1 : -1);
+        if (ahead) ahead(ctx, t, t + 1 < ntasks ? t + 1 : -1, 0);
         else fn(ctx, t);
     }
     store_fence();
 }
 
-/* `arg` is the generation current when the worker was created: it must not miss the job published
- * right after its creation, however late it starts running. */
+/* A worker's start: its slot, and the generation current when it was created (it must not miss the job
+ * published right after its creation, however late it starts running). */
+typedef struct {
+    int slot;
+    uint_fast64_t generation;
+} worker_start;
+static worker_start starts[MAX_THREADS];
+
 static void *worker_main(void *arg) {
-    uint_fast64_t seen = (uint_fast64_t)(uintptr_t)arg;
+    const worker_start *start = arg;
+    const int slot = start->slot;
+    uint_fast64_t seen = start->generation;
     for (;;) {
         int spins = 0;
         while (atomic_load_explicit(&pool.generation, memory_order_acquire) == seen &&
@@ -127,7 +138,7 @@ static void *worker_main(void *arg) {
         }
         if (atomic_load_explicit(&pool.stop, memory_order_acquire)) return NULL;
         seen = atomic_load_explicit(&pool.generation, memory_order_acquire);
-        run_tasks();
+        run_tasks(slot);
         atomic_fetch_sub_explicit(&pool.pending, 1, memory_order_release);
     }
 }
@@ -151,8 +162,9 @@ static void stop_workers(void) {
 /* With `busy` held: make sure num_threads - 1 workers run. Fewer is fine if creation fails. */
 static void start_workers(void) {
     while (pool.num_workers < pool.num_threads - 1) {
-        void *generation = (void *)(uintptr_t)atomic_load(&pool.generation);
-        if (pthread_create(&pool.workers[pool.num_workers], NULL, worker_main, generation) != 0) break;
+        worker_start *start = &starts[pool.num_workers];
+        *start = (worker_start){.slot = pool.num_workers + 1, .generation = atomic_load(&pool.generation)};
+        if (pthread_create(&pool.workers[pool.num_workers], NULL, worker_main, start) != 0) break;
         pool.num_workers++;
     }
 }
@@ -187,10 +199,11 @@ int norma_get_num_threads(void) {
 }
 
 /* Either entry point: exactly one of fn and ahead is set. */
-static void parallel_for(int64_t ntasks, bool serial, norma_task_fn fn, norma_task_ahead_fn ahead, void *ctx) {
+static void parallel_for(int64_t ntasks, bool serial, int slots, norma_task_fn fn, norma_task_ahead_fn ahead,
+                         void *ctx) {
     pthread_once(&pool.once, init_once);
     if (ntasks <= 0) return;
-    if (serial || ntasks == 1 || atomic_load_explicit(&pool.num_threads, memory_order_relaxed) == 1 ||
+    if (serial || ntasks == 1 || slots == 1 || atomic_load_explicit(&pool.num_threads, memory_order_relaxed) == 1 ||
         pthread_mutex_trylock(&pool.busy) != 0) {
         run_serially(ntasks, fn, ahead, ctx);
         return;
@@ -205,11 +218,12 @@ static void parallel_for(int64_t ntasks, bool serial, norma_task_fn fn, norma_ta
     pool.ahead = ahead;
     pool.ctx = ctx;
     pool.ntasks = ntasks;
+    pool.slots = slots;
     atomic_store_explicit(&pool.next_task, 0, memory_order_relaxed);
     atomic_store_explicit(&pool.pending, pool.num_workers, memory_order_relaxed);
     atomic_fetch_add_explicit(&pool.generation, 1, memory_order_release);
     wake_workers();
-    run_tasks();
+    run_tasks(0);
     for (int spins = 0; atomic_load_explicit(&pool.pending, memory_order_acquire) > 0; spins++) {
         if (spins < SPIN_ROUNDS) cpu_relax();
         else sched_yield();
@@ -218,9 +232,9 @@ static void parallel_for(int64_t ntasks, bool serial, norma_task_fn fn, norma_ta
 }
 
 void norma_parallel_for(int64_t ntasks, bool serial, norma_task_fn fn, void *ctx) {
-    parallel_for(ntasks, serial, fn, NULL, ctx);
+    parallel_for(ntasks, serial, MAX_THREADS, fn, NULL, ctx);
 }
 
-void norma_parallel_for_ahead(int64_t ntasks, bool serial, norma_task_ahead_fn fn, void *ctx) {
-    parallel_for(ntasks, serial, NULL, fn, ctx);
+void norma_parallel_for_ahead(int64_t ntasks, bool serial, int slots, norma_task_ahead_fn fn, void *ctx) {
+    parallel_for(ntasks, serial, slots, NULL, fn, ctx);
 }

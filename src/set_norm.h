@@ -46,7 +46,7 @@ typedef struct set_bwd {
     const float *mean; /* per set: the saved mean, the centre */
     bool silu;         /* the gradient of silu(norm(x)): z from mean, rstd and aff (bias included) */
     const float *rstd; /* per set: the saved rstd (with silu) */
-    void *dz;          /* with silu: where the first pass keeps dy·silu'(z) for the second (or NULL) */
+    float *dz;         /* with silu: where the first pass keeps dy·silu'(z) for the second (or NULL) */
     void *dgain, *dbias;
     bool per_sample; /* dgain/dbias per (n, c) in the data dtype; else C floats */
 } set_bwd;

@@ -73,18 +73,21 @@ typedef struct norma_affine {
     int stream; /* store the output with streaming stores: it will not fit in the caches anyway */
     /* A SiLU after the norm (act = 1): apply's output is silu(y); bwd_sums and bwd_apply take the
      * gradient at the SiLU's output, dy·silu'(z), with z = y as above from mean, rstd and the rest;
-     * bwd_sums also stores dy·silu'(z) to act_dz (n elements of the dtype) if not NULL, for a later
-     * pass to read instead of computing it again. */
+     * bwd_sums also stores dy·silu'(z) to act_dz (n floats, whatever the dtype: for 16-bit data the
+     * value the sums used, for f32 data rounded from double) if not NULL, for a later pass to read
+     * instead of computing it again: bwd_apply, with dy_f32 and without act, takes such floats as its
+     * dy (for 16-bit data then the same dx as from act). */
     int act;
-    void *act_dz;
+    float *act_dz;
+    int dy_f32;
 } norma_affine;
 
 /* The input of a SiLU after a column norm: z = ((x - m[j])·a[j])·rg[r] + b[j] + rb[r], col_apply's y
  * (rg: the call's row gains; m, a, b, rb NULL: 0, 1, 0, 0). A NULL norma_col_act: no SiLU.
- * col_bwd_sums stores dy·silu'(z) to dz (the block's layout, ld) if not NULL, as bwd_sums' act_dz. */
+ * col_bwd_sums stores dy·silu'(z) to dz (floats in the block's layout, ld) if not NULL, as bwd_sums' act_dz. */
 typedef struct norma_col_act {
     const double *m, *a, *b, *rb;
-    void *dz;
+    float *dz;
 } norma_col_act;
 
 /* dx = kg · g + kx · x̂ + k0, with g = dy · (g0 + gain[j]) and x̂ = (x - centre) · rstd. (kx multiplies

@@ -54,7 +54,9 @@ static chan_task task_of(const chan_shape *sh, int64_t t) {
 }
 
 /* Channels-first: the index of the run of cell (n, k, c). Channels-last: of the first row of block (n, k). */
-static int64_t cf_index(const chan_shape *sh, int64_t n, int64_t c, int64_t k) { return (n * sh->C + c) * sh->S + k * sh->block; }
+static int64_t cf_index(const chan_shape *sh, int64_t n, int64_t c, int64_t k) {
+    return (n * sh->C + c) * sh->S + k * sh->block;
+}
 static int64_t cl_index(const chan_shape *sh, int64_t n, int64_t k) { return (n * sh->S + k * sh->block) * sh->C; }
 /* Where a kept dz holds x's element i (see chan_act) */
 static float *dz_at(const chan_act *act, int64_t i) { return act->dz + (i - act->dz_origin); }

@@ -65,7 +65,7 @@ static void bwd_task(void *ctx, int64_t t) {
         sh->k->rstd_norm(w, sums[3], j->sqrt_c, j->eps, r);
         memset(base, 0, 4 * (size_t)W * sizeof(double));
     }
-    if (j->keep_dz) act.dz = (void *)at(j, j->y, n, s0);
+    if (j->keep_dz) act.dz = (float *)at(j, j->y, n, s0); /* f32 data */
     sh->k->col_bwd_sums(sh->dtype, C, w, sh->S, dy, x, NULL, j->gamma, j->silu ? &act : NULL, sums);
     bool through_silu = j->silu && !j->keep_dz; /* the later passes take dy through the SiLU themselves */
     if (j->keep_dz) dy = act.dz;

@@ -221,7 +221,8 @@ static void compare(const norma_kernel_table *K, const norma_kernel_table *R, no
         double s1[4], s2[4];
         norma_affine ak = a, ar = a; /* with a SiLU, each keeps dy·silu'(z) */
         if (a.act) ak.act_dz = dz1, ar.act_dz = dz2;
-        K->bwd_sums(t, n, dy, x, &ak, 1.5, 1, s1, variant & 2 ? next_one : NULL), R->bwd_sums(t, n, dy, x, &ar, 1.5, 1, s2, NULL);
+        K->bwd_sums(t, n, dy, x, &ak, 1.5, 1, s1, variant & 2 ? next_one : NULL);
+        R->bwd_sums(t, n, dy, x, &ar, 1.5, 1, s2, NULL);
         CHECK(same_doubles(s1, s2, 4) && (!a.act || same_values(NORMA_F32, dz1, dz2, n)), "%s bwd_sums n=%lld dtype=%d",
               name, (long long)n, t);
         /* the two sums RMSNorm needs (no centre) or a dot product (a centre: all four formed, two dropped):

@@ -746,7 +746,8 @@ static void test_silu_aliasing(void) {
 /* GroupNorm + SiLU backward on 16-bit data set by set (here 2 samples x 4 groups of 540 KB: a task each,
  * 8) keeps dy·silu'(z) in per-thread scratch instead of computing it again; each sample alone (4 tasks:
  * the whole-tensor passes) computes it twice. The same dx bit for bit, in place too, on 1, 2 or 3 threads
- * (which share the scratch out by slot). */
+ * (which share the scratch out by slot); also for a constant group, whose sums fall back to double while
+ * the dz kept stays the float one that the whole-tensor passes compute. */
 static void test_silu_kept_dz(void) {
     int64_t N = 2, C = 8, S = 135000, G = 4, per = C * S, n_el = N * per;
     static const int threads[] = {1, 2, 3};
@@ -756,6 +757,7 @@ static void test_silu_kept_dz(void) {
         tensor x = t_new(t, n_el), dy = t_new(t, n_el), w = t_new(t, C), b = t_new(t, C);
         t_fill_normal(&x, 1.0, 2.0), t_fill_normal(&dy, 0.0, 1.0), t_fill_normal(&w, 1.0, 0.5);
         t_fill_normal(&b, 0.0, 0.5);
+        for (int64_t i = per + 2 * S; i < per + 4 * S; i++) store_elem(t, x.p, i, 0.75f); /* group 1 of sample 1 */
         float mean[8], rstd[8], dw[8], db[8];
         char *y = xmalloc(bytes), *want = xmalloc(bytes), *got = xmalloc(bytes);
         CHECK_OK(norma_group_norm_silu_fwd(t, NORMA_CHANNELS_FIRST, N, C, S, G, x.p, w.p, b.p, 1e-5, y, mean, rstd));

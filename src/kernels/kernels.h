@@ -74,7 +74,8 @@ typedef struct norma_affine {
     /* A SiLU after the norm (act = 1): apply's output is silu(y); bwd_sums and bwd_apply take the
      * gradient at the SiLU's output, dy·silu'(z), with z = y as above from mean, rstd and the rest;
      * bwd_sums also stores dy·silu'(z) to act_dz (n floats, whatever the dtype: for 16-bit data the
-     * value the sums used, for f32 data rounded from double) if not NULL, for a later pass to read
+     * float value bwd_apply computes, even where the sums fall back to double; for f32 data rounded
+     * from double) if not NULL, for a later pass to read
      * instead of computing it again: bwd_apply, with dy_f32 and without act, takes such floats as its
      * dy (for 16-bit data then the same dx as from act). */
     int act;

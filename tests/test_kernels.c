@@ -444,9 +444,47 @@ static void test_sum_order(void) {
         }
 }
 
+/* RMSNorm's f32 apply with its weight as stored works in pairs of floats (core.inc's apply_gain_pairs):
+ * within 0.5 + 2^-22 ulp of x·rstd·w (computed here in long double: x·w exact, one rounding to 64 bits),
+ * within 2^-148 where y is subnormal, and a zero y with the sign of x·w (rstd > 0), as the double lanes
+ * and PyTorch's x·rstd·weight give it. For rstd across and beyond the pairs' range [2^-60, 2^60] (the
+ * double lanes there: within 0.5 + 2^-28 ulp), rstd a float (its low half 0) or not. */
+static void test_apply_pairs(const norma_kernel_table *K) {
+    enum { N = 1000 };
+    static float x[N], w[N], y[N];
+    const double rstds[] = {1.0, 0.7, 1.0 / 3.0, 12345.678, 0x1p-60, 0x1p60, 0x1.8p-61, 0x1.8p60, 1e-25, 3e22};
+    int rounded_off = 0;
+    for (int ri = 0; ri < 10; ri++) {
+        double r = rstds[ri];
+        for (int i = 0; i < N; i++) { /* x·r spread over 2^-40 .. 2^20 (and below float's normal range) */
+            x[i] = (float)(rng_normal() * ldexp(1.0, rng_int(-40, 20)) / r);
+            w[i] = (float)(rng_normal() * ldexp(1.0, rng_int(-4, 4)));
+            if (i % 50 == 0) x[i] = i % 100 ? -0.0f : 0.0f;
+            if (i % 70 == 0) w[i] = i % 140 ? -0.0f : 0.0f;
+            if (i % 90 == 0) x[i] = (float)(1e-36 / r), w[i] = 1e-3f; /* y subnormal */
+        }
+        norma_affine a = {.rstd = r, .gain = w};
+        K->apply(NORMA_F32, N, x, y, &a, NULL);
+        int ok = 1, at = -1;
+        for (int i = 0; i < N && ok; i++) {
+            long double exact = (long double)x[i] * (long double)w[i] * (long double)r;
+            double want = (double)exact, err = fabs((double)((long double)y[i] - exact));
+            if (want == 0.0) ok = y[i] == 0.0f && signbit(y[i]) == signbit(x[i] * w[i]);
+            else if (fabs(want) < 0x1p-126) ok = err <= 0x1p-148;
+            else ok = err <= (0.5 + 0x1p-22) * ulp_of(NORMA_F32, want);
+            rounded_off += ok && (double)y[i] != (double)(float)want;
+            if (!ok) at = i;
+        }
+        CHECK(ok, "%s apply (f32 weight as stored) rstd=%a: y[%d] = %a, x·rstd·w = %a", K->name, r, at,
+              at >= 0 ? y[at] : 0.0f, at >= 0 ? (double)((long double)x[at] * w[at] * r) : 0.0);
+    }
+    CHECK(rounded_off <= 10, "%s apply (f32 weight as stored): %d results not the nearest float", K->name, rounded_off);
+}
+
 int main(void) {
     rng_seed(4242);
     test_sum_order();
+    test_apply_pairs(&norma_kernels_reference);
     const char *names[] = {"avx2", "avx512", "avx512bf16"};
     int tested = 0;
     for (int v = 0; v < 3; v++) {
@@ -464,6 +502,7 @@ int main(void) {
             }
         compare_conversions(K);
         compare_rstds(K);
+        test_apply_pairs(K);
     }
     printf("variants compared with the reference: %d\n", tested);
     return check_summary("test_kernels");

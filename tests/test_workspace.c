@@ -24,7 +24,10 @@ static outputs out;
 static norma_status layer_norm_bwd(void) {
     return norma_layer_norm_bwd(NORMA_F32, ROWS, COLS, dy, x, wr, x, 1e-5, out.dx, out.dw, out.db);
 }
-static norma_status rms_norm_fwd(void) { return norma_rms_norm_fwd(NORMA_F32, ROWS, COLS, x, wr, 1e-6, out.y, out.rstd); }
+/* (f32 RMSNorm's forward needs no scratch: its weight is read as stored) */
+static norma_status layer_norm_fwd(void) {
+    return norma_layer_norm_fwd(NORMA_F32, ROWS, COLS, x, wr, wr, 1e-5, out.y, out.mean, out.rstd);
+}
 static norma_status group_norm_bwd_nhwc(void) {
     return norma_group_norm_bwd(NORMA_F32, NORMA_CHANNELS_LAST, N, C, S, 8, dy, x, w, x, 1e-5, out.dx, out.dw, out.db);
 }
@@ -43,7 +46,7 @@ static norma_status spectral_fwd(void) {
 static const struct {
     const char *name;
     norma_status (*run)(void);
-} ops[] = {{"layer_norm_bwd", layer_norm_bwd},   {"rms_norm_fwd", rms_norm_fwd},
+} ops[] = {{"layer_norm_bwd", layer_norm_bwd},   {"layer_norm_fwd", layer_norm_fwd},
            {"group_norm_bwd NHWC", group_norm_bwd_nhwc}, {"batch_norm_fwd training", batch_norm_train},
            {"channel_rms_norm_silu_bwd", channel_rms_bwd}, {"spectral_norm_fwd", spectral_fwd}};
 

@@ -33,6 +33,10 @@
  * Numerics, identical in every variant:
  * - f32 data is computed in double (results within about half a float ulp of exact, so never less
  *   accurate than PyTorch's float32); bf16/f16 data in float, whose error is far below their rounding.
+ *   One exception, for speed: RMSNorm's apply on f32 data with its weight as stored (no centre, bias
+ *   or SiLU, g0 = 0, gain and no gain_c) works in pairs of floats (core.inc's apply_gain_pairs): within
+ *   0.5 + 2^-22 ulp, where 2^-60 <= rstd <= 2^60 (the double lanes elsewhere); it assumes x·rstd
+ *   within float's range, as RMSNorm's |x̂| <= sqrt(n) is (where x·rstd overflowed, y would be NaN).
  *   Double sums run in 16 lanes; float sums in 16 lanes flushed into double lanes every 16 steps (no
  *   float partial adds more than 16 terms). Element i of each 16-element step goes to lane i % 16, and
  *   lanes are added by one fixed tree. moments() works on fixed 2048-element chunks merged in order

@@ -34,6 +34,7 @@ static inline vf vf_add(vf a, vf b) { return _mm512_add_ps(a, b); }
 static inline vf vf_sub(vf a, vf b) { return _mm512_sub_ps(a, b); }
 static inline vf vf_mul(vf a, vf b) { return _mm512_mul_ps(a, b); }
 static inline vf vf_fma(vf a, vf b, vf c) { return _mm512_fmadd_ps(a, b, c); }
+static inline vf vf_fms(vf a, vf b, vf c) { return _mm512_fmsub_ps(a, b, c); }
 static inline vf vf_div(vf a, vf b) { return _mm512_div_ps(a, b); }
 /* minps/maxps return the second operand when either is NaN: the scalar shim's a < b ? a : b */
 static inline vf vf_min(vf a, vf b) { return _mm512_min_ps(a, b); }

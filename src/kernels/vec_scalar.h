@@ -6,6 +6,7 @@
  *   vd: 16 doubles, vf: 16 floats
  *   vd_zero, vd_set, vd_add, vd_sub, vd_mul, vd_reduce (the fixed tree), and the same for vf
  *   vd_fma(a, b, c) / vf_fma       a·b + c rounded once (IEEE fused multiply-add)
+ *   vf_fms(a, b, c)          a·b - c rounded once (so a·b - round(a·b) is exact)
  *   vf_div, vf_min, vf_max   a / b (IEEE); a < b ? a : b and a > b ? a : b (so a NaN a gives b)
  *   vd_min, vd_max           the same in double
  *   vd_div, vd_sqrt          a / b and sqrt(a) in double (IEEE: correctly rounded)
@@ -55,6 +56,7 @@ static inline vf vf_add(vf a, vf b) { LANES(i) a.v[i] += b.v[i]; return a; }
 static inline vf vf_sub(vf a, vf b) { LANES(i) a.v[i] -= b.v[i]; return a; }
 static inline vf vf_mul(vf a, vf b) { LANES(i) a.v[i] *= b.v[i]; return a; }
 static inline vf vf_fma(vf a, vf b, vf c) { LANES(i) a.v[i] = fmaf(a.v[i], b.v[i], c.v[i]); return a; }
+static inline vf vf_fms(vf a, vf b, vf c) { LANES(i) a.v[i] = fmaf(a.v[i], b.v[i], -c.v[i]); return a; }
 static inline vf vf_div(vf a, vf b) { LANES(i) a.v[i] /= b.v[i]; return a; }
 static inline vf vf_min(vf a, vf b) { LANES(i) a.v[i] = a.v[i] < b.v[i] ? a.v[i] : b.v[i]; return a; }
 static inline vf vf_max(vf a, vf b) { LANES(i) a.v[i] = a.v[i] > b.v[i] ? a.v[i] : b.v[i]; return a; }

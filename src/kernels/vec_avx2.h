@@ -10,15 +10,19 @@
 
 #include "norma.h"
 
+/* Every operation is inlined: in the large kernel functions GCC, past its growth limits, left some
+ * (vd_load, vf_load_part, vf_stream, ...) as calls inside the loops of the generic forms. */
+#define SHIM static inline __attribute__((always_inline))
+
 #define VL 16
 
 typedef struct { __m256d q0, q1, q2, q3; } vd;
 typedef struct { __m256 lo, hi; } vf;
 
-static inline vd vd_zero(void) { __m256d z = _mm256_setzero_pd(); return (vd){z, z, z, z}; }
-static inline vd vd_set(double a) { __m256d s = _mm256_set1_pd(a); return (vd){s, s, s, s}; }
+SHIM vd vd_zero(void) { __m256d z = _mm256_setzero_pd(); return (vd){z, z, z, z}; }
+SHIM vd vd_set(double a) { __m256d s = _mm256_set1_pd(a); return (vd){s, s, s, s}; }
 #define VD_OP(name, op)                                                                            \
-    static inline vd name(vd a, vd b) {                                                            \
+    SHIM vd name(vd a, vd b) {                                                            \
         return (vd){op(a.q0, b.q0), op(a.q1, b.q1), op(a.q2, b.q2), op(a.q3, b.q3)};               \
     }
 VD_OP(vd_add, _mm256_add_pd)
@@ -28,53 +32,53 @@ VD_OP(vd_min, _mm256_min_pd) /* the second operand where either is NaN: a < b ? 
 VD_OP(vd_max, _mm256_max_pd)
 VD_OP(vd_div, _mm256_div_pd)
 #undef VD_OP
-static inline vd vd_sqrt(vd a) {
+SHIM vd vd_sqrt(vd a) {
     return (vd){_mm256_sqrt_pd(a.q0), _mm256_sqrt_pd(a.q1), _mm256_sqrt_pd(a.q2), _mm256_sqrt_pd(a.q3)};
 }
-static inline vd vd_fma(vd a, vd b, vd c) {
+SHIM vd vd_fma(vd a, vd b, vd c) {
     return (vd){_mm256_fmadd_pd(a.q0, b.q0, c.q0), _mm256_fmadd_pd(a.q1, b.q1, c.q1), _mm256_fmadd_pd(a.q2, b.q2, c.q2),
                 _mm256_fmadd_pd(a.q3, b.q3, c.q3)};
 }
 
-static inline vf vf_zero(void) { return (vf){_mm256_setzero_ps(), _mm256_setzero_ps()}; }
-static inline vf vf_set(float a) { return (vf){_mm256_set1_ps(a), _mm256_set1_ps(a)}; }
-static inline vf vf_add(vf a, vf b) { return (vf){_mm256_add_ps(a.lo, b.lo), _mm256_add_ps(a.hi, b.hi)}; }
-static inline vf vf_sub(vf a, vf b) { return (vf){_mm256_sub_ps(a.lo, b.lo), _mm256_sub_ps(a.hi, b.hi)}; }
-static inline vf vf_mul(vf a, vf b) { return (vf){_mm256_mul_ps(a.lo, b.lo), _mm256_mul_ps(a.hi, b.hi)}; }
-static inline vf vf_fma(vf a, vf b, vf c) { return (vf){_mm256_fmadd_ps(a.lo, b.lo, c.lo), _mm256_fmadd_ps(a.hi, b.hi, c.hi)}; }
-static inline vf vf_fms(vf a, vf b, vf c) {
+SHIM vf vf_zero(void) { return (vf){_mm256_setzero_ps(), _mm256_setzero_ps()}; }
+SHIM vf vf_set(float a) { return (vf){_mm256_set1_ps(a), _mm256_set1_ps(a)}; }
+SHIM vf vf_add(vf a, vf b) { return (vf){_mm256_add_ps(a.lo, b.lo), _mm256_add_ps(a.hi, b.hi)}; }
+SHIM vf vf_sub(vf a, vf b) { return (vf){_mm256_sub_ps(a.lo, b.lo), _mm256_sub_ps(a.hi, b.hi)}; }
+SHIM vf vf_mul(vf a, vf b) { return (vf){_mm256_mul_ps(a.lo, b.lo), _mm256_mul_ps(a.hi, b.hi)}; }
+SHIM vf vf_fma(vf a, vf b, vf c) { return (vf){_mm256_fmadd_ps(a.lo, b.lo, c.lo), _mm256_fmadd_ps(a.hi, b.hi, c.hi)}; }
+SHIM vf vf_fms(vf a, vf b, vf c) {
     return (vf){_mm256_fmsub_ps(a.lo, b.lo, c.lo), _mm256_fmsub_ps(a.hi, b.hi, c.hi)};
 }
-static inline vf vf_div(vf a, vf b) { return (vf){_mm256_div_ps(a.lo, b.lo), _mm256_div_ps(a.hi, b.hi)}; }
+SHIM vf vf_div(vf a, vf b) { return (vf){_mm256_div_ps(a.lo, b.lo), _mm256_div_ps(a.hi, b.hi)}; }
 /* minps/maxps return the second operand when either is NaN: the scalar shim's a < b ? a : b */
-static inline vf vf_min(vf a, vf b) { return (vf){_mm256_min_ps(a.lo, b.lo), _mm256_min_ps(a.hi, b.hi)}; }
-static inline vf vf_max(vf a, vf b) { return (vf){_mm256_max_ps(a.lo, b.lo), _mm256_max_ps(a.hi, b.hi)}; }
+SHIM vf vf_min(vf a, vf b) { return (vf){_mm256_min_ps(a.lo, b.lo), _mm256_min_ps(a.hi, b.hi)}; }
+SHIM vf vf_max(vf a, vf b) { return (vf){_mm256_max_ps(a.lo, b.lo), _mm256_max_ps(a.hi, b.hi)}; }
 /* p·2^n as p·2^h·2^(n-h), h = floor(n/2): each factor 2^h in [2^-63, 2^64] is built in the exponent
  * field, the first product is exact and the second rounds once (to a subnormal or inf as ldexpf) */
-static inline __m256 pow2i8(__m256i n) {
+SHIM __m256 pow2i8(__m256i n) {
     return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(n, _mm256_set1_epi32(127)), 23));
 }
-static inline __m256 scale2_8(__m256 p, __m256 n) {
+SHIM __m256 scale2_8(__m256 p, __m256 n) {
     __m256i ni = _mm256_cvtps_epi32(n), h = _mm256_srai_epi32(ni, 1);
     return _mm256_mul_ps(_mm256_mul_ps(p, pow2i8(h)), pow2i8(_mm256_sub_epi32(ni, h)));
 }
-static inline vf vf_scale2(vf p, vf n) { return (vf){scale2_8(p.lo, n.lo), scale2_8(p.hi, n.hi)}; }
+SHIM vf vf_scale2(vf p, vf n) { return (vf){scale2_8(p.lo, n.lo), scale2_8(p.hi, n.hi)}; }
 
 /* lanes l + 8, then l + 4, l + 2, l + 1: the reference's tree */
-static inline double vd_reduce(vd a) {
+SHIM double vd_reduce(vd a) {
     __m256d s4 = _mm256_add_pd(_mm256_add_pd(a.q0, a.q2), _mm256_add_pd(a.q1, a.q3));
     __m128d s2 = _mm_add_pd(_mm256_castpd256_pd128(s4), _mm256_extractf128_pd(s4, 1));
     return _mm_cvtsd_f64(_mm_add_sd(s2, _mm_unpackhi_pd(s2, s2)));
 }
 
-static inline float vf_reduce(vf a) {
+SHIM float vf_reduce(vf a) {
     __m256 s8 = _mm256_add_ps(a.lo, a.hi);
     __m128 s4 = _mm_add_ps(_mm256_castps256_ps128(s8), _mm256_extractf128_ps(s8, 1));
     __m128 s2 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));
     return _mm_cvtss_f32(_mm_add_ss(s2, _mm_shuffle_ps(s2, s2, 1)));
 }
 
-static inline vf vf_first(vf a, int k) {
+SHIM vf vf_first(vf a, int k) {
     static const int32_t lanes[16] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
     __m256i kk = _mm256_set1_epi32(k);
     __m256 lo = _mm256_castsi256_ps(_mm256_cmpgt_epi32(kk, _mm256_loadu_si256((const __m256i *)lanes)));
@@ -84,9 +88,9 @@ static inline vf vf_first(vf a, int k) {
 
 /* ----- 16 elements of a dtype <-> 16 floats ----- */
 
-static inline __m256 bf16_widen8(__m128i h) { return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16)); }
+SHIM __m256 bf16_widen8(__m128i h) { return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16)); }
 
-static inline __m128i bf16_narrow8(__m256 f) {
+SHIM __m128i bf16_narrow8(__m256 f) {
     __m256i u = _mm256_castps_si256(f);
     __m256i lsb = _mm256_and_si256(_mm256_srli_epi32(u, 16), _mm256_set1_epi32(1));
     __m256i rounded = _mm256_srli_epi32(_mm256_add_epi32(u, _mm256_add_epi32(lsb, _mm256_set1_epi32(0x7fff))), 16);
@@ -100,7 +104,7 @@ static inline __m128i bf16_narrow8(__m256 f) {
     return _mm_packus_epi32(lo, hi);
 }
 
-static inline vf vf_load(norma_dtype t, const void *p, int64_t i) {
+SHIM vf vf_load(norma_dtype t, const void *p, int64_t i) {
     if (t == NORMA_F32) {
         const float *f = (const float *)p + i;
         return (vf){_mm256_loadu_ps(f), _mm256_loadu_ps(f + 8)};
@@ -111,7 +115,7 @@ static inline vf vf_load(norma_dtype t, const void *p, int64_t i) {
     return (vf){_mm256_cvtph_ps(a), _mm256_cvtph_ps(b)};
 }
 
-static inline vf vf_load_part(norma_dtype t, const void *p, int64_t i, int k) {
+SHIM vf vf_load_part(norma_dtype t, const void *p, int64_t i, int k) {
     float f[VL] = {0};
     uint16_t h[VL] = {0};
     if (t == NORMA_F32) {
@@ -122,7 +126,7 @@ static inline vf vf_load_part(norma_dtype t, const void *p, int64_t i, int k) {
     return vf_load(t, h, 0);
 }
 
-static inline void vf_store(norma_dtype t, void *p, int64_t i, vf a) {
+SHIM void vf_store(norma_dtype t, void *p, int64_t i, vf a) {
     if (t == NORMA_F32) {
         float *f = (float *)p + i;
         _mm256_storeu_ps(f, a.lo), _mm256_storeu_ps(f + 8, a.hi);
@@ -137,7 +141,7 @@ static inline void vf_store(norma_dtype t, void *p, int64_t i, vf a) {
     }
 }
 
-static inline void vf_store_part(norma_dtype t, void *p, int64_t i, int k, vf a) {
+SHIM void vf_store_part(norma_dtype t, void *p, int64_t i, int k, vf a) {
     if (t == NORMA_F32) {
         float f[VL];
         vf_store(t, f, 0, a);
@@ -151,33 +155,33 @@ static inline void vf_store_part(norma_dtype t, void *p, int64_t i, int k, vf a)
 
 /* ----- doubles ----- */
 
-static inline vd vd_from_vf(vf a) {
+SHIM vd vd_from_vf(vf a) {
     return (vd){_mm256_cvtps_pd(_mm256_castps256_ps128(a.lo)), _mm256_cvtps_pd(_mm256_extractf128_ps(a.lo, 1)),
                 _mm256_cvtps_pd(_mm256_castps256_ps128(a.hi)), _mm256_cvtps_pd(_mm256_extractf128_ps(a.hi, 1))};
 }
 
-static inline vf vf_from_vd(vd a) {
+SHIM vf vf_from_vd(vd a) {
     return (vf){_mm256_set_m128(_mm256_cvtpd_ps(a.q1), _mm256_cvtpd_ps(a.q0)),
                 _mm256_set_m128(_mm256_cvtpd_ps(a.q3), _mm256_cvtpd_ps(a.q2))};
 }
 
-static inline vd vd_load(norma_dtype t, const void *p, int64_t i) { return vd_from_vf(vf_load(t, p, i)); }
-static inline vd vd_load_part(norma_dtype t, const void *p, int64_t i, int k) {
+SHIM vd vd_load(norma_dtype t, const void *p, int64_t i) { return vd_from_vf(vf_load(t, p, i)); }
+SHIM vd vd_load_part(norma_dtype t, const void *p, int64_t i, int k) {
     return vd_from_vf(vf_load_part(t, p, i, k));
 }
-static inline void vd_store(norma_dtype t, void *p, int64_t i, vd a) { vf_store(t, p, i, vf_from_vd(a)); }
-static inline void vd_store_part(norma_dtype t, void *p, int64_t i, int k, vd a) {
+SHIM void vd_store(norma_dtype t, void *p, int64_t i, vd a) { vf_store(t, p, i, vf_from_vd(a)); }
+SHIM void vd_store_part(norma_dtype t, void *p, int64_t i, int k, vd a) {
     vf_store_part(t, p, i, k, vf_from_vd(a));
 }
 
-static inline vd vd_load_acc(const double *p, int k) {
+SHIM vd vd_load_acc(const double *p, int k) {
     if (k == VL) return (vd){_mm256_loadu_pd(p), _mm256_loadu_pd(p + 4), _mm256_loadu_pd(p + 8), _mm256_loadu_pd(p + 12)};
     double d[VL] = {0};
     memcpy(d, p, (size_t)k * sizeof(double));
     return vd_load_acc(d, VL);
 }
 
-static inline void vd_store_acc(double *p, int k, vd a) {
+SHIM void vd_store_acc(double *p, int k, vd a) {
     double d[VL];
     double *out = k == VL ? p : d;
     _mm256_storeu_pd(out, a.q0), _mm256_storeu_pd(out + 4, a.q1);
@@ -185,7 +189,7 @@ static inline void vd_store_acc(double *p, int k, vd a) {
     if (k != VL) memcpy(p, d, (size_t)k * sizeof(double));
 }
 
-static inline vd vd_first(vd a, int k) {
+SHIM vd vd_first(vd a, int k) {
     double d[VL];
     vd_store_acc(d, VL, a);
     for (int l = k; l < VL; l++) d[l] = 0.0;
@@ -193,7 +197,7 @@ static inline vd vd_first(vd a, int k) {
 }
 
 /* Non-temporal stores of full vectors where 32-byte aligned; ordinary stores otherwise. */
-static inline void vf_stream(norma_dtype t, void *p, int64_t i, vf a) {
+SHIM void vf_stream(norma_dtype t, void *p, int64_t i, vf a) {
     uintptr_t at = t == NORMA_F32 ? (uintptr_t)((float *)p + i) : (uintptr_t)((uint16_t *)p + i);
     if (at & 31) {
         vf_store(t, p, i, a);
@@ -208,6 +212,6 @@ static inline void vf_stream(norma_dtype t, void *p, int64_t i, vf a) {
         _mm256_stream_si256((__m256i *)((uint16_t *)p + i), _mm256_load_si256((const __m256i *)h));
     }
 }
-static inline void vd_stream(norma_dtype t, void *p, int64_t i, vd a) { vf_stream(t, p, i, vf_from_vd(a)); }
+SHIM void vd_stream(norma_dtype t, void *p, int64_t i, vd a) { vf_stream(t, p, i, vf_from_vd(a)); }
 
 #endif /* NORMA_VEC_AVX2_H */

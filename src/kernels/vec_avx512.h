@@ -10,39 +10,43 @@
 
 #include "norma.h"
 
+/* Every operation is inlined: in the large kernel functions GCC, past its growth limits, left some
+ * (vd_load, vf_load_part, vf_stream, ...) as calls inside the loops of the generic forms. */
+#define SHIM static inline __attribute__((always_inline))
+
 #define VL 16
 
 typedef struct { __m512d lo, hi; } vd;
 typedef __m512 vf;
 
-static inline vd vd_zero(void) { return (vd){_mm512_setzero_pd(), _mm512_setzero_pd()}; }
-static inline vd vd_set(double a) { return (vd){_mm512_set1_pd(a), _mm512_set1_pd(a)}; }
-static inline vd vd_add(vd a, vd b) { return (vd){_mm512_add_pd(a.lo, b.lo), _mm512_add_pd(a.hi, b.hi)}; }
-static inline vd vd_sub(vd a, vd b) { return (vd){_mm512_sub_pd(a.lo, b.lo), _mm512_sub_pd(a.hi, b.hi)}; }
-static inline vd vd_mul(vd a, vd b) { return (vd){_mm512_mul_pd(a.lo, b.lo), _mm512_mul_pd(a.hi, b.hi)}; }
+SHIM vd vd_zero(void) { return (vd){_mm512_setzero_pd(), _mm512_setzero_pd()}; }
+SHIM vd vd_set(double a) { return (vd){_mm512_set1_pd(a), _mm512_set1_pd(a)}; }
+SHIM vd vd_add(vd a, vd b) { return (vd){_mm512_add_pd(a.lo, b.lo), _mm512_add_pd(a.hi, b.hi)}; }
+SHIM vd vd_sub(vd a, vd b) { return (vd){_mm512_sub_pd(a.lo, b.lo), _mm512_sub_pd(a.hi, b.hi)}; }
+SHIM vd vd_mul(vd a, vd b) { return (vd){_mm512_mul_pd(a.lo, b.lo), _mm512_mul_pd(a.hi, b.hi)}; }
 /* minpd/maxpd return the second operand where either is NaN: a < b ? a : b */
-static inline vd vd_min(vd a, vd b) { return (vd){_mm512_min_pd(a.lo, b.lo), _mm512_min_pd(a.hi, b.hi)}; }
-static inline vd vd_max(vd a, vd b) { return (vd){_mm512_max_pd(a.lo, b.lo), _mm512_max_pd(a.hi, b.hi)}; }
-static inline vd vd_div(vd a, vd b) { return (vd){_mm512_div_pd(a.lo, b.lo), _mm512_div_pd(a.hi, b.hi)}; }
-static inline vd vd_sqrt(vd a) { return (vd){_mm512_sqrt_pd(a.lo), _mm512_sqrt_pd(a.hi)}; }
+SHIM vd vd_min(vd a, vd b) { return (vd){_mm512_min_pd(a.lo, b.lo), _mm512_min_pd(a.hi, b.hi)}; }
+SHIM vd vd_max(vd a, vd b) { return (vd){_mm512_max_pd(a.lo, b.lo), _mm512_max_pd(a.hi, b.hi)}; }
+SHIM vd vd_div(vd a, vd b) { return (vd){_mm512_div_pd(a.lo, b.lo), _mm512_div_pd(a.hi, b.hi)}; }
+SHIM vd vd_sqrt(vd a) { return (vd){_mm512_sqrt_pd(a.lo), _mm512_sqrt_pd(a.hi)}; }
 
-static inline vd vd_fma(vd a, vd b, vd c) { return (vd){_mm512_fmadd_pd(a.lo, b.lo, c.lo), _mm512_fmadd_pd(a.hi, b.hi, c.hi)}; }
+SHIM vd vd_fma(vd a, vd b, vd c) { return (vd){_mm512_fmadd_pd(a.lo, b.lo, c.lo), _mm512_fmadd_pd(a.hi, b.hi, c.hi)}; }
 
-static inline vf vf_zero(void) { return _mm512_setzero_ps(); }
-static inline vf vf_set(float a) { return _mm512_set1_ps(a); }
-static inline vf vf_add(vf a, vf b) { return _mm512_add_ps(a, b); }
-static inline vf vf_sub(vf a, vf b) { return _mm512_sub_ps(a, b); }
-static inline vf vf_mul(vf a, vf b) { return _mm512_mul_ps(a, b); }
-static inline vf vf_fma(vf a, vf b, vf c) { return _mm512_fmadd_ps(a, b, c); }
-static inline vf vf_fms(vf a, vf b, vf c) { return _mm512_fmsub_ps(a, b, c); }
-static inline vf vf_div(vf a, vf b) { return _mm512_div_ps(a, b); }
+SHIM vf vf_zero(void) { return _mm512_setzero_ps(); }
+SHIM vf vf_set(float a) { return _mm512_set1_ps(a); }
+SHIM vf vf_add(vf a, vf b) { return _mm512_add_ps(a, b); }
+SHIM vf vf_sub(vf a, vf b) { return _mm512_sub_ps(a, b); }
+SHIM vf vf_mul(vf a, vf b) { return _mm512_mul_ps(a, b); }
+SHIM vf vf_fma(vf a, vf b, vf c) { return _mm512_fmadd_ps(a, b, c); }
+SHIM vf vf_fms(vf a, vf b, vf c) { return _mm512_fmsub_ps(a, b, c); }
+SHIM vf vf_div(vf a, vf b) { return _mm512_div_ps(a, b); }
 /* minps/maxps return the second operand when either is NaN: the scalar shim's a < b ? a : b */
-static inline vf vf_min(vf a, vf b) { return _mm512_min_ps(a, b); }
-static inline vf vf_max(vf a, vf b) { return _mm512_max_ps(a, b); }
-static inline vf vf_scale2(vf p, vf n) { return _mm512_scalef_ps(p, n); } /* p·2^floor(n), rounded once */
+SHIM vf vf_min(vf a, vf b) { return _mm512_min_ps(a, b); }
+SHIM vf vf_max(vf a, vf b) { return _mm512_max_ps(a, b); }
+SHIM vf vf_scale2(vf p, vf n) { return _mm512_scalef_ps(p, n); } /* p·2^floor(n), rounded once */
 
 /* lanes l + 8, then l + 4, l + 2, l + 1: the reference's tree */
-static inline double vd_reduce(vd a) {
+SHIM double vd_reduce(vd a) {
     __m512d s8 = _mm512_add_pd(a.lo, a.hi);
     __m256d s4 = _mm256_add_pd(_mm512_castpd512_pd256(s8), _mm512_extractf64x4_pd(s8, 1));
     __m128d s2 = _mm_add_pd(_mm256_castpd256_pd128(s4), _mm256_extractf128_pd(s4, 1));
@@ -50,22 +54,22 @@ static inline double vd_reduce(vd a) {
     return _mm_cvtsd_f64(s1);
 }
 
-static inline __mmask16 mask16(int k) { return (__mmask16)((1u << k) - 1u); }
+SHIM __mmask16 mask16(int k) { return (__mmask16)((1u << k) - 1u); }
 
-static inline float vf_reduce(vf a) {
+SHIM float vf_reduce(vf a) {
     __m256 s8 = _mm256_add_ps(_mm512_castps512_ps256(a), _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(a), 1)));
     __m128 s4 = _mm_add_ps(_mm256_castps256_ps128(s8), _mm256_extractf128_ps(s8, 1));
     __m128 s2 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));
     return _mm_cvtss_f32(_mm_add_ss(s2, _mm_shuffle_ps(s2, s2, 1)));
 }
 
-static inline vf vf_first(vf a, int k) { return _mm512_maskz_mov_ps(mask16(k), a); }
+SHIM vf vf_first(vf a, int k) { return _mm512_maskz_mov_ps(mask16(k), a); }
 
 /* ----- 16 elements of a dtype <-> 16 floats ----- */
 
-static inline vf bf16_widen(__m256i h) { return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16)); }
+SHIM vf bf16_widen(__m256i h) { return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16)); }
 
-static inline __m256i bf16_narrow(vf f) {
+SHIM __m256i bf16_narrow(vf f) {
 #if defined(__AVX512BF16__)
     return (__m256i)_mm512_cvtneps_pbh(f);
 #else
@@ -81,7 +85,7 @@ static inline __m256i bf16_narrow(vf f) {
 #endif
 }
 
-static inline vf vf_load_part(norma_dtype t, const void *p, int64_t i, int k) {
+SHIM vf vf_load_part(norma_dtype t, const void *p, int64_t i, int k) {
     __mmask16 m = mask16(k);
     switch (t) {
     case NORMA_BF16: return bf16_widen(_mm256_maskz_loadu_epi16(m, (const uint16_t *)p + i));
@@ -90,7 +94,7 @@ static inline vf vf_load_part(norma_dtype t, const void *p, int64_t i, int k) {
     }
 }
 
-static inline vf vf_load(norma_dtype t, const void *p, int64_t i) {
+SHIM vf vf_load(norma_dtype t, const void *p, int64_t i) {
     switch (t) {
     case NORMA_BF16: return bf16_widen(_mm256_loadu_si256((const __m256i *)((const uint16_t *)p + i)));
     case NORMA_F16: return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)((const uint16_t *)p + i)));
@@ -98,43 +102,43 @@ static inline vf vf_load(norma_dtype t, const void *p, int64_t i) {
     }
 }
 
-static inline __m256i narrow16(norma_dtype t, vf a) {
+SHIM __m256i narrow16(norma_dtype t, vf a) {
     return t == NORMA_BF16 ? bf16_narrow(a) : _mm512_cvtps_ph(a, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
 }
 
-static inline void vf_store(norma_dtype t, void *p, int64_t i, vf a) {
+SHIM void vf_store(norma_dtype t, void *p, int64_t i, vf a) {
     if (t == NORMA_F32) _mm512_storeu_ps((float *)p + i, a);
     else _mm256_storeu_si256((__m256i *)((uint16_t *)p + i), narrow16(t, a));
 }
 
-static inline void vf_store_part(norma_dtype t, void *p, int64_t i, int k, vf a) {
+SHIM void vf_store_part(norma_dtype t, void *p, int64_t i, int k, vf a) {
     if (t == NORMA_F32) _mm512_mask_storeu_ps((float *)p + i, mask16(k), a);
     else _mm256_mask_storeu_epi16((uint16_t *)p + i, mask16(k), narrow16(t, a));
 }
 
 /* ----- doubles ----- */
 
-static inline vd vd_from_vf(vf a) {
+SHIM vd vd_from_vf(vf a) {
     return (vd){_mm512_cvtps_pd(_mm512_castps512_ps256(a)),
                 _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(a), 1)))};
 }
 
-static inline vf vf_from_vd(vd a) {
+SHIM vf vf_from_vd(vd a) {
     __m256 lo = _mm512_cvtpd_ps(a.lo), hi = _mm512_cvtpd_ps(a.hi);
     return _mm512_castpd_ps(_mm512_insertf64x4(_mm512_castpd256_pd512(_mm256_castps_pd(lo)), _mm256_castps_pd(hi), 1));
 }
 
-static inline vd vd_load(norma_dtype t, const void *p, int64_t i) {
+SHIM vd vd_load(norma_dtype t, const void *p, int64_t i) {
     if (t == NORMA_F32) { /* two halves straight from memory: no lane extraction */
         const float *f = (const float *)p + i;
         return (vd){_mm512_cvtps_pd(_mm256_loadu_ps(f)), _mm512_cvtps_pd(_mm256_loadu_ps(f + 8))};
     }
     return vd_from_vf(vf_load(t, p, i));
 }
-static inline vd vd_load_part(norma_dtype t, const void *p, int64_t i, int k) {
+SHIM vd vd_load_part(norma_dtype t, const void *p, int64_t i, int k) {
     return vd_from_vf(vf_load_part(t, p, i, k));
 }
-static inline void vd_store(norma_dtype t, void *p, int64_t i, vd a) {
+SHIM void vd_store(norma_dtype t, void *p, int64_t i, vd a) {
     if (t == NORMA_F32) {
         float *f = (float *)p + i;
         _mm256_storeu_ps(f, _mm512_cvtpd_ps(a.lo)), _mm256_storeu_ps(f + 8, _mm512_cvtpd_ps(a.hi));
@@ -142,22 +146,22 @@ static inline void vd_store(norma_dtype t, void *p, int64_t i, vd a) {
     }
     vf_store(t, p, i, vf_from_vd(a));
 }
-static inline void vd_store_part(norma_dtype t, void *p, int64_t i, int k, vd a) {
+SHIM void vd_store_part(norma_dtype t, void *p, int64_t i, int k, vd a) {
     vf_store_part(t, p, i, k, vf_from_vd(a));
 }
 
-static inline vd vd_first(vd a, int k) {
+SHIM vd vd_first(vd a, int k) {
     __mmask8 lo = (__mmask8)(k >= 8 ? 0xff : (1u << k) - 1u), hi = (__mmask8)(k <= 8 ? 0 : (1u << (k - 8)) - 1u);
     return (vd){_mm512_maskz_mov_pd(lo, a.lo), _mm512_maskz_mov_pd(hi, a.hi)};
 }
 
-static inline vd vd_load_acc(const double *p, int k) {
+SHIM vd vd_load_acc(const double *p, int k) {
     if (k == VL) return (vd){_mm512_loadu_pd(p), _mm512_loadu_pd(p + 8)};
     __mmask8 lo = (__mmask8)(k >= 8 ? 0xff : (1u << k) - 1u), hi = (__mmask8)(k <= 8 ? 0 : (1u << (k - 8)) - 1u);
     return (vd){_mm512_maskz_loadu_pd(lo, p), _mm512_maskz_loadu_pd(hi, p + 8)};
 }
 
-static inline void vd_store_acc(double *p, int k, vd a) {
+SHIM void vd_store_acc(double *p, int k, vd a) {
     if (k == VL) {
         _mm512_storeu_pd(p, a.lo), _mm512_storeu_pd(p + 8, a.hi);
         return;
@@ -168,7 +172,7 @@ static inline void vd_store_acc(double *p, int k, vd a) {
 
 /* Non-temporal stores of full 16-element vectors where aligned (64 bytes for f32, 32 for 16-bit);
  * ordinary stores otherwise. The caller fences after its last one. */
-static inline void vf_stream(norma_dtype t, void *p, int64_t i, vf a) {
+SHIM void vf_stream(norma_dtype t, void *p, int64_t i, vf a) {
     if (t == NORMA_F32) {
         float *f = (float *)p + i;
         if (((uintptr_t)f & 63) == 0) _mm512_stream_ps(f, a);
@@ -179,6 +183,6 @@ static inline void vf_stream(norma_dtype t, void *p, int64_t i, vf a) {
     if (((uintptr_t)h & 31) == 0) _mm256_stream_si256(h, narrow16(t, a));
     else _mm256_storeu_si256(h, narrow16(t, a));
 }
-static inline void vd_stream(norma_dtype t, void *p, int64_t i, vd a) { vf_stream(t, p, i, vf_from_vd(a)); }
+SHIM void vd_stream(norma_dtype t, void *p, int64_t i, vd a) { vf_stream(t, p, i, vf_from_vd(a)); }
 
 #endif /* NORMA_VEC_AVX512_H */

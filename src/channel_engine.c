@@ -217,9 +217,10 @@ static norma_col_act col_act(const chan_act *act, int64_t o, void *dz) {
     return (norma_col_act){.m = act->m + o, .a = act->a + o, .b = act->b + o, .dz = dz};
 }
 static norma_affine cell_affine(const chan_act *act, int64_t i, void *dz, int stream) {
-    if (!act) return (norma_affine){.g0 = 1.0, .stream = stream};
-    return (norma_affine){.mean = act->m[i], .rstd = act->a[i], .g0 = 1.0, .b0 = act->b[i], .act = 1, .act_dz = dz,
-                          .stream = stream};
+    norma_affine a = norma_affine_zero; /* see its definition: no compound literal per cell */
+    a.g0 = 1.0, a.stream = stream;
+    if (act) a.mean = act->m[i], a.rstd = act->a[i], a.b0 = act->b[i], a.act = 1, a.act_dz = dz;
+    return a;
 }
 
 /* Channels-first: the apply of cells (n, k, c) for c in [c0, c1). */
@@ -227,8 +228,9 @@ static void cf_apply(const apply_job *j, int64_t n, int64_t k, int64_t c0, int64
     const chan_shape *sh = j->sh;
     int64_t o = n * j->stride;
     for (int64_t c = c0; c < c1; c++) {
-        norma_affine aff = {.mean = j->m[o + c], .rstd = j->a[o + c], .g0 = 1.0, .b0 = j->b[o + c], .act = j->silu,
-                            .stream = sh->stream_y};
+        norma_affine aff = norma_affine_zero;
+        aff.mean = j->m[o + c], aff.rstd = j->a[o + c], aff.g0 = 1.0, aff.b0 = j->b[o + c], aff.act = j->silu;
+        aff.stream = sh->stream_y;
         const chan_fetch *f = &j->fetch; /* the same cell of the next set (set by set) */
         const void *next[2] = {f->on ? cf_run(sh, j->x, n + f->dn, c + f->dc, k) : NULL, NULL};
         sh->k->apply(sh->dtype, block_len(sh, k), cf_run(sh, j->x, n, c, k), (void *)cf_run(sh, j->y, n, c, k), &aff,
@@ -332,8 +334,9 @@ static void cf_apply_bwd(const apply_job *j, int64_t n, int64_t k, int64_t c0, i
     for (int64_t c = c0; c < c1; c++) {
         norma_affine unit = cell_affine(kept ? NULL : j->act, o + c, NULL, sh->stream_dx);
         unit.dy_f32 = kept;
-        norma_bwd_coef kc = {.centre = j->m[o + c], .kg = j->a[o + c], .kx = j->b ? j->b[o + c] : 0.0,
-                             .k0 = j->k0 ? j->k0[o + c] : 0.0};
+        norma_bwd_coef kc = norma_bwd_coef_zero;
+        kc.centre = j->m[o + c], kc.kg = j->a[o + c];
+        kc.kx = j->b ? j->b[o + c] : 0.0, kc.k0 = j->k0 ? j->k0[o + c] : 0.0;
         const chan_fetch *f = &j->fetch; /* the same cell of the next set: x (its dy, the sums pass fetched) */
         const void *next[2] = {f->on ? cf_run(sh, j->x, n + f->dn, c + f->dc, k) : NULL, NULL};
         const void *dy = kept ? dz_at(j->act, cf_index(sh, n, c, k)) : cf_run(sh, j->dy, n, c, k);

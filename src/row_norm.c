@@ -216,9 +216,10 @@ static double forward_sums(const row_fwd *p, int64_t r, norma_affine *a) {
         p->k->add(L->dtype, L->cols, x, row_ptr(L, p->addend, r), row_vector(L, p->gate, r), sum);
         x = sum;
     }
-    *a = (norma_affine){.g0 = p->g0, .gain = row_vector(L, p->gain, r), .bias = row_vector(L, p->bias, r),
-                        .gain_c = prepared(&p->pv, p->pv.gain, L, r), .bias_c = prepared(&p->pv, p->pv.bias, L, r),
-                        .stream = p->stream, .act = p->act};
+    *a = norma_affine_zero;
+    a->g0 = p->g0, a->gain = row_vector(L, p->gain, r), a->bias = row_vector(L, p->bias, r);
+    a->gain_c = prepared(&p->pv, p->pv.gain, L, r), a->bias_c = prepared(&p->pv, p->pv.bias, L, r);
+    a->stream = p->stream, a->act = p->act;
     if (ahead < L->rows) prefetch_row(row_ptr(L, p->x, ahead), L->cols * (int64_t)L->esize);
     return row_sums(p->k, p->stat, L, x, a);
 }
@@ -330,8 +331,9 @@ static void backward_sums(const row_bwd *p, int64_t r, int64_t fetch_row, bwd_ro
     const row_layout *L = &p->L;
     const void *x = row_ptr(L, p->x, r);
     w->dy = row_ptr(L, p->dy, r);
-    w->a = (norma_affine){.g0 = p->g0, .gain = row_vector(L, p->gain, r),
-                          .gain_c = prepared(&p->pv, p->pv.gain, L, r), .stream = p->stream};
+    w->a = norma_affine_zero;
+    w->a.g0 = p->g0, w->a.gain = row_vector(L, p->gain, r), w->a.gain_c = prepared(&p->pv, p->pv.gain, L, r);
+    w->a.stream = p->stream;
     if (p->act) { /* the SiLU's input z needs the statistics before the sums: one more pass over the cached row */
         row_stats(p->k, p->stat, L, x, p->eps, &w->a);
         w->a.act = 1, w->a.bias = row_vector(L, p->bias, r);

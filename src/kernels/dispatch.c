@@ -58,6 +58,9 @@ static int has_avx512(void) {
 static int has_avx512bf16(void) { return has_avx512() && (features().leaf7_1_eax >> 5 & 1); }
 #endif
 
+const norma_affine norma_affine_zero = {0};
+const norma_bwd_coef norma_bwd_coef_zero = {0};
+
 /* Best first. */
 static const variant variants[] = {
 #if defined(NORMA_HAVE_X86_KERNELS)

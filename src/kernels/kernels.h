@@ -218,6 +218,10 @@ typedef struct norma_kernel_table {
                           double *row_sums, int stream);
 } norma_kernel_table;
 
+/* Bytes of an element of a valid dtype: norma_dtype_size inline, so that it folds to a constant in the
+ * kernels (each inlined per dtype) instead of a call per kernel call. */
+static inline size_t norma_elem_size(norma_dtype dtype) { return dtype == NORMA_F32 ? 4 : 2; }
+
 /* Bytes of an element of the compute type for data of a dtype: double for f32, float otherwise. The
  * type of bwd_apply's accumulators and of norma_affine's gain_c/bias_c. */
 static inline size_t norma_compute_size(norma_dtype dtype) { return dtype == NORMA_F32 ? sizeof(double) : sizeof(float); }

@@ -110,8 +110,8 @@ typedef struct norma_bwd_coef {
 
 /* All-zero structs to start a per-row or per-cell norma_affine or norma_bwd_coef from (then set the
  * fields wanted): a copy is a few vector moves, where GCC builds a compound literal of these sizes with
- * `rep stos`, whose start-up took a quarter of the row loop's time on a QK norm's rows of 128 (~70
- * cycles a row in all). Defined in dispatch.c. */
+ * `rep stos`, whose start-up took a quarter of forward_task's own time on a QK norm's rows of 128
+ * (~70 cycles a row in all). Defined in dispatch.c. */
 extern const norma_affine norma_affine_zero;
 extern const norma_bwd_coef norma_bwd_coef_zero;
 

@@ -12,7 +12,13 @@
 
 /* Every operation is inlined: in the large kernel functions GCC, past its growth limits, left some
  * (vd_load, vf_load_part, vf_stream, ...) as calls inside the loops of the generic forms. */
+#ifndef SHIM
+#if defined(__GNUC__)
 #define SHIM static inline __attribute__((always_inline))
+#else
+#define SHIM static inline
+#endif
+#endif
 
 #define VL 16
 
@@ -22,7 +28,7 @@ typedef struct { __m256 lo, hi; } vf;
 SHIM vd vd_zero(void) { __m256d z = _mm256_setzero_pd(); return (vd){z, z, z, z}; }
 SHIM vd vd_set(double a) { __m256d s = _mm256_set1_pd(a); return (vd){s, s, s, s}; }
 #define VD_OP(name, op)                                                                            \
-    SHIM vd name(vd a, vd b) {                                                            \
+    SHIM vd name(vd a, vd b) {                                                                     \
         return (vd){op(a.q0, b.q0), op(a.q1, b.q1), op(a.q2, b.q2), op(a.q3, b.q3)};               \
     }
 VD_OP(vd_add, _mm256_add_pd)

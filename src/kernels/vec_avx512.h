@@ -12,7 +12,13 @@
 
 /* Every operation is inlined: in the large kernel functions GCC, past its growth limits, left some
  * (vd_load, vf_load_part, vf_stream, ...) as calls inside the loops of the generic forms. */
+#ifndef SHIM
+#if defined(__GNUC__)
 #define SHIM static inline __attribute__((always_inline))
+#else
+#define SHIM static inline
+#endif
+#endif
 
 #define VL 16
 

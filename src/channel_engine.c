@@ -269,7 +269,7 @@ typedef struct {
 } bwd_job;
 
 /* Channels-first: the sums of cells (n, k, c) for c in [c0, c1), into out[q][cell(n, k, c)]; fetching the
- * next set's dy as `fetch` says (NULL: none). */
+ * next set's dy (and x) as `fetch` says (NULL: none). */
 static void cf_bwd_sums(const chan_shape *sh, const void *dy, const void *x, const double *centre, int64_t stride,
                         const chan_act *act, int64_t n, int64_t k, int64_t c0, int64_t c1, const chan_fetch *fetch,
                         double *const out[4]) {
@@ -277,7 +277,9 @@ static void cf_bwd_sums(const chan_shape *sh, const void *dy, const void *x, con
         double s[4];
         void *dz = act && act->dz ? dz_at(act, cf_index(sh, n, c, k)) : NULL;
         norma_affine unit = cell_affine(act, n * stride + c, dz, 0);
-        const void *next[2] = {fetch && fetch->on ? cf_run(sh, dy, n + fetch->dn, c + fetch->dc, k) : NULL, NULL};
+        bool on = fetch && fetch->on;
+        const void *next[2] = {on ? cf_run(sh, dy, n + fetch->dn, c + fetch->dc, k) : NULL,
+                               on && fetch->both ? cf_run(sh, x, n + fetch->dn, c + fetch->dc, k) : NULL};
         sh->k->bwd_sums(sh->dtype, block_len(sh, k), cf_run(sh, dy, n, c, k), cf_run(sh, x, n, c, k), &unit,
                         centre[n * stride + c], 1, s, next[0] ? next : NULL);
         int64_t i = cell(sh, n, k, c);
@@ -337,8 +339,9 @@ static void cf_apply_bwd(const apply_job *j, int64_t n, int64_t k, int64_t c0, i
         norma_bwd_coef kc = norma_bwd_coef_zero;
         kc.centre = j->m[o + c], kc.kg = j->a[o + c];
         kc.kx = j->b ? j->b[o + c] : 0.0, kc.k0 = j->k0 ? j->k0[o + c] : 0.0;
-        const chan_fetch *f = &j->fetch; /* the same cell of the next set: x (its dy, the sums pass fetched) */
-        const void *next[2] = {f->on ? cf_run(sh, j->x, n + f->dn, c + f->dc, k) : NULL, NULL};
+        const chan_fetch *f = &j->fetch; /* the same cell of the next set: x (its dy, the sums pass fetched), or both */
+        const void *next[2] = {f->on ? cf_run(sh, j->x, n + f->dn, c + f->dc, k) : NULL,
+                               f->on && f->both ? cf_run(sh, j->dy, n + f->dn, c + f->dc, k) : NULL};
         const void *dy = kept ? dz_at(j->act, cf_index(sh, n, c, k)) : cf_run(sh, j->dy, n, c, k);
         sh->k->bwd_apply(sh->dtype, block_len(sh, k), dy, cf_run(sh, j->x, n, c, k),
                          (void *)cf_run(sh, j->y, n, c, k), &unit, &kc, j->rs ? j->rs[o + c] : 1.0, NULL, NULL,

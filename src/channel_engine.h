@@ -105,17 +105,18 @@ void chan_moments_planes(const chan_shape *sh, const void *x, int64_t n, int64_t
 /* Merges set s's cells (as chan_merge_cells does for every set). */
 void chan_merge_set(const chan_shape *sh, chan_sets sets, const double *cell_mean, const double *cell_m2, int64_t s,
                     double *count, double *mean, double *m2);
-/* What a set's apply fetches as it goes: plane (n, c) fetches plane (n + dn, c + dc), the same plane of
- * the set the plan reduces next (which has the same shape); nothing if !on. */
+/* What a set's passes fetch as they go: plane (n, c) fetches plane (n + dn, c + dc), the same plane of
+ * the set the plan reduces next (which has the same shape), or the set's next plane; nothing if !on. */
 typedef struct chan_fetch {
     bool on;
     int64_t dn, dc;
+    bool both; /* the backward's passes: dy and x (else the sums dy, the apply x) */
 } chan_fetch;
 /* ... where plane (n, c) also fetches the next set's plane of x, as `fetch` says. */
 void chan_apply_planes(const chan_shape *sh, const void *x, void *y, const double *m, const double *a, const double *b,
                        int64_t stride, bool silu, int64_t n, int64_t c0, int64_t c1, chan_fetch fetch);
 /* The backward's two passes over a set's planes fetch the next set's, as `fetch` says: the sums its dy,
- * the apply its x (so that neither pass leaves the memory idle). */
+ * the apply its x (so that neither pass leaves the memory idle), or both (fetch.both). */
 void chan_bwd_sums_planes(const chan_shape *sh, const void *dy, const void *x, const double *centre, int64_t stride,
                           const chan_act *act, int64_t n, int64_t c0, int64_t c1, chan_fetch fetch,
                           double *const t[4]);

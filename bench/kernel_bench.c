@@ -42,7 +42,7 @@ typedef void (*primitive)(const bench_row *b);
 
 static void moments(const bench_row *b) {
     double mean, m2;
-    b->k->moments(b->t, b->n, b->x, &mean, &m2);
+    b->k->moments(b->t, b->n, b->x, &mean, &m2, NULL);
 }
 static void sum_sq(const bench_row *b) { (void)b->k->sum_sq(b->t, b->n, b->x); }
 static norma_affine layer_affine(const bench_row *b) {

@@ -127,12 +127,13 @@ static void cl_block_moments(const moments_job *j, int64_t n, int64_t k, double 
     }
 }
 
-/* Channels-first: the moments of cells (n, k, c) for c in [c0, c1). */
+/* Channels-first: the moments of cells (n, k, c) for c in [c0, c1); fetching as `fetch` says (NULL: none). */
 static void cf_moments(const chan_shape *sh, const void *x, int64_t n, int64_t k, int64_t c0, int64_t c1,
-                       double *mean, double *m2) {
+                       const chan_fetch *fetch, double *mean, double *m2) {
     for (int64_t c = c0; c < c1; c++) {
         int64_t i = cell(sh, n, k, c);
-        sh->k->moments(sh->dtype, block_len(sh, k), cf_run(sh, x, n, c, k), &mean[i], &m2[i]);
+        const void *next = fetch && fetch->on ? cf_run(sh, x, n + fetch->dn, c + fetch->dc, k) : NULL;
+        sh->k->moments(sh->dtype, block_len(sh, k), cf_run(sh, x, n, c, k), &mean[i], &m2[i], next);
     }
 }
 
@@ -141,7 +142,7 @@ static void moments_task(void *ctx, int64_t t) {
     const chan_shape *sh = j->sh;
     chan_task tk = task_of(sh, t);
     if (sh->last) cl_block_moments(j, tk.n, tk.k, j->tmp + t * 3 * sh->C);
-    else cf_moments(sh, j->x, tk.n, tk.k, tk.c0, tk.c1, j->mean, j->m2);
+    else cf_moments(sh, j->x, tk.n, tk.k, tk.c0, tk.c1, NULL, j->mean, j->m2);
 }
 
 /* Two passes over the set's cells (n_i elements, mean_i, M2_i): the mean Σ n_i·mean_i / Σ n_i, then
@@ -379,9 +380,9 @@ void chan_apply_bwd(const chan_shape *sh, const void *dy, const void *x, void *d
 
 bool chan_planes(const chan_shape *sh) { return !sh->last && sh->K == 1; }
 
-void chan_moments_planes(const chan_shape *sh, const void *x, int64_t n, int64_t c0, int64_t c1, double *cell_mean,
-                         double *cell_m2) {
-    cf_moments(sh, x, n, 0, c0, c1, cell_mean, cell_m2);
+void chan_moments_planes(const chan_shape *sh, const void *x, int64_t n, int64_t c0, int64_t c1, chan_fetch fetch,
+                         double *cell_mean, double *cell_m2) {
+    cf_moments(sh, x, n, 0, c0, c1, &fetch, cell_mean, cell_m2);
 }
 
 void chan_apply_planes(const chan_shape *sh, const void *x, void *y, const double *m, const double *a, const double *b,

@@ -100,8 +100,6 @@ void chan_apply_bwd(const chan_shape *sh, const void *dy, const void *x, void *d
  * while the set is cached: only where chan_planes (channels-first, each plane one cell). Cells and
  * t are indexed as above, and every value is the one the whole-tensor steps give. */
 bool chan_planes(const chan_shape *sh);
-void chan_moments_planes(const chan_shape *sh, const void *x, int64_t n, int64_t c0, int64_t c1, double *cell_mean,
-                         double *cell_m2);
 /* Merges set s's cells (as chan_merge_cells does for every set). */
 void chan_merge_set(const chan_shape *sh, chan_sets sets, const double *cell_mean, const double *cell_m2, int64_t s,
                     double *count, double *mean, double *m2);
@@ -112,7 +110,9 @@ typedef struct chan_fetch {
     int64_t dn, dc;
     bool both; /* the backward's passes: dy and x (else the sums dy, the apply x) */
 } chan_fetch;
-/* ... where plane (n, c) also fetches the next set's plane of x, as `fetch` says. */
+/* ... where plane (n, c) also fetches a plane of x, as `fetch` says. */
+void chan_moments_planes(const chan_shape *sh, const void *x, int64_t n, int64_t c0, int64_t c1, chan_fetch fetch,
+                         double *cell_mean, double *cell_m2);
 void chan_apply_planes(const chan_shape *sh, const void *x, void *y, const double *m, const double *a, const double *b,
                        int64_t stride, bool silu, int64_t n, int64_t c0, int64_t c1, chan_fetch fetch);
 /* The backward's two passes over a set's planes fetch the next set's, as `fetch` says: the sums its dy,

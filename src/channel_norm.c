@@ -173,6 +173,18 @@ static chan_fetch next_set(const chan_shape *sh, chan_sets sets, chan_rect r, in
     return (chan_fetch){.on = true, .dn = nr.n0 - r.n0, .dc = nr.c0 - c0};
 }
 
+/* Where next_set fetches nothing (this set and the next do not fit L2 together), a pass over plane (n, c)
+ * fetches the set's next plane, sample n + 1 (the backward's: both its dy and x): the planes of a channel
+ * lie far apart (1.6 MiB for BatchNorm (32,64,112,112) bf16), each a new stream that the hardware
+ * prefetchers pick up late. bench/ab.py against no such fetch, BatchNorm (32,64,112,112) backward: f32
+ * 1.07-1.08x, bf16 1.11-1.19x (in a slower hour of the host, the sums' fetch alone 1.16x and 1.20x, the
+ * apply's, from L3, 1.03x and 1.13x on top of it); forward, by its moments pass: f32 1.08x, bf16 1.26x.
+ * The forward's apply reads the set from L2 and fetches nothing (its fetch measured 1.00-1.04x). */
+static chan_fetch within_set(chan_fetch fetch, chan_rect r, int64_t n) {
+    if (fetch.on || n + 1 >= r.n1) return fetch;
+    return (chan_fetch){.on = true, .dn = 1, .dc = 0, .both = true};
+}
+
 /* Whether a plan goes set by set (below): where the planes are whole cells (channels-first), the tasks
  * are enough to keep the threads busy, and a set's `arrays` inputs are small enough to stay cached
  * between its passes (a quarter of the last-level cache). */
@@ -213,7 +225,8 @@ static void fwd_run_task(void *ctx, int64_t t, int64_t next, int slot) {
     for (int64_t c0 = r.c0; c0 < r.c1; c0 += step) { /* the rectangle's sets in turn, as the backward's */
         int64_t c1 = c0 + step, i = chan_set_of(sh, sets, r.n0, c0);
         chan_fetch fetch = next_set(sh, sets, r, c0, next, 1, j->p->silu);
-        for (int64_t n = r.n0; n < r.n1; n++) chan_moments_planes(sh, j->x, n, c0, c1, j->cell_mean, j->cell_m2);
+        for (int64_t n = r.n0; n < r.n1; n++)
+            chan_moments_planes(sh, j->x, n, c0, c1, within_set(fetch, r, n), j->cell_mean, j->cell_m2);
         chan_merge_set(sh, sets, j->cell_mean, j->cell_m2, i, &j->count[i], &j->mean[i], &j->m2[i]);
         j->rstd[i] = set_rstd(j->p, i, j->count[i], j->mean[i], j->m2[i]);
         for (int64_t n = r.n0; n < r.n1; n++) {
@@ -374,18 +387,6 @@ typedef struct {
 static bool keeps_set_dz(const chan_shape *sh, const set_bwd *p, const void *dx) {
     return p->silu && sh->dtype != NORMA_F32 && dx && !p->sets.per_channel &&
            4 * set_bytes(sh, p->sets) <= SET_CACHE_BYTES;
-}
-
-/* Where next_set fetches nothing (this set and the next do not fit L2 together), the backward's passes
- * over plane (n, c) fetch the set's next plane, sample n + 1, both its dy and x: the planes of a channel
- * lie far apart (1.6 MiB for BatchNorm (32,64,112,112) bf16), each a new stream that the hardware
- * prefetchers pick up late. bench/ab.py against no such fetch, BatchNorm (32,64,112,112) backward: f32
- * 1.07-1.08x, bf16 1.11-1.19x (in a slower hour of the host, the sums' fetch alone 1.16x and 1.20x, the
- * apply's, from L3, 1.03x and 1.13x on top of it). The forward's apply gained nothing (1.00-1.04x): its
- * moments pass, which reads memory, has no fetch. */
-static chan_fetch within_set(chan_fetch fetch, chan_rect r, int64_t n) {
-    if (fetch.on || n + 1 >= r.n1) return fetch;
-    return (chan_fetch){.on = true, .dn = 1, .dc = 0, .both = true};
 }
 
 static void bwd_run_task(void *ctx, int64_t t, int64_t next, int slot) {

@@ -151,7 +151,7 @@ static double row_sums(const norma_kernel_table *k, row_stat stat, const row_lay
                        norma_affine *a) {
     if (stat == STAT_VARIANCE) {
         double m2;
-        k->moments(L->dtype, L->cols, x, &a->mean, &m2);
+        k->moments(L->dtype, L->cols, x, &a->mean, &m2, NULL);
         return m2;
     }
     a->mean = 0.0;

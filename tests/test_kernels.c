@@ -196,9 +196,11 @@ static void compare(const norma_kernel_table *K, const norma_kernel_table *R, no
     const char *name = K->name;
     compare_pair(K, R, t, n, special);
 
-    double m1, q1, m2, q2;
-    K->moments(t, n, x, &m1, &q1), R->moments(t, n, x, &m2, &q2);
+    double m1, q1, m2, q2, m3, q3;
+    K->moments(t, n, x, &m1, &q1, NULL), R->moments(t, n, x, &m2, &q2, NULL);
     CHECK(same_double(m1, m2) && same_double(q1, q2), "%s moments n=%lld dtype=%d", name, (long long)n, t);
+    K->moments(t, n, x, &m3, &q3, dy); /* fetching a next run: no effect on the values */
+    CHECK(same_double(m1, m3) && same_double(q1, q3), "%s moments with next n=%lld dtype=%d", name, (long long)n, t);
     CHECK(same_double(K->sum_sq(t, n, x), R->sum_sq(t, n, x)), "%s sum_sq n=%lld dtype=%d", name, (long long)n, t);
 
     /* a next row to fetch (some variants): no effect on any value */

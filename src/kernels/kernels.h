@@ -146,8 +146,9 @@ static inline bool norma_streams_output(int64_t bytes, bool forward) {
 
 typedef struct norma_kernel_table {
     const char *name;
-    /* n >= 1. *mean = Σx/n, *m2 = Σ(x - mean)². */
-    void (*moments)(norma_dtype dtype, int64_t n, const void *x, double *mean, double *m2);
+    /* n >= 1. *mean = Σx/n, *m2 = Σ(x - mean)². next: NULL, or n elements that a later pass reads,
+     * fetched into L2 a line per line of x (as bwd_apply's). */
+    void (*moments)(norma_dtype dtype, int64_t n, const void *x, double *mean, double *m2, const void *next);
     /* Σ x². */
     double (*sum_sq)(norma_dtype dtype, int64_t n, const void *x);
     /* rstd[i] = 1/sqrt(q[i]/n + eps) for i < count: IEEE double operations, each rounded once, so the

@@ -127,12 +127,20 @@ static void cl_block_moments(const moments_job *j, int64_t n, int64_t k, double 
     }
 }
 
+/* The run of base that cell (n, k, c) of a pass over channels [.., c1) fetches as f says; NULL: none
+ * (f NULL or off, or the set's next plane past its channels). */
+static const void *fetched(const chan_shape *sh, const void *base, const chan_fetch *f, int64_t n, int64_t k, int64_t c,
+                           int64_t c1) {
+    if (!f || !f->on || (f->in_set && c + f->dc >= c1)) return NULL;
+    return cf_run(sh, base, n + f->dn, c + f->dc, k);
+}
+
 /* Channels-first: the moments of cells (n, k, c) for c in [c0, c1); fetching as `fetch` says (NULL: none). */
 static void cf_moments(const chan_shape *sh, const void *x, int64_t n, int64_t k, int64_t c0, int64_t c1,
                        const chan_fetch *fetch, double *mean, double *m2) {
     for (int64_t c = c0; c < c1; c++) {
         int64_t i = cell(sh, n, k, c);
-        const void *next = fetch && fetch->on ? cf_run(sh, x, n + fetch->dn, c + fetch->dc, k) : NULL;
+        const void *next = fetched(sh, x, fetch, n, k, c, c1);
         sh->k->moments(sh->dtype, block_len(sh, k), cf_run(sh, x, n, c, k), &mean[i], &m2[i], next);
     }
 }
@@ -232,8 +240,7 @@ static void cf_apply(const apply_job *j, int64_t n, int64_t k, int64_t c0, int64
         norma_affine aff = norma_affine_zero;
         aff.mean = j->m[o + c], aff.rstd = j->a[o + c], aff.g0 = 1.0, aff.b0 = j->b[o + c], aff.act = j->silu;
         aff.stream = sh->stream_y;
-        const chan_fetch *f = &j->fetch; /* the same cell of the next set (set by set) */
-        const void *next[2] = {f->on ? cf_run(sh, j->x, n + f->dn, c + f->dc, k) : NULL, NULL};
+        const void *next[2] = {fetched(sh, j->x, &j->fetch, n, k, c, c1), NULL}; /* set by set */
         sh->k->apply(sh->dtype, block_len(sh, k), cf_run(sh, j->x, n, c, k), (void *)cf_run(sh, j->y, n, c, k), &aff,
                      next[0] ? next : NULL);
     }
@@ -278,9 +285,8 @@ static void cf_bwd_sums(const chan_shape *sh, const void *dy, const void *x, con
         double s[4];
         void *dz = act && act->dz ? dz_at(act, cf_index(sh, n, c, k)) : NULL;
         norma_affine unit = cell_affine(act, n * stride + c, dz, 0);
-        bool on = fetch && fetch->on;
-        const void *next[2] = {on ? cf_run(sh, dy, n + fetch->dn, c + fetch->dc, k) : NULL,
-                               on && fetch->both ? cf_run(sh, x, n + fetch->dn, c + fetch->dc, k) : NULL};
+        const void *next[2] = {fetched(sh, dy, fetch, n, k, c, c1),
+                               fetch && fetch->both ? fetched(sh, x, fetch, n, k, c, c1) : NULL};
         sh->k->bwd_sums(sh->dtype, block_len(sh, k), cf_run(sh, dy, n, c, k), cf_run(sh, x, n, c, k), &unit,
                         centre[n * stride + c], 1, s, next[0] ? next : NULL);
         int64_t i = cell(sh, n, k, c);
@@ -341,8 +347,7 @@ static void cf_apply_bwd(const apply_job *j, int64_t n, int64_t k, int64_t c0, i
         kc.centre = j->m[o + c], kc.kg = j->a[o + c];
         kc.kx = j->b ? j->b[o + c] : 0.0, kc.k0 = j->k0 ? j->k0[o + c] : 0.0;
         const chan_fetch *f = &j->fetch; /* the same cell of the next set: x (its dy, the sums pass fetched), or both */
-        const void *next[2] = {f->on ? cf_run(sh, j->x, n + f->dn, c + f->dc, k) : NULL,
-                               f->on && f->both ? cf_run(sh, j->dy, n + f->dn, c + f->dc, k) : NULL};
+        const void *next[2] = {fetched(sh, j->x, f, n, k, c, c1), f->both ? fetched(sh, j->dy, f, n, k, c, c1) : NULL};
         const void *dy = kept ? dz_at(j->act, cf_index(sh, n, c, k)) : cf_run(sh, j->dy, n, c, k);
         sh->k->bwd_apply(sh->dtype, block_len(sh, k), dy, cf_run(sh, j->x, n, c, k),
                          (void *)cf_run(sh, j->y, n, c, k), &unit, &kc, j->rs ? j->rs[o + c] : 1.0, NULL, NULL,

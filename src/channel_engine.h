@@ -109,6 +109,7 @@ typedef struct chan_fetch {
     bool on;
     int64_t dn, dc;
     bool both; /* the backward's passes: dy and x (else the sums dy, the apply x) */
+    bool in_set; /* (dn, dc) is the set's next plane: nothing where c + dc leaves the set's channels */
 } chan_fetch;
 /* ... where plane (n, c) also fetches a plane of x, as `fetch` says. */
 void chan_moments_planes(const chan_shape *sh, const void *x, int64_t n, int64_t c0, int64_t c1, chan_fetch fetch,

@@ -174,15 +174,21 @@ static chan_fetch next_set(const chan_shape *sh, chan_sets sets, chan_rect r, in
 }
 
 /* Where next_set fetches nothing (this set and the next do not fit L2 together), a pass over plane (n, c)
- * fetches the set's next plane, sample n + 1 (the backward's: both its dy and x): the planes of a channel
- * lie far apart (1.6 MiB for BatchNorm (32,64,112,112) bf16), each a new stream that the hardware
- * prefetchers pick up late. bench/ab.py against no such fetch, BatchNorm (32,64,112,112) backward: f32
- * 1.07-1.08x, bf16 1.11-1.19x (in a slower hour of the host, the sums' fetch alone 1.16x and 1.20x, the
- * apply's, from L3, 1.03x and 1.13x on top of it); forward, by its moments pass: f32 1.08x, bf16 1.26x.
- * The forward's apply reads the set from L2 and fetches nothing (its fetch measured 1.00-1.04x). */
-static chan_fetch within_set(chan_fetch fetch, chan_rect r, int64_t n) {
-    if (fetch.on || n + 1 >= r.n1) return fetch;
-    return (chan_fetch){.on = true, .dn = 1, .dc = 0, .both = true};
+ * fetches the set's next plane instead: sample n + 1's (the backward's: both its dy and x), or with
+ * `channels`, in a set of one sample, channel c + 1's. A BatchNorm channel's planes lie far apart (1.6
+ * MiB for (32,64,112,112) bf16), each a new stream that the hardware prefetchers pick up late.
+ * bench/ab.py against no such fetch, BatchNorm (32,64,112,112) backward: f32 1.07-1.08x, bf16 1.11-1.19x
+ * (in a slower hour of the host, the sums' fetch alone 1.16x and 1.20x, the apply's, from L3, 1.03x and
+ * 1.13x on top of it); its forward, by the moments pass: f32 1.08x, bf16 1.26x. A GroupNorm group's
+ * planes are consecutive, yet the forward's moments pass gained too ((1,512,128,128) f32 1.05-1.11x, bf16
+ * 1.08x; (1,256,256,256) 0.98x and 1.05x), the backward's passes did not (f32 0.97x, GroupNorm + SiLU
+ * f32 0.88x, whose apply reads the dz it kept rather than dy): the backward takes samples alone. The
+ * forward's apply reads the set from L2 and fetches nothing (its fetch measured 1.00-1.04x). */
+static chan_fetch within_set(chan_fetch fetch, chan_rect r, int64_t n, bool channels) {
+    if (fetch.on) return fetch;
+    if (n + 1 < r.n1) return (chan_fetch){.on = true, .dn = 1, .dc = 0, .both = true, .in_set = true};
+    if (channels) return (chan_fetch){.on = true, .dn = 0, .dc = 1, .in_set = true};
+    return fetch;
 }
 
 /* Whether a plan goes set by set (below): where the planes are whole cells (channels-first), the tasks
@@ -226,7 +232,7 @@ static void fwd_run_task(void *ctx, int64_t t, int64_t next, int slot) {
         int64_t c1 = c0 + step, i = chan_set_of(sh, sets, r.n0, c0);
         chan_fetch fetch = next_set(sh, sets, r, c0, next, 1, j->p->silu);
         for (int64_t n = r.n0; n < r.n1; n++)
-            chan_moments_planes(sh, j->x, n, c0, c1, within_set(fetch, r, n), j->cell_mean, j->cell_m2);
+            chan_moments_planes(sh, j->x, n, c0, c1, within_set(fetch, r, n, true), j->cell_mean, j->cell_m2);
         chan_merge_set(sh, sets, j->cell_mean, j->cell_m2, i, &j->count[i], &j->mean[i], &j->m2[i]);
         j->rstd[i] = set_rstd(j->p, i, j->count[i], j->mean[i], j->m2[i]);
         for (int64_t n = r.n0; n < r.n1; n++) {
@@ -404,13 +410,13 @@ static void bwd_run_task(void *ctx, int64_t t, int64_t next, int slot) {
         if (j->dz) /* a sample's groups: the set's elements are consecutive from (n0, c0) */
             act_set.dz = j->dz + slot * j->dz_per_slot, act_set.dz_origin = (r.n0 * sh->C + c0) * sh->S;
         for (int64_t n = r.n0; n < r.n1; n++)
-            chan_bwd_sums_planes(sh, j->dy, j->x, w->centre, sh->C, act, n, c0, c1, within_set(fetch, r, n), w->t);
+            chan_bwd_sums_planes(sh, j->dy, j->x, w->centre, sh->C, act, n, c0, c1, within_set(fetch, r, n, false), w->t);
         combine_set(sh, p->sets, w->gain, w->t, i, j->sums + 4 * i);
         for (int64_t n = r.n0; n < r.n1; n++) {
             for (int64_t c = c0; c < c1; c++) coefs_of(sh, p, w, j->sums, 0, n, c);
             if (j->dx) /* fetching the next set's planes for its sums, which then read L2 */
                 chan_apply_bwd_planes(sh, j->dy, j->x, j->dx, w->centre, w->rs, w->kg, w->kx, w->k0, sh->C, act, n,
-                                      c0, c1, within_set(fetch, r, n));
+                                      c0, c1, within_set(fetch, r, n, false));
         }
     }
 }

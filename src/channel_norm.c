@@ -231,6 +231,8 @@ static void fwd_run_task(void *ctx, int64_t t, int64_t next, int slot) {
     for (int64_t c0 = r.c0; c0 < r.c1; c0 += step) { /* the rectangle's sets in turn, as the backward's */
         int64_t c1 = c0 + step, i = chan_set_of(sh, sets, r.n0, c0);
         chan_fetch fetch = next_set(sh, sets, r, c0, next, 1, j->p->silu);
+        /* the moments pass fetches the next set too, as the apply does after it: it keeps the memory busy
+         * from the start (BatchNorm (16,256,56,56) forward 1.05-1.06x against the apply's fetch alone) */
         for (int64_t n = r.n0; n < r.n1; n++)
             chan_moments_planes(sh, j->x, n, c0, c1, within_set(fetch, r, n, true), j->cell_mean, j->cell_m2);
         chan_merge_set(sh, sets, j->cell_mean, j->cell_m2, i, &j->count[i], &j->mean[i], &j->m2[i]);

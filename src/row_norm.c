@@ -146,12 +146,13 @@ static const void *prepared(const prepared_vectors *pv, const char *base, const 
 
 /* ----- forward ------------------------------------------------------------------------------- */
 
-/* The sum row x's rstd comes from: M2 around its mean, into a->mean (STAT_VARIANCE), else Σx² (a->mean = 0). */
+/* The sum row x's rstd comes from: M2 around its mean, into a->mean (STAT_VARIANCE; fetching `next`, NULL:
+ * nothing, as it goes), else Σx² (a->mean = 0). */
 static double row_sums(const norma_kernel_table *k, row_stat stat, const row_layout *L, const void *x,
-                       norma_affine *a) {
+                       norma_affine *a, const void *next) {
     if (stat == STAT_VARIANCE) {
         double m2;
-        k->moments(L->dtype, L->cols, x, &a->mean, &m2, NULL);
+        k->moments(L->dtype, L->cols, x, &a->mean, &m2, next);
         return m2;
     }
     a->mean = 0.0;
@@ -171,7 +172,7 @@ static void rstds_of(const norma_kernel_table *k, row_stat stat, int64_t count, 
 /* The statistics of row x into a->mean (0 without centring) and a->rstd. */
 static void row_stats(const norma_kernel_table *k, row_stat stat, const row_layout *L, const void *x, double eps,
                       norma_affine *a) {
-    double q = row_sums(k, stat, L, x, a);
+    double q = row_sums(k, stat, L, x, a, NULL);
     rstds_of(k, stat, 1, &q, (double)L->cols, eps, &a->rstd);
 }
 
@@ -221,7 +222,11 @@ static double forward_sums(const row_fwd *p, int64_t r, norma_affine *a) {
     a->gain_c = prepared(&p->pv, p->pv.gain, L, r), a->bias_c = prepared(&p->pv, p->pv.bias, L, r);
     a->stream = p->stream, a->act = p->act;
     if (ahead < L->rows) prefetch_row(row_ptr(L, p->x, ahead), L->cols * (int64_t)L->esize);
-    return row_sums(p->k, p->stat, L, x, a);
+    /* long rows from memory: the moments pass fetches the next row as the apply does after it, so that the
+     * memory is busy from the row's start (LayerNorm 4096 x 3072 bf16 forward 1.02-1.09x, AdaLN 1.05-1.08x,
+     * bench/ab.py; f32 1.01-1.06x). Σx² has no such fetch: RMSNorm's forward is at its limit. */
+    bool fetch = !p->addend && long_streamed_rows(L) && r + 1 < L->rows;
+    return row_sums(p->k, p->stat, L, x, a, fetch ? row_ptr(L, p->x, r + 1) : NULL);
 }
 
 /* Whether a row pass should fetch the task's next row (`next`: there is one) as it goes. */

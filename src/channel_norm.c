@@ -412,7 +412,8 @@ static void bwd_run_task(void *ctx, int64_t t, int64_t next, int slot) {
         if (j->dz) /* a sample's groups: the set's elements are consecutive from (n0, c0) */
             act_set.dz = j->dz + slot * j->dz_per_slot, act_set.dz_origin = (r.n0 * sh->C + c0) * sh->S;
         for (int64_t n = r.n0; n < r.n1; n++)
-            chan_bwd_sums_planes(sh, j->dy, j->x, w->centre, sh->C, act, n, c0, c1, within_set(fetch, r, n, false), w->t);
+            chan_bwd_sums_planes(sh, j->dy, j->x, w->centre, sh->C, act, n, c0, c1, within_set(fetch, r, n, false),
+                                 w->t);
         combine_set(sh, p->sets, w->gain, w->t, i, j->sums + 4 * i);
         for (int64_t n = r.n0; n < r.n1; n++) {
             for (int64_t c = c0; c < c1; c++) coefs_of(sh, p, w, j->sums, 0, n, c);

@@ -3,7 +3,7 @@
  * moves the same bytes (y = a·x, same threads) measured in the same run, and with oneDNN where it has
  * the op (when built with it).
  *
- *   build/norma-bench [--json] [--filter TEXT] [--reps N] [--threads N]
+ *   build/norma-bench [--json] [--filter TEXT] [--reps N] [--threads N]   (N of reps: 1 to 64)
  *
  * Per case: median time of N warm repetitions, GB/s of the minimal traffic (one read of every input,
  * one write of every output, plus one more read of x where the statistics must be complete before any
@@ -83,6 +83,7 @@ static void stream(double bytes, int reads, int writes) {
 
 /* ----- the cases ------------------------------------------------------------------------------ */
 
+#define MAX_REPS 64
 static int reps = 15;
 
 static double median(double *t, int n) {
@@ -97,8 +98,8 @@ static double median(double *t, int n) {
 /* norma and the baseline, alternated run by run so that both see the same machine (other tenants
  * come and go); the medians of each. */
 static void median_times(bench_case *c, double *t_norma, double *t_base) {
-    double tn[64], tb[64];
-    int n = reps < 64 ? reps : 64;
+    double tn[MAX_REPS], tb[MAX_REPS];
+    int n = reps;
     for (int w = 0; w < 2; w++) stream(c->bytes, c->reads, c->writes), c->run(c);
     for (int i = 0; i < n; i++) {
         double t0 = now();
@@ -130,16 +131,28 @@ static void check(norma_status s, const char *what) {
     }
 }
 
+/* *out = s as a whole decimal integer in [lo, hi]; 0 if it is not one */
+static int parse_int(const char *s, int lo, int hi, int *out) {
+    char *end;
+    long v = strtol(s, &end, 10);
+    if (end == s || *end != '\0' || v < lo || v > hi) return 0;
+    *out = (int)v;
+    return 1;
+}
+
 int main(int argc, char **argv) {
     int json = 0, threads = 0;
     const char *filter = NULL;
     for (int i = 1; i < argc; i++) {
+        int ok = 1;
         if (!strcmp(argv[i], "--json")) json = 1;
         else if (!strcmp(argv[i], "--filter") && i + 1 < argc) filter = argv[++i];
-        else if (!strcmp(argv[i], "--reps") && i + 1 < argc) reps = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--threads") && i + 1 < argc) threads = atoi(argv[++i]);
-        else {
-            fprintf(stderr, "usage: %s [--json] [--filter TEXT] [--reps N] [--threads N]\n", argv[0]);
+        else if (!strcmp(argv[i], "--reps") && i + 1 < argc) ok = parse_int(argv[++i], 1, MAX_REPS, &reps);
+        else if (!strcmp(argv[i], "--threads") && i + 1 < argc) ok = parse_int(argv[++i], 1, 4096, &threads);
+        else ok = 0;
+        if (!ok) {
+            fprintf(stderr, "usage: %s [--json] [--filter TEXT] [--reps N (1-%d)] [--threads N (>= 1)]\n", argv[0],
+                    MAX_REPS);
             return 2;
         }
     }

@@ -3,6 +3,7 @@
 #   Debian packages (apt-get, when run as root): compiler, CMake, pkg-config, Python 3 and pip,
 #     OpenBLAS and zlib (the demo and its tests), Open MPI (the synchronized BatchNorm's adapter and
 #     tests), clang with its sanitizer and libFuzzer runtimes and valgrind (scripts/reliability.sh),
+#     oneDNN 2.6 (norma-bench's peer: with it the benchmark builds and its smoke test checks its column),
 #     and with NORMA_SETUP_DATA=1 the Fashion-MNIST dataset
 #   Python packages (pip, for the python3 first on PATH), unless NORMA_SETUP_PYTHON=0: torch numpy pytest
 # It changes nothing that is already there. Sourced or run by scripts/test.sh and scripts/demo.sh.
@@ -20,6 +21,7 @@ have clang || need_pkgs="$need_pkgs clang"
 have valgrind || need_pkgs="$need_pkgs valgrind"
 have mpicc || need_pkgs="$need_pkgs libopenmpi-dev"
 have mpirun || need_pkgs="$need_pkgs openmpi-bin"
+[ -f /usr/include/oneapi/dnnl/dnnl.h ] || need_pkgs="$need_pkgs libdnnl-dev"
 if [ "${NORMA_SETUP_DATA:-0}" = 1 ] && [ ! -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
   need_pkgs="$need_pkgs dataset-fashion-mnist"
 fi

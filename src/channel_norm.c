@@ -174,21 +174,24 @@ static chan_fetch next_set(const chan_shape *sh, chan_sets sets, chan_rect r, in
 }
 
 /* Where next_set fetches nothing (this set and the next do not fit L2 together), a pass over plane (n, c)
- * fetches the set's next plane instead: sample n + 1's (the backward's: both its dy and x), or with
- * `channels`, in a set of one sample, channel c + 1's. A BatchNorm channel's planes lie far apart (1.6
- * MiB for (32,64,112,112) bf16), each a new stream that the hardware prefetchers pick up late.
- * bench/ab.py against no such fetch, BatchNorm (32,64,112,112) backward: f32 1.07-1.08x, bf16 1.11-1.19x
- * (in a slower hour of the host, the sums' fetch alone 1.16x and 1.20x, the apply's, from L3, 1.03x and
- * 1.13x on top of it); its forward, by the moments pass: f32 1.08x, bf16 1.26x. A GroupNorm group's
- * planes are consecutive, yet the forward's moments pass gained too ((1,512,128,128) f32 1.05-1.11x, bf16
- * 1.08x; (1,256,256,256) 0.98x and 1.05x), the backward's passes did not (f32 0.97x, GroupNorm + SiLU
- * f32 0.88x, whose apply reads the dz it kept rather than dy): the backward takes samples alone. The
- * forward's apply reads the set from L2 and fetches nothing (its fetch measured 1.00-1.04x). */
-static chan_fetch within_set(chan_fetch fetch, chan_rect r, int64_t n, bool channels) {
+ * fetches the set's next plane instead: sample n + 1's, or in a set of one sample, channel c + 1's (the
+ * backward's passes both its dy and x). A BatchNorm channel's planes lie far apart (1.6 MiB for
+ * (32,64,112,112) bf16), each a new stream that the hardware prefetchers pick up late. bench/ab.py
+ * against no such fetch, BatchNorm (32,64,112,112) backward: f32 1.07-1.08x, bf16 1.11-1.19x (in a
+ * slower hour of the host, the sums' fetch alone 1.16x and 1.20x, the apply's, from L3, 1.03x and 1.13x
+ * on top of it); its forward, by the moments pass: f32 1.08x, bf16 1.26x. A GroupNorm group's planes are
+ * consecutive, yet the forward's moments pass gained too ((1,512,128,128) f32 1.05-1.11x, bf16 1.08x;
+ * (1,256,256,256) 0.98x and 1.05x), and so did the backward's on the Intel host of 2026-12-06 (2 MiB
+ * L2, 480 MiB L3; bench/ab.py, 8 rounds, against no fetch within a sample's group): GroupNorm backward
+ * (1,512,128,128) f32 1.45x, bf16 1.20x, (1,256,256,256) f32 1.18x, bf16 1.33x, GroupNorm + SiLU f32
+ * 1.24x; the sums fetching the next plane's dy alone gave about half of that. (On the AMD Zen hosts the
+ * dy-alone fetch had measured f32 0.97x and GroupNorm + SiLU f32 0.88x; the fetch of both has not been
+ * measured there.) The forward's apply reads the set from L2 and fetches nothing (its fetch measured
+ * 1.00-1.04x). */
+static chan_fetch within_set(chan_fetch fetch, chan_rect r, int64_t n) {
     if (fetch.on) return fetch;
     if (n + 1 < r.n1) return (chan_fetch){.on = true, .dn = 1, .dc = 0, .both = true, .in_set = true};
-    if (channels) return (chan_fetch){.on = true, .dn = 0, .dc = 1, .in_set = true};
-    return fetch;
+    return (chan_fetch){.on = true, .dn = 0, .dc = 1, .both = true, .in_set = true};
 }
 
 /* Whether a plan goes set by set (below): where the planes are whole cells (channels-first), the tasks
@@ -234,7 +237,7 @@ static void fwd_run_task(void *ctx, int64_t t, int64_t next, int slot) {
         /* the moments pass fetches the next set too, as the apply does after it: it keeps the memory busy
          * from the start (BatchNorm (16,256,56,56) forward 1.05-1.06x against the apply's fetch alone) */
         for (int64_t n = r.n0; n < r.n1; n++)
-            chan_moments_planes(sh, j->x, n, c0, c1, within_set(fetch, r, n, true), j->cell_mean, j->cell_m2);
+            chan_moments_planes(sh, j->x, n, c0, c1, within_set(fetch, r, n), j->cell_mean, j->cell_m2);
         chan_merge_set(sh, sets, j->cell_mean, j->cell_m2, i, &j->count[i], &j->mean[i], &j->m2[i]);
         j->rstd[i] = set_rstd(j->p, i, j->count[i], j->mean[i], j->m2[i]);
         for (int64_t n = r.n0; n < r.n1; n++) {
@@ -372,8 +375,11 @@ void sets_bwd_finish(const chan_shape *sh, const set_bwd *p, const set_bwd_work 
  * (16,256,56,56) 1.09-1.22x; after a task's last set, the first set of the thread's next task: see
  * next_set): the sums fetch dy, the apply x, so that the memory is not idle during the sums (against the
  * apply fetching both, bench/ab.py: f32 InstanceNorm 1.07-1.08x, BatchNorm 1.09-1.10x; bf16 BatchNorm
- * 1.02-1.06x, InstanceNorm 0.95-0.99x, within this host's noise). Every value is computed by the same
- * operations in the same order as by the three whole-tensor steps.
+ * 1.02-1.06x, InstanceNorm 0.95-0.99x, within this host's noise). Where the next set does not fit L2
+ * beside this one (GroupNorm's groups of 0.5-2 MiB an array), the passes fetch the set's next plane
+ * instead, the sums both its dy and x (within_set): the sums then read L2 rather than wait on L3 or
+ * memory. Every value is computed by the same operations in the same order as by the three
+ * whole-tensor steps.
  *
  * With a SiLU on 16-bit data, the sums keep dy·silu'(z) of the set as floats in scratch of the thread's
  * slot, for the apply to read instead of computing the sigmoid again: the same float either way, so the
@@ -412,14 +418,14 @@ static void bwd_run_task(void *ctx, int64_t t, int64_t next, int slot) {
         if (j->dz) /* a sample's groups: the set's elements are consecutive from (n0, c0) */
             act_set.dz = j->dz + slot * j->dz_per_slot, act_set.dz_origin = (r.n0 * sh->C + c0) * sh->S;
         for (int64_t n = r.n0; n < r.n1; n++)
-            chan_bwd_sums_planes(sh, j->dy, j->x, w->centre, sh->C, act, n, c0, c1, within_set(fetch, r, n, false),
+            chan_bwd_sums_planes(sh, j->dy, j->x, w->centre, sh->C, act, n, c0, c1, within_set(fetch, r, n),
                                  w->t);
         combine_set(sh, p->sets, w->gain, w->t, i, j->sums + 4 * i);
         for (int64_t n = r.n0; n < r.n1; n++) {
             for (int64_t c = c0; c < c1; c++) coefs_of(sh, p, w, j->sums, 0, n, c);
-            if (j->dx) /* fetching the next set's planes for its sums, which then read L2 */
+            if (j->dx) /* fetching ahead as the sums do (the next set, or this set's next plane) */
                 chan_apply_bwd_planes(sh, j->dy, j->x, j->dx, w->centre, w->rs, w->kg, w->kx, w->k0, sh->C, act, n,
-                                      c0, c1, within_set(fetch, r, n, false));
+                                      c0, c1, within_set(fetch, r, n));
         }
     }
 }

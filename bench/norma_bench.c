@@ -61,14 +61,15 @@ static void fill(float *p, int64_t n, norma_dtype t) {
  * Twice: with ordinary stores, and with streaming stores (past the caches, no read for ownership of the
  * output's lines, as norma stores its large outputs); the faster of the two is the limit. With ordinary
  * stores alone, a host whose read for ownership is costly (the Intel host of 2026-12-06) put norma at
- * up to 160% of the "limit". */
+ * up to 163% of the "limit". */
 
 typedef struct {
     int reads, writes, streaming;
     int64_t n, block;
 } stream_job;
 
-/* y[i0, i1) = 1.5·a + b + c (the reads' arrays), with streaming stores: the vector part's */
+/* y = 1.5·a (+ b + c, by the reads), and z = y by the writes, over [i0, i) with streaming stores, i the end
+ * of the whole vectors within [i0, i1): returns i, the tail's start (none without AVX) */
 static int64_t stream_stores(const stream_job *j, int64_t i0, int64_t i1, const float *a, const float *b,
                              const float *c, float *y, float *z) {
     int64_t i = i0;

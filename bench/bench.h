@@ -32,7 +32,10 @@ typedef struct bench_case {
 bench_case *bench_cases(bench_buffers *b, int *count);
 
 int bench_onednn_available(void);
-double bench_onednn_time(bench_case *c, int reps); /* median seconds, or 0 if not available */
+/* Median seconds; BENCH_ONEDNN_UNIMPLEMENTED where oneDNN has no implementation of the case on this
+ * CPU (2.6 has bf16 normalizations only from AVX-512 on); 0 on any other failure. */
+#define BENCH_ONEDNN_UNIMPLEMENTED (-1.0)
+double bench_onednn_time(bench_case *c, int reps);
 
 static inline uint32_t f32_bits_of(float f) {
     uint32_t u;

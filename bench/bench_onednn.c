@@ -90,7 +90,9 @@ double bench_onednn_time(bench_case *c, int reps) {
     dnnl_status_t st = layer ? dnnl_layer_normalization_forward_desc_init(&ld, dnnl_forward_training, &data, &stat, 1e-5f, flags)
                              : dnnl_batch_normalization_forward_desc_init(&bd, dnnl_forward_training, &data, 1e-5f, flags);
     dnnl_primitive_desc_t fwd_pd, pd;
-    if (st != dnnl_success || dnnl_primitive_desc_create(&fwd_pd, fwd_desc, NULL, engine, NULL) != dnnl_success) return 0.0;
+    if (st != dnnl_success) return 0.0;
+    st = dnnl_primitive_desc_create(&fwd_pd, fwd_desc, NULL, engine, NULL);
+    if (st != dnnl_success) return st == dnnl_unimplemented ? BENCH_ONEDNN_UNIMPLEMENTED : 0.0;
     pd = fwd_pd;
     if (bwd) {
         dnnl_layer_normalization_desc_t lbd;
@@ -98,7 +100,11 @@ double bench_onednn_time(bench_case *c, int reps) {
         st = layer ? dnnl_layer_normalization_backward_desc_init(&lbd, dnnl_backward, &data, &data, &stat, 1e-5f, flags)
                    : dnnl_batch_normalization_backward_desc_init(&bbd, dnnl_backward, &data, &data, 1e-5f, flags);
         const_dnnl_op_desc_t bwd_desc = layer ? (const_dnnl_op_desc_t)&lbd : (const_dnnl_op_desc_t)&bbd;
-        if (st != dnnl_success || dnnl_primitive_desc_create(&pd, bwd_desc, NULL, engine, fwd_pd) != dnnl_success) return 0.0;
+        if (st == dnnl_success) st = dnnl_primitive_desc_create(&pd, bwd_desc, NULL, engine, fwd_pd);
+        if (st != dnnl_success) {
+            dnnl_primitive_desc_destroy(fwd_pd);
+            return st == dnnl_unimplemented ? BENCH_ONEDNN_UNIMPLEMENTED : 0.0;
+        }
     }
     dnnl_primitive_t prim;
     if (dnnl_primitive_create(&prim, pd) != dnnl_success) return 0.0;

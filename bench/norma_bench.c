@@ -255,11 +255,13 @@ int main(int argc, char **argv) {
                    first ? "" : ",\n", c->op, c->dtype == NORMA_BF16 ? "bf16" : "f32", c->shape, tn * 1e3, gbs, tb * 1e3,
                    of, c->bytes);
             if (to > 0) printf(", \"onednn_ms\": %.4f", to * 1e3);
+            if (to == BENCH_ONEDNN_UNIMPLEMENTED) printf(", \"onednn_ms\": null");
             printf("}");
         } else {
             printf("%-34s %-5s %-22s %7.3f ms %8.1f %6.3f ms %8.0f%%", c->op, c->dtype == NORMA_BF16 ? "bf16" : "f32",
                    c->shape, tn * 1e3, gbs, tb * 1e3, 100.0 * of);
             if (to > 0) printf("   %7.3f ms  %.2fx", to * 1e3, to / tn);
+            if (to == BENCH_ONEDNN_UNIMPLEMENTED) printf("   (none on this CPU)");
             printf("\n");
         }
         first = 0;

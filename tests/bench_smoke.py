@@ -1,6 +1,7 @@
 """The benchmark runs: every case of norma-bench, once (--reps 1), gives a positive, finite time
 and traffic, f32 and bf16 for each op issue 6 names, and oneDNN's time where norma-bench was built
-with oneDNN; bad arguments are refused with the usage and exit status 2. Speed is not judged here
+with oneDNN (in bf16 only on AVX-512 CPUs: below that oneDNN 2.6 has no bf16 implementation, and
+norma-bench reports its time as null); bad arguments are refused with the usage and exit status 2. Speed is not judged here
 (that is the benchmark's own job, on a quiet machine).
 
     python3 tests/bench_smoke.py BUILD/norma-bench [--onednn]
@@ -37,6 +38,7 @@ def main():
     if empty != []:
         failures.append(f"a filter that matches nothing gave {empty}")
 
+    avx512 = "avx512f" in open("/proc/cpuinfo").read().split()
     cases = json.loads(subprocess.run([bench, "--json", "--reps", "1"], capture_output=True, text=True,
                                       check=True).stdout)
     seen = set()
@@ -51,7 +53,9 @@ def main():
         if not ok:
             failures.append(f"{name}: {c}")
         wants_onednn = onednn and c["op"] in ONEDNN_OPS
-        if wants_onednn != ("onednn_ms" in c) or (wants_onednn and not positive(c["onednn_ms"])):
+        if wants_onednn and c.get("onednn_ms", 0) is None and c["dtype"] == "bf16" and not avx512:
+            pass  # oneDNN 2.6 has no bf16 normalization below AVX-512: norma-bench says so with null
+        elif wants_onednn != ("onednn_ms" in c) or (wants_onednn and not positive(c["onednn_ms"])):
             failures.append(f"{name}: oneDNN time {'missing' if wants_onednn else 'unexpected'}: {c}")
     for op in OPS:
         for dtype in ("f32", "bf16"):

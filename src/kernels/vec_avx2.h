@@ -21,6 +21,11 @@
 #endif
 
 #define VL 16
+/* A vd is four of the 16 ymm registers: the constants of two rows of bwd_apply_pair (a dozen vd) and
+ * its values spill to the stack, which cost more than the pair saves (Zen 3, bench/ab.py, 9 rounds: the
+ * gated residual's backward 1.5x (f32) and 1.7x (bf16), RMSNorm bf16 backward 1.55x as two single
+ * rows, the other row backwards level). core.inc runs the pair as two rows. */
+#define VEC_PAIR_ROWS 0
 
 typedef struct { __m256d q0, q1, q2, q3; } vd;
 typedef struct { __m256 lo, hi; } vf;

@@ -137,19 +137,20 @@ SHIM vf vf_load_part(norma_dtype t, const void *p, int64_t i, int k) {
     return vf_load(t, h, 0);
 }
 
+/* 16 floats as 16 elements of a 16-bit dtype, in one ymm */
+SHIM __m256i narrow16(norma_dtype t, vf a) {
+    if (t == NORMA_BF16) return _mm256_set_m128i(bf16_narrow8(a.hi), bf16_narrow8(a.lo));
+    return _mm256_set_m128i(_mm256_cvtps_ph(a.hi, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC),
+                            _mm256_cvtps_ph(a.lo, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+}
+
 SHIM void vf_store(norma_dtype t, void *p, int64_t i, vf a) {
     if (t == NORMA_F32) {
         float *f = (float *)p + i;
         _mm256_storeu_ps(f, a.lo), _mm256_storeu_ps(f + 8, a.hi);
         return;
     }
-    __m128i *h = (__m128i *)((uint16_t *)p + i);
-    if (t == NORMA_BF16) {
-        _mm_storeu_si128(h, bf16_narrow8(a.lo)), _mm_storeu_si128(h + 1, bf16_narrow8(a.hi));
-    } else {
-        _mm_storeu_si128(h, _mm256_cvtps_ph(a.lo, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
-        _mm_storeu_si128(h + 1, _mm256_cvtps_ph(a.hi, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
-    }
+    _mm256_storeu_si256((__m256i *)((uint16_t *)p + i), narrow16(t, a));
 }
 
 SHIM void vf_store_part(norma_dtype t, void *p, int64_t i, int k, vf a) {
@@ -218,9 +219,7 @@ SHIM void vf_stream(norma_dtype t, void *p, int64_t i, vf a) {
         float *f = (float *)p + i;
         _mm256_stream_ps(f, a.lo), _mm256_stream_ps(f + 8, a.hi);
     } else {
-        uint16_t h[VL] __attribute__((aligned(32)));
-        vf_store(t, h, 0, a);
-        _mm256_stream_si256((__m256i *)((uint16_t *)p + i), _mm256_load_si256((const __m256i *)h));
+        _mm256_stream_si256((__m256i *)((uint16_t *)p + i), narrow16(t, a));
     }
 }
 SHIM void vd_stream(norma_dtype t, void *p, int64_t i, vd a) { vf_stream(t, p, i, vf_from_vd(a)); }

@@ -101,7 +101,9 @@ SHIM vf vf_first(vf a, int k) {
 
 SHIM __m256 bf16_widen8(__m128i h) { return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16)); }
 
-SHIM __m128i bf16_narrow8(__m256 f) {
+/* Eight floats rounded to bf16 (to nearest even; NaN quieted, subnormals to a signed zero, as
+ * AVX512-BF16's vcvtneps2bf16), each in the low half of its 32-bit lane. */
+SHIM __m256i bf16_round8(__m256 f) {
     __m256i u = _mm256_castps_si256(f);
     __m256i lsb = _mm256_and_si256(_mm256_srli_epi32(u, 16), _mm256_set1_epi32(1));
     __m256i rounded = _mm256_srli_epi32(_mm256_add_epi32(u, _mm256_add_epi32(lsb, _mm256_set1_epi32(0x7fff))), 16);
@@ -109,10 +111,16 @@ SHIM __m128i bf16_narrow8(__m256 f) {
     __m256i sign = _mm256_and_si256(_mm256_srli_epi32(u, 16), _mm256_set1_epi32(0x8000));
     __m256i nan = _mm256_castps_si256(_mm256_cmp_ps(f, f, _CMP_UNORD_Q));
     __m256i subnormal = _mm256_cmpeq_epi32(_mm256_and_si256(u, _mm256_set1_epi32(0x7f800000)), _mm256_setzero_si256());
-    __m256i v = _mm256_blendv_epi8(_mm256_blendv_epi8(rounded, sign, subnormal), quiet, nan);
-    /* pack the low halves of the eight 32-bit lanes (each < 2^16) */
-    __m128i lo = _mm256_castsi256_si128(v), hi = _mm256_extracti128_si256(v, 1);
-    return _mm_packus_epi32(lo, hi);
+    return _mm256_blendv_epi8(_mm256_blendv_epi8(rounded, sign, subnormal), quiet, nan);
+}
+
+/* 16 floats as 16 elements of a 16-bit dtype, in one ymm. bf16: the in-lane pack leaves quadwords
+ * 0, 2, 1, 3; the permute puts them back in order. */
+SHIM __m256i narrow16(norma_dtype t, vf a) {
+    if (t == NORMA_BF16)
+        return _mm256_permute4x64_epi64(_mm256_packus_epi32(bf16_round8(a.lo), bf16_round8(a.hi)), 0xD8);
+    return _mm256_set_m128i(_mm256_cvtps_ph(a.hi, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC),
+                            _mm256_cvtps_ph(a.lo, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
 }
 
 SHIM vf vf_load(norma_dtype t, const void *p, int64_t i) {
@@ -135,13 +143,6 @@ SHIM vf vf_load_part(norma_dtype t, const void *p, int64_t i, int k) {
     }
     memcpy(h, (const uint16_t *)p + i, (size_t)k * sizeof(uint16_t));
     return vf_load(t, h, 0);
-}
-
-/* 16 floats as 16 elements of a 16-bit dtype, in one ymm */
-SHIM __m256i narrow16(norma_dtype t, vf a) {
-    if (t == NORMA_BF16) return _mm256_set_m128i(bf16_narrow8(a.hi), bf16_narrow8(a.lo));
-    return _mm256_set_m128i(_mm256_cvtps_ph(a.hi, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC),
-                            _mm256_cvtps_ph(a.lo, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
 }
 
 SHIM void vf_store(norma_dtype t, void *p, int64_t i, vf a) {

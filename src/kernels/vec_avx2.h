@@ -26,6 +26,11 @@
  * gated residual's backward 1.5x (f32) and 1.7x (bf16), RMSNorm bf16 backward 1.55x as two single
  * rows, the other row backwards level). core.inc runs the pair as two rows. */
 #define VEC_PAIR_ROWS 0
+/* Two streamed outputs in one loop, each written a half line (16-bit data) or a line (f32) per step,
+ * ran the gated residual's backward at 0.45x (bf16) and 0.83x (f32) of storing the second through
+ * the caches on Zen 3 (bench/ab.py, 5 rounds; the AVX-512 hosts, whose bf16 streams are the same
+ * half lines, ran it at 54-86% of the limit with both streamed). */
+#define VEC_STREAM_TWO_OUTPUTS 0
 
 typedef struct { __m256d q0, q1, q2, q3; } vd;
 typedef struct { __m256 lo, hi; } vf;

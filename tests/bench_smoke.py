@@ -1,8 +1,8 @@
 """The benchmark runs: every case of norma-bench, once (--reps 1), gives a positive, finite time
 and traffic, f32 and bf16 for each op issue 6 names, and oneDNN's time where norma-bench was built
 with oneDNN (in bf16 only on AVX-512 CPUs: below that oneDNN 2.6 has no bf16 implementation, and
-norma-bench reports its time as null); bad arguments are refused with the usage and exit status 2. Speed is not judged here
-(that is the benchmark's own job, on a quiet machine).
+norma-bench reports its time as null); bad arguments are refused with the usage and exit status 2.
+Speed is not judged here (that is the benchmark's own job, on a quiet machine).
 
     python3 tests/bench_smoke.py BUILD/norma-bench [--onednn]
 """

@@ -114,7 +114,6 @@ static void cl_block_moments(const moments_job *j, int64_t n, int64_t k, double 
     double *centre = tmp, *sd = tmp + C, *sdd = tmp + 2 * C;
     for (int64_t c = 0; c < C; c++) centre[c] = (double)load_elem(sh->dtype, x, c);
     for (int pass = 0; pass < 2; pass++) {
-        memset(sd, 0, (size_t)(2 * C) * sizeof(double));
         sh->k->col_dev(sh->dtype, rows, C, C, x, centre, sd, sdd);
         bool outlier = false;
         for (int64_t c = 0; c < C; c++) {
@@ -302,7 +301,6 @@ static void bwd_cells_task(void *ctx, int64_t t) {
     if (sh->last) {
         int64_t i = cell(sh, tk.n, tk.k, 0);
         double *sums[4] = {j->cells[0] + i, j->cells[1] + i, j->cells[2] + i, j->cells[3] + i};
-        for (int q = 0; q < 4; q++) memset(sums[q], 0, (size_t)sh->C * sizeof(double));
         void *dz = j->act && j->act->dz ? dz_at(j->act, cl_index(sh, tk.n, tk.k)) : NULL;
         norma_col_act ca = j->act ? col_act(j->act, tk.n * j->stride, dz) : (norma_col_act){0};
         sh->k->col_bwd_sums(sh->dtype, block_len(sh, tk.k), sh->C, sh->C, cl_rows(sh, j->dy, tk.n, tk.k),

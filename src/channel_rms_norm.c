@@ -42,7 +42,6 @@ static void fwd_task(void *ctx, int64_t t) {
     const chan_shape *sh = j->sh;
     int64_t n = t / j->col_blocks, s0 = (t % j->col_blocks) * j->cols, w = min_i64(j->cols, sh->S - s0);
     double *sq = j->tmp + t * j->tmp_per_task, *r = sq + j->cols;
-    memset(sq, 0, (size_t)j->cols * sizeof(double));
     sh->k->col_dev(sh->dtype, sh->C, w, sh->S, at(j, j->x, n, s0), NULL, NULL, sq); /* Σx² alone */
     sh->k->rstd_norm(w, sq, j->sqrt_c, j->eps, r); /* r = sqrt(C)/max(ν, eps); NaN stays NaN, as clamp_min */
     sh->k->col_apply(sh->dtype, sh->C, w, sh->S, at(j, j->x, n, s0), (void *)at(j, j->y, n, s0), NULL, r, NULL,
@@ -56,14 +55,12 @@ static void bwd_task(void *ctx, int64_t t) {
     double *base = j->tmp + t * j->tmp_per_task, *sums[4], *kx = base + 4 * W, *r = kx + W;
     double *partial = r + W; /* 2·C: this task's Σ dy·x̂ and Σ dy per channel */
     for (int q = 0; q < 4; q++) sums[q] = q % 2 ? base + q * W : NULL; /* Σg·x and Σx² alone */
-    memset(base, 0, 4 * (size_t)W * sizeof(double));
     const void *dy = at(j, j->dy, n, s0), *x = at(j, j->x, n, s0);
     /* with a SiLU: z = (x·r[s])·gamma[c] + beta[c], from r of a first pass */
     norma_col_act act = {.a = r, .rb = j->beta};
     if (j->silu) {
         sh->k->col_dev(sh->dtype, C, w, sh->S, x, NULL, NULL, sums[3]);
         sh->k->rstd_norm(w, sums[3], j->sqrt_c, j->eps, r);
-        memset(base, 0, 4 * (size_t)W * sizeof(double));
     }
     if (j->keep_dz) act.dz = (float *)at(j, j->y, n, s0); /* f32 data */
     sh->k->col_bwd_sums(sh->dtype, C, w, sh->S, dy, x, NULL, j->gamma, j->silu ? &act : NULL, sums);

@@ -383,6 +383,18 @@ static void test_set_norms_large(void) {
         {BN, NORMA_F32, NORMA_CHANNELS_LAST, 3, 5, 300, 0, 1, 0.0, 0.0, 1e-39},
         {GN, NORMA_F32, NORMA_CHANNELS_FIRST, 2, 8, 300, 4, 1, 0.0, 0.0, 1e-39},
         {IN, NORMA_F32, NORMA_CHANNELS_FIRST, 2, 8, 300, 0, 1, 0.0, 0.0, 1e-39},
+        /* bf16 has float's range: its float sums overflow beyond |x| ~ 1e19 and underflow below ~1e-19,
+         * in the channels-last columns (one float sum per channel) as in the channels-first rows */
+        {BN, NORMA_BF16, NORMA_CHANNELS_LAST, 3, 5, 300, 0, 1, 1e-5, 0.0, 1e20},
+        {GN, NORMA_BF16, NORMA_CHANNELS_LAST, 2, 8, 300, 4, 1, 1e-5, 0.0, 1e30},
+        {IN, NORMA_BF16, NORMA_CHANNELS_LAST, 2, 8, 300, 0, 1, 1e-5, 0.0, 1e20},
+        {GN_SILU, NORMA_BF16, NORMA_CHANNELS_LAST, 2, 8, 300, 4, 1, 1e-5, 0.0, 1e20},
+        {GN, NORMA_BF16, NORMA_CHANNELS_FIRST, 2, 8, 300, 4, 1, 1e-5, 0.0, 1e20},
+        {BN, NORMA_BF16, NORMA_CHANNELS_LAST, 3, 5, 300, 0, 1, 0.0, 0.0, 1e-30},
+        {GN, NORMA_BF16, NORMA_CHANNELS_LAST, 2, 8, 300, 4, 1, 0.0, 0.0, 1e-30},
+        {IN, NORMA_BF16, NORMA_CHANNELS_LAST, 2, 8, 300, 0, 1, 0.0, 0.0, 1e-30},
+        {GN_SILU, NORMA_BF16, NORMA_CHANNELS_LAST, 2, 8, 300, 4, 1, 0.0, 0.0, 1e-30},
+        {BN, NORMA_BF16, NORMA_CHANNELS_FIRST, 3, 5, 300, 0, 1, 0.0, 0.0, 1e-30},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) check_set_case(cases[i]);
 }
@@ -811,27 +823,44 @@ static void test_outlier_first_row(void) {
     }
 }
 
-/* Channel RMSNorm and AdaIN at the extremes of float: |x| ~ 1e30 (squares overflow float), subnormal
- * data (squares underflow; eps 0 so that the norm, not the clamp, decides), large means over small
- * spreads (AdaIN): within 1e-4 of the long-double result. */
+/* Channel RMSNorm and AdaIN at the extremes of float: |x| ~ 1e30 (squares overflow float), tiny data
+ * (squares underflow float; eps 0 so that the norm, not the clamp, decides): f32 subnormals, bf16 at
+ * 1e-30 (its 1/‖x‖ must stay within float's range: the 16-bit path applies in float); large means over
+ * small spreads (AdaIN): within 1e-4 of the long-double result, plus the dtype's rounding. The
+ * backward too: dx is relative to its terms r·|dy|. */
 static void test_extreme_channel_rms_adain(void) {
-    static const double scales[] = {1e30, 1e-39};
-    for (int layout = 0; layout < 2; layout++)
-        for (int k = 0; k < 2; k++) {
-            int64_t N = 2, C = 7, S = 33, n_el = N * C * S;
-            ctensor x = c_new(NORMA_F32, layout, N, C, S), y = c_new(NORMA_F32, layout, N, C, S);
-            c_fill(&x, 0.0, scales[k]);
-            double eps = k ? 0.0 : 1e-12, *ones = xmalloc((size_t)C * 8), *zeros = calloc((size_t)C, 8);
-            double *ry = xmalloc((size_t)n_el * 8), *rdx = xmalloc((size_t)n_el * 8), rdg[7], rdb[7];
-            for (int64_t c = 0; c < C; c++) ones[c] = 1.0;
-            CHECK_OK(norma_channel_rms_norm_fwd(NORMA_F32, layout, N, C, S, x.t.p, NULL, NULL, eps, y.t.p));
-            c_sync(&y);
-            oracle_channel_rms(N, C, S, x.v, x.v, ones, zeros, eps, 0, ry, rdx, rdg, rdb);
-            double e = worst_error(y.v, ry, n_el, NORMA_F32, 1e-4);
-            CHECK(e <= 1.0, "channel_rms %s |x| ~ %g: error %.3g", layout_name(layout), scales[k], e);
-            free(ones), free(zeros), free(ry), free(rdx);
-            c_free(&x), c_free(&y);
-        }
+    static const double scales[2][2] = {{1e30, 1e-39}, {1e30, 1e-30}};
+    static const norma_dtype types[2] = {NORMA_F32, NORMA_BF16};
+    for (int ti = 0; ti < 2; ti++)
+        for (int layout = 0; layout < 2; layout++)
+            for (int k = 0; k < 2; k++) {
+                norma_dtype t = types[ti];
+                double scale = scales[ti][k];
+                int64_t N = 2, C = 7, S = 33, n_el = N * C * S;
+                ctensor x = c_new(t, layout, N, C, S), y = c_new(t, layout, N, C, S);
+                ctensor dy = c_new(t, layout, N, C, S), dx = c_new(t, layout, N, C, S);
+                c_fill(&x, 0.0, scale), c_fill(&dy, 0.0, 1.0);
+                double eps = k ? 0.0 : 1e-12, *ones = xmalloc((size_t)C * 8), *zeros = calloc((size_t)C, 8);
+                double *ry = xmalloc((size_t)n_el * 8), *rdx = xmalloc((size_t)n_el * 8), rdg[7], rdb[7];
+                for (int64_t c = 0; c < C; c++) ones[c] = 1.0;
+                CHECK_OK(norma_channel_rms_norm_fwd(t, layout, N, C, S, x.t.p, NULL, NULL, eps, y.t.p));
+                CHECK_OK(norma_channel_rms_norm_bwd(t, layout, N, C, S, dy.t.p, x.t.p, NULL, eps, dx.t.p, NULL, NULL));
+                c_sync(&y), c_sync(&dx);
+                oracle_channel_rms(N, C, S, x.v, dy.v, ones, zeros, eps, 0, ry, rdx, rdg, rdb);
+                double terms = 0.0; /* r·|dy|, r = sqrt(C)/‖x‖ of the position */
+                for (int64_t n = 0; n < N; n++)
+                    for (int64_t s = 0; s < S; s++) {
+                        long double q = 0.0L;
+                        for (int64_t c = 0; c < C; c++) q += (long double)x.v[(n * C + c) * S + s] * x.v[(n * C + c) * S + s];
+                        for (int64_t c = 0; c < C; c++)
+                            terms = fmax(terms, (double)(sqrtl((long double)C / q)) * fabs(dy.v[(n * C + c) * S + s]));
+                    }
+                double e = worst_error(y.v, ry, n_el, t, 1e-4), ed = worst_error_scaled(dx.v, rdx, n_el, t, 1e-4, terms);
+                CHECK(e <= 1.0 && ed <= 1.0, "channel_rms %s %s |x| ~ %g: errors y %.3g dx %.3g", dtype_name(t),
+                      layout_name(layout), scale, e, ed);
+                free(ones), free(zeros), free(ry), free(rdx);
+                c_free(&x), c_free(&y), c_free(&dy), c_free(&dx);
+            }
     for (int layout = 0; layout < 2; layout++) {
         int64_t N = 2, C = 3, Sc = 40, Ss = 25;
         ctensor ct = c_new(NORMA_F32, layout, N, C, Sc), st = c_new(NORMA_F32, layout, N, C, Ss);

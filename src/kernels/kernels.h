@@ -14,7 +14,7 @@
  * and an AdaLN row (gain 1 + scale[j], bias shift[j]).
  *
  * And the same on 2-D blocks of `rows` rows of `cols` elements (row r at x + r·ld), reducing down the
- * columns into double accumulators (one per column, added to, never reset): what a channels-last
+ * columns into double sums (one per column, written: the block's sums): what a channels-last
  * tensor (pixels x channels) needs for per-channel statistics, and a channels-first one for
  * per-pixel statistics over the channels:
  *   col_dev:           Σd and Σd² with d = x - c[j] (c NULL: 0)
@@ -43,8 +43,8 @@
  *   with Chan's formula: one pass around a shift in double; in float one pass around the mean of the
  *   first 16 elements (a second around the mean where that is more than a standard deviation off).
  * - The float path sums around a float centre near the mean, and splits a double centre into a float
- *   hi + lo, so x - centre is exact near a large mean; chunks whose float squares would overflow or
- *   underflow are recomputed in double.
+ *   hi + lo, so x - centre is exact near a large mean; chunks (and columns of a 2-D block) whose float
+ *   squares overflowed or underflowed are recomputed in double.
  * - Fused multiply-adds only where written (vd_fma/vf_fma: IEEE fma, rounded once, in every variant;
  *   the reference calls fma(), which glibc runs on the FMA instruction where the CPU has one); the
  *   build forbids the compiler any other contraction (-ffp-contract=off). So every variant (reference,

@@ -14,7 +14,8 @@
  *             Statistics (mean, rstd) and parameter gradients (dweight, dbias) are always float:
  *             they are reductions, and a float keeps gradient accumulation lossless for bf16/f16.
  *             Internally every statistic is accumulated in double; f32 results are computed in
- *             double and rounded once, bf16/f16 results are computed in float and rounded once.
+ *             double and rounded once (or in float: norma_set_f32_compute), bf16/f16 results are
+ *             computed in float and rounded once.
  * - eps and momentum are doubles, as PyTorch's Python floats are.
  * - Memory.   The caller owns every buffer; all tensors are dense and row-major. Sizes are int64_t
  *             element counts. Outputs may alias inputs only where a function says so; otherwise
@@ -117,6 +118,29 @@ NORMA_API int norma_get_num_threads(void);
  * ------------------------------------------------------------------------------------------- */
 NORMA_API norma_status norma_set_workspace(void *mem, size_t bytes);
 NORMA_API size_t norma_workspace_needed(void);
+
+/* How f32 data is computed (for every call from now on, on every thread; read once at the start of
+ * each call, so a call never mixes the two):
+ *   NORMA_F32_COMPUTE_DOUBLE (the default): in double, each result rounded once to float: within about
+ *     half a float ulp of the exact result (of the terms it adds, where a result cancels), never less
+ *     accurate than PyTorch's float32 kernels.
+ *   NORMA_F32_COMPUTE_FLOAT: in float, with the same care as bf16/f16 data: statistics still summed in
+ *     float lanes flushed into double, around a centre near the mean, recomputed in double where
+ *     float squares overflow or underflow; each output a few float roundings of its terms from exact,
+ *     as PyTorch's float32 kernels are (its tests allow 8 times PyTorch's float32 error; measured up to
+ *     ~6 times on some gradients, and as small or smaller on most results). Faster where arithmetic
+ *     rather than memory bounds a kernel (CPUs without AVX-512; see bench/README.md). One difference
+ *     in range: where a statistic leaves float's range (an rstd beyond FLT_MAX: f32 data below
+ *     ~1e-38 with eps 0), the outputs are inf/NaN, as PyTorch's.
+ * Both are deterministic and bitwise identical across kernel variants and thread counts. The
+ * environment variable NORMA_F32_COMPUTE=float (or double) sets the initial value.
+ * Fails with NORMA_EINVAL for another value. */
+typedef enum norma_f32_compute {
+    NORMA_F32_COMPUTE_DOUBLE = 0,
+    NORMA_F32_COMPUTE_FLOAT = 1
+} norma_f32_compute;
+NORMA_API norma_status norma_set_f32_compute(norma_f32_compute mode);
+NORMA_API norma_f32_compute norma_get_f32_compute(void);
 
 /* Name of the kernel variant in use: "reference" (portable scalar C), "avx2", "avx512" or
  * "avx512bf16" (AVX-512 with the BF16 conversion instructions).

@@ -8,7 +8,7 @@
 #define TASK_ELEMS ((int64_t)1 << 18) /* elements per task (1 MiB of f32) */
 
 chan_shape chan_make_shape(norma_dtype dtype, norma_layout layout, int64_t n, int64_t c, int64_t spatial) {
-    chan_shape sh = {.k = norma_kernel(), .dtype = dtype, .es = norma_dtype_size(dtype),
+    chan_shape sh = {.k = norma_kernel_for(dtype), .dtype = dtype, .es = norma_dtype_size(dtype),
                      .last = layout == NORMA_CHANNELS_LAST || spatial == 1, .N = n, .C = c, .S = spatial};
     sh.block = sh.last ? max_i64(1, TASK_ELEMS / c) : max_i64(1, min_i64(spatial, TASK_ELEMS));
     sh.K = ceil_div(spatial, sh.block);

@@ -121,14 +121,14 @@ static int64_t prepared_count(const row_layout *L) {
     return L->rows / vectors < PREPARE_MIN_ROWS ? 0 : vectors;
 }
 
-static size_t prepared_bytes(const row_layout *L, const void *gain, const void *bias) {
-    return (size_t)prepared_count(L) * (size_t)L->cols * norma_compute_size(L->dtype) * ((gain != NULL) + (bias != NULL));
+static size_t prepared_bytes(const norma_kernel_table *k, const row_layout *L, const void *gain, const void *bias) {
+    return (size_t)prepared_count(L) * (size_t)L->cols * norma_compute_size(k, L->dtype) * ((gain != NULL) + (bias != NULL));
 }
 
 /* Fills pv from `mem` (prepared_bytes of it). */
 static void prepare_vectors(const norma_kernel_table *k, const row_layout *L, double g0, const void *gain,
                             const void *bias, void *mem, prepared_vectors *pv) {
-    *pv = (prepared_vectors){.count = prepared_count(L), .bytes = (size_t)L->cols * norma_compute_size(L->dtype)};
+    *pv = (prepared_vectors){.count = prepared_count(L), .bytes = (size_t)L->cols * norma_compute_size(k, L->dtype)};
     char *next = mem;
     if (gain && pv->count) pv->gain = next, next += (size_t)pv->count * pv->bytes;
     if (bias && pv->count) pv->bias = next;
@@ -267,11 +267,11 @@ static bool gain_as_stored(const row_fwd *p) {
 }
 
 static norma_status row_forward(row_fwd *p, const char *fn) {
-    p->k = norma_kernel();
+    p->k = norma_kernel_for(p->L.dtype);
     p->rows_per_task = rows_per_task(&p->L);
     p->stream = norma_streams_output(tensor_bytes(&p->L), true);
     const void *gain = gain_as_stored(p) ? NULL : p->gain; /* the one to prepare */
-    size_t bytes = prepared_bytes(&p->L, gain, p->bias);
+    size_t bytes = prepared_bytes(p->k, &p->L, gain, p->bias);
     void *mem = NULL;
     if (bytes) TRY(norma_scratch(fn, bytes, &mem));
     prepare_vectors(p->k, &p->L, p->g0, gain, p->bias, mem, &p->pv);
@@ -434,8 +434,9 @@ static void store_grad(norma_dtype dtype, void *out, int64_t offset, const doubl
 }
 
 /* The parameter-gradient terms of each row are added to the task's double partials: directly for f32
- * data (computed in double), through float accumulators flushed every FLUSH_ROWS rows for bf16/f16
- * (as the kernels' float sums: no float partial adds more than 16 terms). */
+ * data computed in double, through float accumulators flushed every FLUSH_ROWS rows where the kernels
+ * compute in float (bf16/f16, and f32 in float: norma_set_f32_compute), as the kernels' float sums: no
+ * float partial adds more than 16 terms. */
 #define FLUSH_ROWS 16
 
 /* Zeroes the wanted vectors of a task's partials (and of its float accumulators, if any). */
@@ -452,7 +453,7 @@ static void backward_task(void *ctx, int64_t task) {
     const row_grads *G = &p->G;
     int64_t cols = p->L.cols;
     size_t n = (size_t)cols, all = NGRADS * n;
-    bool direct = p->L.dtype == NORMA_F32; /* accumulate straight into the double partials */
+    bool direct = norma_compute_size(p->k, p->L.dtype) == sizeof(double); /* straight into the double partials */
     double *part = NULL;
     float *rows_acc = NULL;
     void *acc[NGRADS] = {NULL};
@@ -542,7 +543,7 @@ static void zero_grads(const row_grads *G, const row_layout *L) {
 static norma_status row_backward(row_bwd *p, const char *fn) {
     row_layout *L = &p->L;
     row_grads *G = &p->G;
-    p->k = norma_kernel();
+    p->k = norma_kernel_for(p->L.dtype);
     p->stream = norma_streams_output(tensor_bytes(L), false);
     if (L->rows == 0) return zero_grads(G, L), NORMA_OK;
     if (!p->dx && !wants_grads(G)) return NORMA_OK;
@@ -558,7 +559,7 @@ static norma_status row_backward(row_bwd *p, const char *fn) {
     }
     size_t per_task = NGRADS * (size_t)L->cols, grads = wants_grads(G) ? (size_t)tasks * per_task * (sizeof(double) + sizeof(float)) : 0;
     grads = (grads + 63) / 64 * 64; /* the prepared vectors after them: aligned for their doubles */
-    size_t vectors = prepared_bytes(L, p->gain, NULL), bytes = grads + vectors;
+    size_t vectors = prepared_bytes(p->k, L, p->gain, NULL), bytes = grads + vectors;
     void *scratch = NULL;
     if (bytes) TRY(norma_scratch(fn, bytes, &scratch));
     char *mem = scratch;

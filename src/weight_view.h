@@ -27,7 +27,7 @@ static inline norma_status weight_view_make(const char *fn, norma_dtype dtype, i
     /* one slice is the whole tensor: one contiguous run */
     if (rows == 1) outer = 1, inner = numel;
     *w = (weight_view){.dtype = dtype, .es = norma_dtype_size(dtype), .outer = outer, .rows = rows,
-                       .inner = inner, .numel = numel, .k = norma_kernel()};
+                       .inner = inner, .numel = numel, .k = norma_kernel_for(dtype)};
     return NORMA_OK;
 }
 

@@ -37,13 +37,18 @@ static int same_values(norma_dtype t, const void *a, const void *b, int64_t n) {
     return 1;
 }
 
+/* The reference table that K must match bitwise: the reference, or its f32-in-float twin for K's. */
+static const norma_kernel_table *reference_of(const norma_kernel_table *K) {
+    return K->f32_computes_in_float ? norma_kernels_reference.f32_in_float : &norma_kernels_reference;
+}
+
 /* col_bwd_apply's row sums: the same bits in every variant, with dx or without it (dx unchanged by
  * them), and Σdy·x̂, Σdy as computed in double here, to the compute precision, on rows of ordinary
  * values (with the special ones, float products overflow, and a float sigmoid goes subnormal, where
  * double ones do not). The arguments are the callers' (c = rs = kg = kx = k0 = rg = w). */
 static void compare_row_sums(const norma_kernel_table *K, norma_dtype t, int64_t rows, int64_t cols, int64_t ld,
                              const void *dy, const void *x, const double *w, const norma_col_act *ap) {
-    const norma_kernel_table *R = &norma_kernels_reference;
+    const norma_kernel_table *R = reference_of(K);
     size_t es = norma_dtype_size(t);
     double *s = xmalloc((size_t)(4 * rows) * sizeof(double));
     for (int64_t i = 0; i < 4 * rows; i++) s[i] = 0.125 * (double)(i % (2 * rows) % 7); /* added to, not overwritten */
@@ -68,7 +73,7 @@ static void compare_row_sums(const norma_kernel_table *K, norma_dtype t, int64_t
             want[0] += g * xhat, want[1] += g, scale += fabs(g * xhat) + fabs(g);
         }
         if (!tame) continue;
-        double tol = (t == NORMA_F32 && !ap ? 1e-13 : 1e-5) * (scale + 1.0); /* the sigmoid is a float one */
+        double tol = (norma_compute_size(K, t) == sizeof(double) && !ap ? 1e-13 : 1e-5) * (scale + 1.0); /* the sigmoid is a float one */
         CHECK(fabs(s[2 * r] - want[0]) <= tol && fabs(s[2 * r + 1] - want[1]) <= tol,
               "%s col_bwd_apply row sums vs double rows=%lld cols=%lld dtype=%d silu=%d r=%lld: %.9g %.9g want %.9g %.9g",
               K->name, (long long)rows, (long long)cols, t, ap != NULL, (long long)r, s[2 * r], s[2 * r + 1], want[0],
@@ -81,7 +86,7 @@ static void compare_row_sums(const norma_kernel_table *K, norma_dtype t, int64_t
  * tiled loops over the same values stored contiguously (the reference variant). */
 static void compare_strided(const norma_kernel_table *K, norma_dtype t, int64_t rows, int64_t cols, const void *x,
                             const void *dy, const double *w) {
-    const norma_kernel_table *R = &norma_kernels_reference;
+    const norma_kernel_table *R = reference_of(K);
     size_t es = norma_dtype_size(t);
     int64_t ld = cols + 3;
     char *xs = calloc((size_t)(rows * ld), es), *dys = calloc((size_t)(rows * ld), es);
@@ -133,7 +138,7 @@ static void compare_strided(const norma_kernel_table *K, norma_dtype t, int64_t 
  * variant for a few lengths, eight spread ones for the others (the test runs under valgrind too). */
 static void compare_pair(const norma_kernel_table *K, const norma_kernel_table *R, norma_dtype t, int64_t n,
                          int special) {
-    size_t es = norma_dtype_size(t), as = norma_compute_size(t), bytes = (size_t)n * es;
+    size_t es = norma_dtype_size(t), as = norma_compute_size(R, t), bytes = (size_t)n * es;
     char *in = xmalloc(bytes * 6), *out = xmalloc(bytes * 4 * 3), *acc = xmalloc((size_t)n * as * 3 * 3);
     char *x[2] = {in, in + bytes}, *dy[2] = {in + 2 * bytes, in + 3 * bytes};
     char *gain = in + 4 * bytes, *h = in + 5 * bytes;
@@ -178,7 +183,7 @@ static void compare_pair(const norma_kernel_table *K, const norma_kernel_table *
         for (int q = 0; q < 2; q++) {
             same &= same_values(t, out + (size_t)q * 4 * bytes, out + 8 * bytes, 4 * n);
             const void *mine = acc + (size_t)q * 3 * n * as, *want = acc + 6 * n * as;
-            same &= t == NORMA_F32 ? same_doubles(mine, want, 3 * n) : same_values(NORMA_F32, mine, want, 3 * n);
+            same &= as == sizeof(double) ? same_doubles(mine, want, 3 * n) : same_values(NORMA_F32, mine, want, 3 * n);
         }
         CHECK(same, "%s bwd_apply_pair n=%lld dtype=%d variant=%d", K->name, (long long)n, t, variant);
     }
@@ -239,7 +244,7 @@ static void compare(const norma_kernel_table *K, const norma_kernel_table *R, no
         }
 
         /* variant & 4: a fused gated residual (dsum, h, gate, dh, dgate) */
-        size_t as = norma_compute_size(t);
+        size_t as = norma_compute_size(R, t);
         void *g1 = calloc((size_t)n, as), *g2 = calloc((size_t)n, as), *b1 = calloc((size_t)n, as), *b2 = calloc((size_t)n, as);
         void *gt1 = calloc((size_t)n, as), *gt2 = calloc((size_t)n, as), *h1 = calloc((size_t)n, es), *h2 = calloc((size_t)n, es);
         int gated = (variant >> 2) & 1;
@@ -249,7 +254,7 @@ static void compare(const norma_kernel_table *K, const norma_kernel_table *R, no
         c2.dh = gated ? h2 : NULL, c2.dgate = gated ? gt2 : NULL;
         K->bwd_apply(t, n, dy, x, y1, &a, &c1, 0.75, g1, b1, variant & 1 ? next : NULL);
         R->bwd_apply(t, n, dy, x, y2, &a, &c2, 0.75, g2, b2, NULL);
-        int acc_same = t == NORMA_F32 ? same_doubles(g1, g2, n) && same_doubles(b1, b2, n) && same_doubles(gt1, gt2, n)
+        int acc_same = as == sizeof(double) ? same_doubles(g1, g2, n) && same_doubles(b1, b2, n) && same_doubles(gt1, gt2, n)
                                       : same_values(NORMA_F32, g1, g2, n) && same_values(NORMA_F32, b1, b2, n) &&
                                             same_values(NORMA_F32, gt1, gt2, n);
         CHECK(same_values(t, y1, y2, n) && same_values(t, h1, h2, n) && acc_same,
@@ -339,7 +344,7 @@ static void compare(const norma_kernel_table *K, const norma_kernel_table *R, no
 /* The 16-bit conversions: all 65536 inputs widened, and floats near every rounding boundary
  * (ties, subnormals, overflow, NaN payloads) narrowed. */
 static void compare_conversions(const norma_kernel_table *K) {
-    const norma_kernel_table *R = &norma_kernels_reference;
+    const norma_kernel_table *R = reference_of(K);
     uint16_t *h = xmalloc(65536 * 2);
     float *f1 = xmalloc(65536 * 4), *f2 = xmalloc(65536 * 4);
     for (int i = 0; i < 65536; i++) h[i] = (uint16_t)i;
@@ -372,7 +377,7 @@ static void compare_conversions(const norma_kernel_table *K) {
  * tails of a 16-lane step), sums of every size, 0, inf and NaN among them, eps 0 and 1e-5, n 1, 3 and
  * 3072 (not powers of two: q/n and q·(1/n) differ). */
 static void compare_rstds(const norma_kernel_table *K) {
-    const norma_kernel_table *R = &norma_kernels_reference;
+    const norma_kernel_table *R = reference_of(K);
     double q[40], r1[40], r2[40];
     static const double eps[] = {0.0, 1e-5}, ns[] = {1.0, 3.0, 3072.0};
     for (int count = 1; count <= 40; count++)
@@ -502,6 +507,12 @@ int main(void) {
                 static const int64_t longs[] = {255, 2047, 2048, 2049, 4097, 10001};
                 for (int i = 0; i < 6; i++) compare(K, &norma_kernels_reference, dtypes[ti], longs[i], special);
             }
+        /* the twin that computes f32 data in float (norma_set_f32_compute) */
+        for (int special = 0; special < 2; special++) {
+            for (int64_t n = 1; n <= 67; n++) compare(K->f32_in_float, norma_kernels_reference.f32_in_float, NORMA_F32, n, special);
+            static const int64_t longs[] = {255, 2047, 2048, 2049, 4097, 10001};
+            for (int i = 0; i < 6; i++) compare(K->f32_in_float, norma_kernels_reference.f32_in_float, NORMA_F32, longs[i], special);
+        }
         compare_conversions(K);
         compare_rstds(K);
         test_apply_pairs(K);

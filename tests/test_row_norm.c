@@ -570,6 +570,22 @@ static void test_errors(void) {
     for (int i = 0; i < 64; i++) x[i] = (float)i;
     const int64_t huge = INT64_MAX / 2;
 
+    /* the f32 compute mode: a bad value fails and changes nothing; the mode switches the kernels */
+    norma_f32_compute mode = norma_get_f32_compute();
+    CHECK(norma_set_f32_compute((norma_f32_compute)2) == NORMA_EINVAL &&
+              strstr(norma_last_error(), "NORMA_F32_COMPUTE_DOUBLE or NORMA_F32_COMPUTE_FLOAT (got 2)") &&
+              norma_get_f32_compute() == mode,
+          "norma_set_f32_compute(2): %s", norma_last_error());
+    float xs[100], y_double[100], y_float[100];
+    for (int i = 0; i < 100; i++) xs[i] = 3.0f + 1.7f * (float)sin(i * 0.37);
+    CHECK_OK(norma_set_f32_compute(NORMA_F32_COMPUTE_FLOAT));
+    CHECK_OK(norma_layer_norm_fwd(NORMA_F32, 1, 100, xs, NULL, NULL, 1e-5, y_float, NULL, NULL));
+    CHECK_OK(norma_set_f32_compute(NORMA_F32_COMPUTE_DOUBLE));
+    CHECK_OK(norma_layer_norm_fwd(NORMA_F32, 1, 100, xs, NULL, NULL, 1e-5, y_double, NULL, NULL));
+    CHECK(memcmp(y_float, y_double, sizeof y_float) != 0 && norma_get_f32_compute() == NORMA_F32_COMPUTE_DOUBLE,
+          "the f32 compute mode changed nothing");
+    CHECK_OK(norma_set_f32_compute(mode));
+
     /* LayerNorm forward */
     EXPECT_FAIL(NORMA_EUNSUPPORTED, "dtype", norma_layer_norm_fwd((norma_dtype)7, 4, 16, x, w, w, 1e-5f, out, st1, st2));
     EXPECT_FAIL(NORMA_EINVAL, "rows", norma_layer_norm_fwd(NORMA_F32, -1, 16, x, w, w, 1e-5f, out, st1, st2));

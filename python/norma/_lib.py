@@ -57,6 +57,8 @@ _SIGNATURES = {
     "norma_kernels": ([], ctypes.c_char_p),
     "norma_set_num_threads": ([_int], _int),
     "norma_get_num_threads": ([], _int),
+    "norma_set_f32_compute": ([_int], _int),
+    "norma_get_f32_compute": ([], _int),
     "norma_layer_norm_fwd": ([_int, _i64, _i64, _ptr, _ptr, _ptr, _f64, _ptr, _ptr, _ptr], _int),
     "norma_layer_norm_bwd": ([_int, _i64, _i64, _ptr, _ptr, _ptr, _ptr, _f64, _ptr, _ptr, _ptr], _int),
     "norma_rms_norm_fwd": ([_int, _i64, _i64, _ptr, _ptr, _f64, _ptr, _ptr], _int),
@@ -143,6 +145,23 @@ def set_num_threads(n):
 
 def get_num_threads():
     return lib.norma_get_num_threads()
+
+
+_F32_COMPUTE = ("double", "float")
+
+
+def set_f32_compute(mode):
+    """How float32 tensors are computed, for every later call: "double" (the default; each result within
+    about half a float32 ulp of exact) or "float" (float arithmetic as for bfloat16/float16 tensors: a
+    few float32 roundings from exact, faster on CPUs without AVX-512). See norma_set_f32_compute in
+    norma.h; the environment variable NORMA_F32_COMPUTE sets the initial value."""
+    if mode not in _F32_COMPUTE:
+        raise ValueError("norma.set_f32_compute: mode must be 'double' or 'float', got %r" % (mode,))
+    call("norma_set_f32_compute", _F32_COMPUTE.index(mode))
+
+
+def get_f32_compute():
+    return _F32_COMPUTE[lib.norma_get_f32_compute()]
 
 
 def kernels():

@@ -1,9 +1,11 @@
 /* dispatch.c: picks the kernel table once, from the CPU's features or NORMA_KERNELS. */
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "../internal.h"
 #include "kernels.h"
 
 typedef struct {
@@ -105,6 +107,38 @@ void norma_kernel_use(const norma_kernel_table *t) {
 }
 
 const char *norma_kernels(void) { return norma_kernel()->name; }
+
+/* ----- f32 compute precision (norma_set_f32_compute) ----- */
+
+static atomic_int f32_compute; /* a norma_f32_compute */
+static pthread_once_t f32_compute_once = PTHREAD_ONCE_INIT;
+
+static void f32_compute_from_env(void) {
+    const char *env = getenv("NORMA_F32_COMPUTE");
+    if (!env || !*env) return;
+    if (strcmp(env, "float") == 0) atomic_store(&f32_compute, NORMA_F32_COMPUTE_FLOAT);
+    else if (strcmp(env, "double") != 0)
+        fprintf(stderr, "norma: ignoring unknown NORMA_F32_COMPUTE=%s (expected float or double)\n", env);
+}
+
+norma_status norma_set_f32_compute(norma_f32_compute mode) {
+    pthread_once(&f32_compute_once, f32_compute_from_env);
+    if (mode != NORMA_F32_COMPUTE_DOUBLE && mode != NORMA_F32_COMPUTE_FLOAT)
+        return norma_fail(NORMA_EINVAL, "norma_set_f32_compute",
+                          "mode must be NORMA_F32_COMPUTE_DOUBLE or NORMA_F32_COMPUTE_FLOAT (got %d)", (int)mode);
+    atomic_store(&f32_compute, mode);
+    return NORMA_OK;
+}
+
+norma_f32_compute norma_get_f32_compute(void) {
+    pthread_once(&f32_compute_once, f32_compute_from_env);
+    return (norma_f32_compute)atomic_load(&f32_compute);
+}
+
+const norma_kernel_table *norma_kernel_for(norma_dtype dtype) {
+    const norma_kernel_table *k = norma_kernel();
+    return dtype == NORMA_F32 && norma_get_f32_compute() == NORMA_F32_COMPUTE_FLOAT ? k->f32_in_float : k;
+}
 
 const norma_kernel_table *norma_kernel_by_name(const char *name) {
     for (size_t i = 0; i < sizeof variants / sizeof variants[0]; i++)

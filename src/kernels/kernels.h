@@ -33,6 +33,8 @@
  * Numerics, identical in every variant:
  * - f32 data is computed in double (results within about half a float ulp of exact, so never less
  *   accurate than PyTorch's float32); bf16/f16 data in float, whose error is far below their rounding.
+ *   Each table has a twin (f32_in_float) that computes f32 data in float too: the same float code as
+ *   bf16/f16, for callers who trade a few float roundings for speed (norma_set_f32_compute).
  *   One exception, for speed: RMSNorm's apply on f32 data with its weight as stored (no centre, bias
  *   or SiLU, g0 = 0, gain and no gain_c) works in pairs of floats (core.inc's apply_gain_pairs): within
  *   0.5 + 2^-22 ulp, where 2^-60 <= rstd <= 2^60 (the double lanes elsewhere); it assumes x·rstd
@@ -146,6 +148,10 @@ static inline bool norma_streams_output(int64_t bytes, bool forward) {
 
 typedef struct norma_kernel_table {
     const char *name;
+    /* The twin of this table whose kernels compute f32 data in float, as bf16/f16 data (what
+     * norma_set_f32_compute selects; only f32 data is handed to it); NULL in the twin itself. */
+    const struct norma_kernel_table *f32_in_float;
+    int f32_computes_in_float; /* 1 in the twin */
     /* n >= 1. *mean = Σx/n, *m2 = Σ(x - mean)². next: NULL, or n elements that a later pass reads,
      * fetched into L2 a line per line of x (as bwd_apply's). */
     void (*moments)(norma_dtype dtype, int64_t n, const void *x, double *mean, double *m2, const void *next);
@@ -223,14 +229,18 @@ typedef struct norma_kernel_table {
  * kernels (each inlined per dtype) instead of a call per kernel call. */
 static inline size_t norma_elem_size(norma_dtype dtype) { return dtype == NORMA_F32 ? 4 : 2; }
 
-/* Bytes of an element of the compute type for data of a dtype: double for f32, float otherwise. The
- * type of bwd_apply's accumulators and of norma_affine's gain_c/bias_c. */
-static inline size_t norma_compute_size(norma_dtype dtype) { return dtype == NORMA_F32 ? sizeof(double) : sizeof(float); }
-
-
+/* Bytes of an element of the compute type of table k for data of a dtype: double for f32 (float in the
+ * f32-in-float twin), float otherwise. The type of bwd_apply's accumulators and of norma_affine's
+ * gain_c/bias_c. */
+static inline size_t norma_compute_size(const norma_kernel_table *k, norma_dtype dtype) {
+    return dtype == NORMA_F32 && !k->f32_computes_in_float ? sizeof(double) : sizeof(float);
+}
 
 /* The table in use (chosen once; NORMA_KERNELS may force one). */
 const norma_kernel_table *norma_kernel(void);
+/* The table for one call on data of a dtype: norma_kernel(), or its f32-in-float twin for f32 data
+ * when norma_set_f32_compute asks for float. A call takes it once, at its start, and keeps it. */
+const norma_kernel_table *norma_kernel_for(norma_dtype dtype);
 /* For tests (the fuzzer compares every variant with the reference through the public API): makes `t`
  * the table later calls use; NULL restores the automatic choice. Not thread-safe. */
 void norma_kernel_use(const norma_kernel_table *t);

@@ -498,6 +498,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     c.scalar = (double)value_of(&in) * 8.0;
     o->buffers(&c, &in);
     norma_set_num_threads(1 + (int)(c.flag >> 7 & 1)); /* 1 or 2 threads: results must not differ */
+    norma_set_f32_compute((norma_f32_compute)(c.flag >> 6 & 1)); /* f32 in double or in float, both variants */
 
     if (getenv("NORMA_FUZZ_VERBOSE"))
         fprintf(stderr, "call %s dtype %d layout %d sizes %lld %lld %lld %lld strides %lld %lld flag %d eps %g\n", o->name,
@@ -527,6 +528,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     for (int i = 0; i < c.nbufs; i++)
         if (!c.b[i].null && !same(&c, &c.b[i], c.b[i].p, after[i])) fail("the variants' results differ", o, &c, i);
     for (int i = 0; i < c.nbufs; i++) free(after[i]);
+    norma_set_f32_compute(NORMA_F32_COMPUTE_DOUBLE);
     free_call(&c);
     return 0;
 }

@@ -128,7 +128,7 @@ NORMA_API size_t norma_workspace_needed(void);
  *     float lanes flushed into double, around a centre near the mean, recomputed in double where
  *     float squares overflow or underflow; each output a few float roundings of its terms from exact,
  *     as PyTorch's float32 kernels are (its tests allow 8 times PyTorch's float32 error; measured up to
- *     ~6 times on some gradients, and as small or smaller on most results). Faster where arithmetic
+ *     ~6 times on a few results, and as small or smaller on most). Faster where arithmetic
  *     rather than memory bounds a kernel (CPUs without AVX-512; see bench/README.md). One difference
  *     in range: where a statistic leaves float's range (an rstd beyond FLT_MAX: f32 data below
  *     ~1e-38 with eps 0), the outputs are inf/NaN, as PyTorch's.

@@ -176,7 +176,8 @@ def main():
         cmd += ["--filter", args.filter]
     cases = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)
     torch.set_num_threads(args.threads)
-    print("PyTorch %s, %d threads; norma-bench and PyTorch medians of %d" % (torch.__version__, args.threads, args.reps))
+    print("PyTorch %s, %d threads; norma-bench and PyTorch medians of %d; norma's f32 computed in %s" % (
+        torch.__version__, args.threads, args.reps, "float" if os.environ.get("NORMA_F32_COMPUTE") == "float" else "double"))
     print("%-32s %-5s %-22s %10s %10s %8s %9s %9s %10s" % ("op", "dtype", "shape", "norma", "PyTorch", "speedup",
                                                          "norma lim", "torch lim", "oneDNN"))
     with torch.no_grad():

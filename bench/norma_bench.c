@@ -217,9 +217,10 @@ int main(int argc, char **argv) {
 
     if (json) printf("[\n");
     else {
-        printf("norma %s, kernels %s, %d threads; median of %d; limit = y=a*x over the same bytes, the faster of "
-               "ordinary and streaming stores\n",
-               norma_version(), norma_kernels(), norma_get_num_threads(), reps);
+        printf("norma %s, kernels %s, f32 computed in %s, %d threads; median of %d; limit = y=a*x over the same "
+               "bytes, the faster of ordinary and streaming stores\n",
+               norma_version(), norma_kernels(), norma_get_f32_compute() == NORMA_F32_COMPUTE_FLOAT ? "float" : "double",
+               norma_get_num_threads(), reps);
         printf("%-34s %-5s %-22s %10s %8s %9s %9s %s\n", "op", "dtype", "shape", "time", "GB/s", "limit",
                "of limit", bench_onednn_available() ? "oneDNN (time, norma speedup)" : "");
     }

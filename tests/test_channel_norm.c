@@ -1017,7 +1017,10 @@ static void test_nan_containment(void) {
     }
 }
 
-static void test_threads(void) {
+/* In both f32 compute modes (norma_set_f32_compute): bitwise the same for every thread count. */
+#define MODE_NAME(m) ((m) == NORMA_F32_COMPUTE_FLOAT ? "float" : "double")
+static void test_threads(norma_f32_compute mode) {
+    CHECK_OK(norma_set_f32_compute(mode));
     static const int counts[] = {1, 2, 3, 7};
     for (int layout = 0; layout < 2; layout++) {
         int64_t N = 3, C = 24, S = 4001, n_el = N * C * S;
@@ -1034,12 +1037,13 @@ static void test_threads(void) {
             if (k)
                 CHECK(!memcmp(ref, out, (size_t)n_el * 8) && !memcmp(dg, dg0, sizeof dg) && !memcmp(dbb, db0, sizeof dbb) &&
                           !memcmp(gm, gmr, sizeof gm),
-                      "%s: %d threads differ from 1", layout_name(layout), counts[k]);
+                      "%s (f32 in %s): %d threads differ from 1", layout_name(layout), MODE_NAME(mode), counts[k]);
         }
         CHECK_OK(norma_set_num_threads(2));
         free(ref), free(out);
         c_free(&x), c_free(&dy);
     }
+    CHECK_OK(norma_set_f32_compute(NORMA_F32_COMPUTE_DOUBLE));
 }
 
 #define EXPECT_FAIL(status, what, call)                                                            \
@@ -1134,6 +1138,7 @@ int main(void) {
     test_degenerate_sets();
     test_special_cases();
     test_nan_containment();
-    test_threads();
+    test_threads(NORMA_F32_COMPUTE_DOUBLE);
+    test_threads(NORMA_F32_COMPUTE_FLOAT);
     return check_summary("test_channel_norm");
 }

@@ -424,7 +424,10 @@ static void test_weight_norm_streamed(void) {
 
 /* ----- threads --------------------------------------------------------------------------------- */
 
-static void test_threads(void) {
+/* In both f32 compute modes (norma_set_f32_compute): bitwise the same for every thread count. */
+#define MODE_NAME(m) ((m) == NORMA_F32_COMPUTE_FLOAT ? "float" : "double")
+static void test_threads(norma_f32_compute mode) {
+    CHECK_OK(norma_set_f32_compute(mode));
     static const int counts[] = {1, 2, 3, 7};
     static const wshape big[] = {{1, 300, 1000}, {700, 400, 1}, {30, 64, 33}};
     for (size_t b = 0; b < 3; b++) {
@@ -445,13 +448,14 @@ static void test_threads(void) {
             if (k)
                 CHECK(!memcmp(out[k], out[0], (size_t)n * 16) && !memcmp(u[k], u[0], (size_t)R * 4) &&
                           !memcmp(v[k], v[0], (size_t)C * 4) && sigma[k] == sigma[0] && !memcmp(dg[k], dg[0], (size_t)R * 4),
-                      "(%lld, %lld, %lld): %d threads differ from 1", (long long)s.outer, (long long)s.rows,
-                      (long long)s.inner, counts[k]);
+                      "(%lld, %lld, %lld), f32 in %s: %d threads differ from 1", (long long)s.outer, (long long)s.rows,
+                      (long long)s.inner, MODE_NAME(mode), counts[k]);
         }
         CHECK_OK(norma_set_num_threads(2));
         for (int k = 0; k < 4; k++) free(out[k]), free(u[k]), free(v[k]), free(dg[k]);
         free(w), free(g);
     }
+    CHECK_OK(norma_set_f32_compute(NORMA_F32_COMPUTE_DOUBLE));
 }
 
 /* ----- errors ---------------------------------------------------------------------------------- */
@@ -525,6 +529,7 @@ int main(void) {
     test_l2_normalize();
     test_weight_norm();
     test_weight_norm_streamed();
-    test_threads();
+    test_threads(NORMA_F32_COMPUTE_DOUBLE);
+    test_threads(NORMA_F32_COMPUTE_FLOAT);
     return check_summary("test_reparam");
 }

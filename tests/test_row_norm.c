@@ -515,7 +515,10 @@ static void test_streamed_rows(void) {
 
 /* ----- thread-count independence ------------------------------------------------------------- */
 
-static void test_threads(void) {
+/* In both f32 compute modes (norma_set_f32_compute): bitwise the same for every thread count. */
+#define MODE_NAME(m) ((m) == NORMA_F32_COMPUTE_FLOAT ? "float" : "double")
+static void test_threads(norma_f32_compute mode) {
+    CHECK_OK(norma_set_f32_compute(mode));
     static const int counts[] = {1, 2, 3, 7};
     for (int op = OP_LN; op <= OP_ADA_RMS; op++) {
         row_case c = {.op = op, .dtype = NORMA_F32, .batch = 3, .tokens = 211, .dim = 301, .has_gain = 1,
@@ -537,13 +540,14 @@ static void test_threads(void) {
             if (k)
                 CHECK(!memcmp(y0, y1, (size_t)n * 4) && !memcmp(dx0, dx1, (size_t)n * 4) && !memcmp(g0, g1, gbytes) &&
                           !memcmp(b0, b1, gbytes),
-                      "%s: %d threads differ from 1 thread", op_name(op), counts[k]);
+                      "%s (f32 in %s): %d threads differ from 1 thread", op_name(op), MODE_NAME(mode), counts[k]);
         }
         CHECK_OK(norma_set_num_threads(2));
         free(y0), free(dx0), free(g0), free(b0), free(y1), free(dx1), free(g1), free(b1), free(mean), free(rstd);
         t_free(&dy);
         free_problem(&P);
     }
+    CHECK_OK(norma_set_f32_compute(NORMA_F32_COMPUTE_DOUBLE));
 }
 
 /* ----- bad arguments --------------------------------------------------------------------------- */
@@ -886,6 +890,7 @@ int main(void) {
     test_fused_add();
     test_gated_ada();
     test_streamed_rows();
-    test_threads();
+    test_threads(NORMA_F32_COMPUTE_DOUBLE);
+    test_threads(NORMA_F32_COMPUTE_FLOAT);
     return check_summary("test_row_norm");
 }

@@ -39,7 +39,7 @@ static int same_values(norma_dtype t, const void *a, const void *b, int64_t n) {
 
 /* The reference table that K must match bitwise: the reference, or its f32-in-float twin for K's. */
 static const norma_kernel_table *reference_of(const norma_kernel_table *K) {
-    return K->f32_computes_in_float ? norma_kernels_reference.f32_in_float : &norma_kernels_reference;
+    return norma_f32_in_float(K) ? norma_kernels_reference.f32_in_float : &norma_kernels_reference;
 }
 
 /* col_bwd_apply's row sums: the same bits in every variant, with dx or without it (dx unchanged by

@@ -149,9 +149,9 @@ static inline bool norma_streams_output(int64_t bytes, bool forward) {
 typedef struct norma_kernel_table {
     const char *name;
     /* The twin of this table whose kernels compute f32 data in float, as bf16/f16 data (what
-     * norma_set_f32_compute selects; only f32 data is handed to it); NULL in the twin itself. */
+     * norma_set_f32_compute selects; only f32 data is handed to it); NULL in the twin itself, which
+     * is how a table tells it computes f32 in float (norma_f32_in_float). */
     const struct norma_kernel_table *f32_in_float;
-    int f32_computes_in_float; /* 1 in the twin */
     /* n >= 1. *mean = Σx/n, *m2 = Σ(x - mean)². next: NULL, or n elements that a later pass reads,
      * fetched into L2 a line per line of x (as bwd_apply's). */
     void (*moments)(norma_dtype dtype, int64_t n, const void *x, double *mean, double *m2, const void *next);
@@ -232,8 +232,9 @@ static inline size_t norma_elem_size(norma_dtype dtype) { return dtype == NORMA_
 /* Bytes of an element of the compute type of table k for data of a dtype: double for f32 (float in the
  * f32-in-float twin), float otherwise. The type of bwd_apply's accumulators and of norma_affine's
  * gain_c/bias_c. */
+static inline bool norma_f32_in_float(const norma_kernel_table *k) { return k->f32_in_float == NULL; }
 static inline size_t norma_compute_size(const norma_kernel_table *k, norma_dtype dtype) {
-    return dtype == NORMA_F32 && !k->f32_computes_in_float ? sizeof(double) : sizeof(float);
+    return dtype == NORMA_F32 && !norma_f32_in_float(k) ? sizeof(double) : sizeof(float);
 }
 
 /* The table in use (chosen once; NORMA_KERNELS may force one). */

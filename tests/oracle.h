@@ -19,6 +19,35 @@ static inline int forced_kernels_unavailable(void) {
     return 0;
 }
 
+/* ----- the compute precision ------------------------------------------------------------------ */
+
+/* Whether norma computes dtype t in float: bf16 and f16 always, f32 when norma_set_f32_compute (or
+ * NORMA_F32_COMPUTE=float, as ctest's *.f32_float runs set) chose float. Tolerances written for f32's
+ * double computation (half an ulp, statistics exact) become those of the float computation then. */
+static inline int in_float(norma_dtype t) {
+    return t != NORMA_F32 || norma_get_f32_compute() == NORMA_F32_COMPUTE_FLOAT;
+}
+
+/* A few roundings of the compute precision, relative to a result's scale: double (rounded once to
+ * f32 at the end), or float with its sums flushed into double. */
+static inline double rel_for(norma_dtype t) { return in_float(t) ? 1e-5 : 4e-7; }
+
+/* f32 data whose statistic leaves float's range (rstd beyond FLT_MAX: data below ~1e-38 with eps 0),
+ * computed in float: an output whose scale (rstd times the gain) leaves float's range too is inf/NaN,
+ * as PyTorch's (docs/guarantees.md); the others stay right. In double every output is right. */
+static inline int rstd_overflows_float(norma_dtype t, double spread, double eps) {
+    return t == NORMA_F32 && in_float(t) && eps == 0.0 && spread < 1e-37;
+}
+
+/* For rstd_overflows_float: the inf/NaN outputs are set to the reference, the usual tolerances judge
+ * the others; returns how many there were. */
+static inline int64_t excuse_nonfinite(double *got, const double *ref, int64_t n) {
+    int64_t count = 0;
+    for (int64_t i = 0; i < n; i++)
+        if (!isfinite(got[i])) got[i] = ref[i], count++;
+    return count;
+}
+
 /* ----- tensors ------------------------------------------------------------------------------ */
 
 typedef struct {

@@ -7,9 +7,6 @@
 static const norma_dtype dtypes[] = {NORMA_F32, NORMA_BF16, NORMA_F16};
 static const char *dtype_name(norma_dtype t) { return t == NORMA_F32 ? "f32" : t == NORMA_BF16 ? "bf16" : "f16"; }
 
-/* A few roundings of the compute type: double for f32 data, float for bf16/f16. */
-static double rel_for(norma_dtype t) { return t == NORMA_F32 ? 4e-7 : 1e-5; }
-
 /* Worst |got - ref| in units of (ulp(ref) + rel·scale). */
 static double worst_error(const double *got, const double *ref, int64_t n, norma_dtype t, double rel, double scale) {
     double worst = 0.0;
@@ -155,7 +152,7 @@ static void check_spectral_case(norma_dtype t, wshape s, int64_t steps) {
     double dscale = oracle_spectral_bwd(s, g.v, w.v, u, v, sigma, dref);
     double e_u = worst_error(ud, urd, R, NORMA_F32, 1e-9, 1.0), e_v = worst_error(vd, vrd, C, NORMA_F32, 1e-9, 1.0);
     double e_s = fabs(sigma - sigma_ref) / (1e-12 * fabs(sigma_ref) + 1e-300);
-    double e_y = worst_error(y.v, yref, n, t, t == NORMA_F32 ? 1e-9 : 1e-6, max_abs(yref, n));
+    double e_y = worst_error(y.v, yref, n, t, in_float(t) ? 1e-6 : 1e-9, max_abs(yref, n));
     double e_d = worst_error(dw.v, dref, n, t, rel_for(t), dscale);
     CHECK(e_u <= 1.0 && e_v <= 1.0 && e_s <= 1.0 && e_y <= 1.0 && e_d <= 1.0,
           "spectral_norm %s (%lld, %lld, %lld) steps %lld: u %.3g, v %.3g, sigma %.3g, y %.3g, dweight %.3g", dtype_name(t),

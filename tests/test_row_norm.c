@@ -277,6 +277,7 @@ static void test_extreme_rows(void) {
             CHECK_OK(run_forward(&P, P.x.p, y.p, NULL, NULL));
             t_sync(&y);
             oracle_row_forward(is_rms(op), P.rows, c.dim, P.x.v, P.G, P.B, c.eps, ry, NULL, NULL);
+            if (rstd_overflows_float(c.dtype, c.x_std, c.eps)) excuse_nonfinite(y.v, ry, n);
             double worst = 0.0, scale = max_abs(ry, n);
             for (int64_t i = 0; i < n; i++) worst = fmax(worst, fabs(y.v[i] - ry[i]) / scale);
             CHECK(worst <= 1e-4 && isfinite(worst), "%s std=%g: relative error %.3g", describe(&c), c.x_std, worst);
@@ -287,7 +288,7 @@ static void test_extreme_rows(void) {
     for (int k = 0; k < 6; k++) {
         row_case c = {.op = OP_LN, .dtype = NORMA_F32, .batch = 5, .dim = 1000, .has_gain = 1, .has_bias = 1,
                       .eps = k == 5 ? 0.0 : 1e-5, .x_mean = means[k], .x_std = spreads[k]};
-        check_case(c);
+        if (!rstd_overflows_float(c.dtype, c.x_std, c.eps)) check_case(c); /* else inf/NaN: the forward above */
     }
 }
 
@@ -732,6 +733,24 @@ static void test_fused_add(void) {
 
 /* ----- gated residual fused with the next modulated norm ------------------------------------------ */
 
+/* f32 computed in float: the fused backward and its parts each within a few float roundings of the
+ * row's terms T = rstd·max|dy·(1 + scale)| (check_case's dx tolerance), not both within half an ulp of
+ * one unrounded value. The terms of each row, or zeros where the data are computed in double. */
+static double *gated_terms(norma_dtype t, int rms, int64_t rows, int64_t D, const char *sum, const tensor *dy,
+                           const tensor *scale, int64_t L, int64_t sb, int64_t sl) {
+    double *terms = calloc((size_t)rows, sizeof(double));
+    for (int64_t row = 0; row < rows && t == NORMA_F32 && in_float(t); row++) {
+        double mean = 0.0, var = 0.0;
+        for (int64_t j = 0; j < D; j++) mean += rms ? 0.0 : load_elem(t, sum, row * D + j) / (double)D;
+        for (int64_t j = 0; j < D; j++) var += pow(load_elem(t, sum, row * D + j) - mean, 2) / (double)D;
+        for (int64_t j = 0; j < D; j++) {
+            double gain = 1.0 + (scale ? scale->v[(row / L) * sb + (row % L) * sl + j] : 0.0);
+            terms[row] = fmax(terms[row], fabs(dy->v[row * D + j] * gain) / sqrt(var + 1e-6));
+        }
+    }
+    return terms;
+}
+
 /* One gated case must equal its parts: sum = residual + gate·h rounded once (the product is exact in
  * double, and so is the sum for these values), y = the AdaLN of sum (bitwise: the same plan); backward
  * dresidual = the AdaLN backward + dsum and dh = gate·dresidual, each rounded once from the unrounded
@@ -771,11 +790,12 @@ static void check_gated(norma_dtype t, int rms, int64_t B, int64_t L, int64_t D,
                                       ref_vec[1]));
     int same = 1;
     double *ref_dgate = calloc((size_t)vlen, sizeof(double)), *abs_dgate = calloc((size_t)vlen, sizeof(double));
+    double *terms = gated_terms(t, rms, B * L, D, ref_sum, &dy, with_mod ? &scale : NULL, L, sb, sl);
     for (int64_t i = 0; i < n; i++) {
         int64_t row = i / D, o = (row / L) * sb + (row % L) * sl + i % D;
         /* dt = the AdaLN backward (known to its rounding, err) plus dsum; dresidual and dh are dt and
          * gate·dt, each rounded once; dgate sums h·dt */
-        double plain = load_elem(t, ref_dres, i), err = 0.5 * ulp_of(t, plain), dt = plain + ds.v[i];
+        double plain = load_elem(t, ref_dres, i), err = 0.5 * ulp_of(t, plain) + 2e-6 * terms[row], dt = plain + ds.v[i];
         double gv = with_gate ? gate.v[o] : 1.0, got = load_elem(t, dres, i), got_dh = load_elem(t, dh, i);
         same &= fabs(got - dt) <= err + 0.5 * ulp_of(t, got);
         same &= fabs(got_dh - gv * dt) <= fabs(gv) * err + 0.5 * ulp_of(t, got_dh);
@@ -809,7 +829,7 @@ static void check_gated(norma_dtype t, int rms, int64_t B, int64_t L, int64_t D,
     CHECK(!memcmp(dy2.p, dh, bytes), "%s: dh over dy differs", what);
     t_free(&h2), t_free(&r2), t_free(&dy2);
 
-    free(used), free(ref_dgate), free(abs_dgate);
+    free(used), free(ref_dgate), free(abs_dgate), free(terms);
     for (int v = 0; v < 3; v++) free(vec[v]);
     free(ref_vec[0]), free(ref_vec[1]), free(dres), free(dh), free(ref_dres);
     free(sum), free(y), free(ref_sum), free(ref_y), free(m1), free(m2);

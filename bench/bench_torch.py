@@ -1,16 +1,18 @@
 #!/usr/bin/env python3
 """PyTorch side by side with norma on the benchmark's cases.
 
-    python3 bench/bench_torch.py [--reps N] [--filter TEXT] [--bench build/norma-bench]
+    python3 bench/bench_torch.py [--reps N] [--rounds R] [--filter TEXT] [--bench build/norma-bench]
 
-Runs build/norma-bench --json (norma, the streaming baseline and oneDNN where it has the op), then
-times current PyTorch on the same shapes in this process: 2 threads, warmed tensors, median of N
-repetitions, with glibc told to keep freed memory (MALLOC_MMAP_MAX_=0,
-MALLOC_TRIM_THRESHOLD_=68719476736; the script re-executes itself with them) so that PyTorch's fresh
-outputs do not pay first-touch page faults on every call. Backward passes are timed alone: the ATen
-backward kernel where PyTorch has one (LayerNorm, GroupNorm, BatchNorm), else the autograd backward
-of the forward's graph (kept alive). Prints, per case: norma and PyTorch times, norma's speedup, and
-both as a fraction of the streaming baseline's speed over the same bytes ("of limit")."""
+For each case, runs build/norma-bench on it alone (norma, the streaming baseline and oneDNN where it
+has the op) and right after, or right before, times current PyTorch on the same shape in this process,
+so that both are measured within seconds of each other on a shared host (--rounds R: R such pairs,
+the order swapping each round; medians, and the median of the rounds' own speedups). PyTorch: 2
+threads, warmed tensors, median of N repetitions, with glibc told to keep freed memory
+(MALLOC_MMAP_MAX_=0, MALLOC_TRIM_THRESHOLD_=68719476736; the script re-executes itself with them) so
+that PyTorch's fresh outputs do not pay first-touch page faults on every call. Backward passes are
+timed alone: the ATen backward kernel where PyTorch has one (LayerNorm, GroupNorm, BatchNorm), else
+the autograd backward of the forward's graph (kept alive). Prints, per case: norma and PyTorch times,
+norma's speedup, and both as a fraction of the streaming baseline's speed over the same bytes ("of limit")."""
 
 import argparse
 import json
@@ -164,40 +166,64 @@ def torch_case(op, dtype, shape):
     return None
 
 
+def norma_case(args, label):
+    """norma-bench's JSON record of one case, run now."""
+    cmd = [args.bench, "--json", "--reps", str(args.reps), "--threads", str(args.threads), "--filter", label, "--exact"]
+    return json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)[0]
+
+
+def side_by_side(args, label, fn):
+    """Rounds of (norma, PyTorch) on one case, the order swapping each round (whichever runs second
+    measured ~5% slower in A-vs-A controls): norma's records and PyTorch's times, in seconds."""
+    records, times = [], []
+    latency = label.startswith("rms_norm fwd latency")
+    for r in range(args.rounds):
+        for first in ((0, 1) if r % 2 == 0 else (1, 0)):
+            if first == 0:
+                records.append(norma_case(args, label))
+                continue
+            torch.set_num_threads(1 if latency else args.threads)
+            times.append(median_time(fn, max(args.reps, 200) if latency else args.reps))
+            torch.set_num_threads(args.threads)
+    return records, times
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--reps", type=int, default=15)
+    parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--filter", default=None)
     parser.add_argument("--bench", default=os.path.join(os.path.dirname(__file__), "..", "build", "norma-bench"))
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
-    cmd = [args.bench, "--json", "--reps", str(args.reps), "--threads", str(args.threads)]
-    if args.filter:
-        cmd += ["--filter", args.filter]
-    cases = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)
+    labels = subprocess.run([args.bench, "--list"], check=True, capture_output=True, text=True).stdout.splitlines()
     torch.set_num_threads(args.threads)
-    print("PyTorch %s, %d threads; norma-bench and PyTorch medians of %d; norma's f32 computed in %s" % (
-        torch.__version__, args.threads, args.reps, "float" if os.environ.get("NORMA_F32_COMPUTE") == "float" else "double"))
+    print("PyTorch %s, %d threads; norma-bench and PyTorch medians of %d, side by side, %d round(s) per case; "
+          "norma's f32 computed in %s" % (torch.__version__, args.threads, args.reps, args.rounds,
+                                          "float" if os.environ.get("NORMA_F32_COMPUTE") == "float" else "double"))
     print("%-32s %-5s %-22s %10s %10s %8s %9s %9s %10s" % ("op", "dtype", "shape", "norma", "PyTorch", "speedup",
                                                          "norma lim", "torch lim", "oneDNN"))
-    with torch.no_grad():
-        pass
-    for c in cases:
-        fn = torch_case(c["op"], c["dtype"], c["shape"])
+    med = statistics.median
+    for label in labels:
+        if args.filter and args.filter not in label:
+            continue
+        op, dtype, shape = re.match(r"(.*?) (f32|bf16) (.*)", label).groups()
+        fn = torch_case(op, dtype, shape)
         if fn is None:
             continue
-        if "latency_us" in c:
-            torch.set_num_threads(1)
-            t = median_time(fn, max(args.reps, 200)) * 1e6
-            torch.set_num_threads(args.threads)
-            print("%-32s %-5s %-22s %8.2f us %8.2f us %7.2fx" % (c["op"], c["dtype"], c["shape"], c["latency_us"], t,
-                                                                 t / c["latency_us"]))
+        records, times = side_by_side(args, label, fn)
+        if "latency_us" in records[0]:
+            norma_us, torch_us = [c["latency_us"] for c in records], [t * 1e6 for t in times]
+            print("%-32s %-5s %-22s %8.2f us %8.2f us %7.2fx" % (
+                op, dtype, shape, med(norma_us), med(torch_us), med(t / n for n, t in zip(norma_us, torch_us))))
             continue
-        t = median_time(fn, args.reps) * 1e3
-        one = " %8.3f ms" % c["onednn_ms"] if c.get("onednn_ms") else ""
+        ms = [c["ms"] for c in records]
+        speedup = med(t * 1e3 / m for m, t in zip(ms, times))
+        torch_lim = med(c["baseline_ms"] / (t * 1e3) for c, t in zip(records, times))
+        onednn = [c["onednn_ms"] for c in records if c.get("onednn_ms")]
         print("%-32s %-5s %-22s %7.3f ms %7.3f ms %7.2fx %8.0f%% %8.0f%%%s" % (
-            c["op"], c["dtype"], c["shape"], c["ms"], t, t / c["ms"], 100 * c["of_limit"],
-            100 * c["baseline_ms"] / t, one))
+            op, dtype, shape, med(ms), med(times) * 1e3, speedup, 100 * med(c["of_limit"] for c in records),
+            100 * torch_lim, " %8.3f ms" % med(onednn) if onednn else ""))
         sys.stdout.flush()
 
 

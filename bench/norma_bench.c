@@ -3,7 +3,11 @@
  * moves the same bytes (y = a·x, same threads, the faster of ordinary and streaming stores) measured in
  * the same run, and with oneDNN where it has the op (when built with it).
  *
- *   build/norma-bench [--json] [--filter TEXT] [--reps N] [--threads N]   (N of reps: 1 to 64)
+ *   build/norma-bench [--json] [--filter TEXT [--exact]] [--reps N] [--threads N]   (N of reps: 1 to 64)
+ *   build/norma-bench --list
+ *
+ * --filter runs the cases whose label ("op dtype shape") contains TEXT, or with --exact is TEXT; --list
+ * prints the labels, one per line (bench_torch.py runs the cases one by one, each beside PyTorch's).
  *
  * Per case: median time of N warm repetitions, GB/s of the minimal traffic (one read of every input,
  * one write of every output, plus one more read of x where the statistics must be complete before any
@@ -186,23 +190,39 @@ static int parse_int(const char *s, int lo, int hi, int *out) {
     return 1;
 }
 
+/* "op dtype shape", what --filter matches */
+static const char *case_label(const bench_case *c) {
+    static char label[160];
+    snprintf(label, sizeof label, "%s %s %s", c->op, c->dtype == NORMA_BF16 ? "bf16" : "f32", c->shape);
+    return label;
+}
+
 int main(int argc, char **argv) {
-    int json = 0, threads = 0;
+    int json = 0, threads = 0, exact = 0, list = 0;
     const char *filter = NULL;
     for (int i = 1; i < argc; i++) {
         int ok = 1;
         if (!strcmp(argv[i], "--json")) json = 1;
+        else if (!strcmp(argv[i], "--exact")) exact = 1;
+        else if (!strcmp(argv[i], "--list")) list = 1;
         else if (!strcmp(argv[i], "--filter") && i + 1 < argc) filter = argv[++i];
         else if (!strcmp(argv[i], "--reps") && i + 1 < argc) ok = parse_int(argv[++i], 1, MAX_REPS, &reps);
         else if (!strcmp(argv[i], "--threads") && i + 1 < argc) ok = parse_int(argv[++i], 1, 4096, &threads);
         else ok = 0;
         if (!ok) {
-            fprintf(stderr, "usage: %s [--json] [--filter TEXT] [--reps N (1-%d)] [--threads N (>= 1)]\n", argv[0],
-                    MAX_REPS);
+            fprintf(stderr, "usage: %s [--json] [--filter TEXT [--exact]] [--reps N (1-%d)] [--threads N (>= 1)] | --list\n",
+                    argv[0], MAX_REPS);
             return 2;
         }
     }
     if (threads > 0) check(norma_set_num_threads(threads), "norma_set_num_threads");
+    if (list) {
+        bench_buffers none = {0};
+        int n;
+        bench_case *cases = bench_cases(&none, &n);
+        for (int i = 0; i < n; i++) printf("%s\n", case_label(&cases[i]));
+        return 0;
+    }
     for (int i = 0; i < 6; i++) buf[i] = touch((size_t)MAX_ELEMS * sizeof(float));
     params = touch(1 << 20);
     for (int i = 0; i < 4; i++) stats[i] = touch(1 << 22);
@@ -227,9 +247,8 @@ int main(int argc, char **argv) {
     int first = 1;
     for (int i = 0; i < ncases; i++) {
         bench_case *c = &cases[i];
-        char label[128];
-        snprintf(label, sizeof label, "%s %s %s", c->op, c->dtype == NORMA_BF16 ? "bf16" : "f32", c->shape);
-        if (filter && !strstr(label, filter)) continue;
+        const char *label = case_label(c);
+        if (filter && (exact ? strcmp(label, filter) != 0 : !strstr(label, filter))) continue;
         bb.dtype = c->dtype;
         fill(buf[0], c->elems, c->dtype), fill(buf[2], c->elems, c->dtype), fill(params, 1 << 18, c->dtype);
         if (c->latency) {

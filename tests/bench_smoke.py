@@ -1,7 +1,8 @@
 """The benchmark runs: every case of norma-bench, once (--reps 1), gives a positive, finite time
 and traffic, f32 and bf16 for each op issue 6 names, and oneDNN's time where norma-bench was built
 with oneDNN (in bf16 only on AVX-512 CPUs: below that oneDNN 2.6 has no bf16 implementation, and
-norma-bench reports its time as null); bad arguments are refused with the usage and exit status 2.
+norma-bench reports its time as null); --list names every case and --filter with --exact takes one
+alone (bench_torch.py relies on both); bad arguments are refused with the usage and exit status 2.
 Speed is not judged here (that is the benchmark's own job, on a quiet machine).
 
     python3 tests/bench_smoke.py BUILD/norma-bench [--onednn]
@@ -37,10 +38,19 @@ def main():
                                       text=True, check=True).stdout)
     if empty != []:
         failures.append(f"a filter that matches nothing gave {empty}")
+    labels = subprocess.run([bench, "--list"], capture_output=True, text=True, check=True).stdout.splitlines()
+    # "... G=32" is also the start of its NHWC twin's label: --exact must take the one case alone
+    label = "group_norm fwd f32 (1,512,128,128) G=32"
+    exact = json.loads(subprocess.run([bench, "--json", "--reps", "1", "--filter", label, "--exact"],
+                                      capture_output=True, text=True, check=True).stdout)
+    if [f"{c['op']} {c['dtype']} {c['shape']}" for c in exact] != [label] or label + " NHWC" not in labels:
+        failures.append(f"--exact {label!r} gave {exact}")
 
     avx512 = "avx512f" in open("/proc/cpuinfo").read().split()
     cases = json.loads(subprocess.run([bench, "--json", "--reps", "1"], capture_output=True, text=True,
                                       check=True).stdout)
+    if labels != [f"{c['op']} {c['dtype']} {c['shape']}" for c in cases]:
+        failures.append(f"--list gave {len(labels)} labels, not those of the {len(cases)} cases")
     seen = set()
     for c in cases:
         name = f"{c['op']} {c['dtype']} {c['shape']}"

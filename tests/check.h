@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "norma.h"
+
 static long check_total, check_failed;
 
 #define CHECK(cond, ...)                                                                           \
@@ -56,6 +58,18 @@ static inline void *xmalloc(size_t n) {
         exit(2);
     }
     return p;
+}
+
+/* ctest runs the kernel-dependent tests once per kernel variant (NORMA_KERNELS=<name>): true when this
+ * CPU cannot run the forced one (norma then keeps its own choice), so that the test reports a skip
+ * (exit status 77) instead of testing another variant under this one's name. */
+static inline int forced_kernels_unavailable(void) {
+    const char *forced = getenv("NORMA_KERNELS");
+    if (forced && *forced && strcmp(forced, norma_kernels()) != 0) {
+        printf("skipped: this CPU cannot run the %s kernels\n", forced);
+        return 1;
+    }
+    return 0;
 }
 
 #endif /* NORMA_TEST_CHECK_H */

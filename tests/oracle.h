@@ -7,18 +7,6 @@
 #include "check.h"
 #include "norma.h"
 
-/* ctest runs the family tests once per kernel variant (NORMA_KERNELS=<name>): true when this CPU cannot
- * run the forced one (norma then keeps its own choice), so that the test reports a skip (exit status
- * 77) instead of testing the same variant twice. */
-static inline int forced_kernels_unavailable(void) {
-    const char *forced = getenv("NORMA_KERNELS");
-    if (forced && *forced && strcmp(forced, norma_kernels()) != 0) {
-        printf("skipped: this CPU cannot run the %s kernels\n", forced);
-        return 1;
-    }
-    return 0;
-}
-
 /* ----- the compute precision ------------------------------------------------------------------ */
 
 /* Whether norma computes dtype t in float: bf16 and f16 always, f32 when norma_set_f32_compute (or

@@ -48,14 +48,16 @@ static void task_slices(const wn_job *j, int64_t t, int64_t *r0, int64_t *r1) {
     *r0 = t * j->slices_per_task, *r1 = min_i64(j->w->rows, *r0 + j->slices_per_task);
 }
 
-/* What the second pass over run (o, r) fetches, `next` filled and returned, or NULL: in a tensor too
- * large for the caches, run (o, r + 1) of the task's next slice, which its first pass reads next (a
+/* What a pass over run (o, r) fetches of tensor `base`, `next` filled and returned, or NULL: in a tensor
+ * too large for the caches, run (o, r + 1) of the task's next slice, which its first pass reads next (a
  * slice's runs are fetched in the order that pass takes them). The first pass then reads L2, and the
- * memory reads overlap the second pass's arithmetic, as for the row norms (row_norm.c, fetch_next). */
-static const void *const *next_slice(const wn_job *j, int64_t o, int64_t r, int64_t r1, const void *first,
-                                     const void *second, const void *next[2]) {
+ * memory reads overlap the arithmetic, as for the row norms (row_norm.c, fetch_next): the forward's
+ * second pass fetches v; the backward's first fetches dw and its second v, so that the memory is not
+ * idle while the first works. */
+static const void *const *next_slice(const wn_job *j, int64_t o, int64_t r, int64_t r1, const void *base,
+                                     const void *next[2]) {
     if (!j->stream || r + 1 >= r1) return NULL;
-    next[0] = weight_run(j->w, first, o, r + 1), next[1] = second ? weight_run(j->w, second, o, r + 1) : NULL;
+    next[0] = weight_run(j->w, base, o, r + 1), next[1] = NULL;
     return next;
 }
 
@@ -73,7 +75,7 @@ static void forward_runs(void *ctx, int64_t t) {
         const void *next[2];
         for (int64_t o = 0; o < w->outer; o++)
             w->k->apply(w->dtype, w->inner, weight_run(w, j->v, o, r), (void *)weight_run(w, j->out, o, r), &a,
-                        next_slice(j, o, r, r1, j->v, NULL, next));
+                        next_slice(j, o, r, r1, j->v, next));
     }
 }
 
@@ -97,22 +99,22 @@ static void backward_runs(void *ctx, int64_t t) {
     norma_affine unit = {.g0 = 1.0, .stream = j->stream}; /* dv past the caches if too large for them */
     int64_t r0, r1;
     task_slices(j, t, &r0, &r1);
+    const void *next[2];
     for (int64_t r = r0; r < r1; r++) {
         double s = 0.0, ss = 0.0, part[4]; /* Σ dw·v, Σ v² */
         for (int64_t o = 0; o < w->outer; o++) {
             w->k->bwd_sums(w->dtype, w->inner, weight_run(w, j->dw, o, r), weight_run(w, j->v, o, r), &unit, 0.0,
-                           0, part, NULL);
+                           0, part, next_slice(j, o, r, r1, j->dw, next));
             s += part[1], ss += part[3];
         }
         double nu = sqrt(ss), dg = s / nu;
         if (j->dg) j->dg[r] = (float)dg;
         if (!j->out) continue;
         norma_bwd_coef c = {.centre = 0.0, .kg = j->g[r] / nu, .kx = -j->g[r] * dg / nu, .k0 = 0.0};
-        const void *next[2];
-        for (int64_t o = 0; o < w->outer; o++) /* bwd_apply's next is {x, dy}: {v, dw} */
+        for (int64_t o = 0; o < w->outer; o++)
             w->k->bwd_apply(w->dtype, w->inner, weight_run(w, j->dw, o, r), weight_run(w, j->v, o, r),
                             (void *)weight_run(w, j->out, o, r), &unit, &c, 1.0 / nu, NULL, NULL,
-                            next_slice(j, o, r, r1, j->v, j->dw, next));
+                            next_slice(j, o, r, r1, j->v, next));
     }
 }
 

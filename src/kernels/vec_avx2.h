@@ -142,10 +142,8 @@ SHIM int bf16_all_ordinary(vf a) {
 
 /* 16 floats as 16 elements of a 16-bit dtype, in one ymm. bf16: the in-lane pack leaves quadwords
  * 0, 2, 1, 3; the permute puts them back in order. The same bits either way; per 16 floats the full
- * rounding is 24 instructions, the ordinary one 10 and its test 11. norma-kernel-bench (bf16, one
- * cached row, best of 3 runs): the storing primitives 6-10% faster; bench/ab.py (9 rounds, every bf16
- * case) 1.00-1.10x, median 1.05x. A test that sent zeros the full way (7 instructions) was 12-18%
- * faster in the primitives but ran that backward at 0.72x (branch mispredictions). */
+ * rounding is 24 instructions, the ordinary one 10 and its test 11 (norma-kernel-bench: the bf16
+ * storing primitives 6-10% faster; bench/ab.py over every bf16 case: median 1.05x). */
 SHIM __m256i narrow16(norma_dtype t, vf a) {
     if (t == NORMA_BF16) {
         __m256i packed = bf16_all_ordinary(a)

@@ -1,5 +1,7 @@
 """Helpers shared by the functional wrappers: tensor checks, dtypes, layouts."""
 
+import math
+
 import torch
 
 from . import _lib
@@ -26,14 +28,18 @@ def _check_tensor(fn, name, t, optional=False):
 
 def _compute_dtype(fn, input, **params):
     """The dtype the op runs in: the input's, or float32 for a 16-bit input with float32 parameters."""
+    dtype = input.dtype
+    for t in params.values():  # the common case first: every parameter absent or in the input's dtype
+        if t is not None and t.dtype != dtype:
+            break
+    else:
+        return dtype
     dtypes = {t.dtype for t in params.values() if t is not None}
-    if not dtypes or dtypes == {input.dtype}:
-        return input.dtype
-    if dtypes == {torch.float32} and input.dtype in (torch.bfloat16, torch.float16):
+    if dtypes == {torch.float32} and dtype in (torch.bfloat16, torch.float16):
         return torch.float32
     names = ", ".join("%s is %s" % (k, v.dtype) for k, v in params.items() if v is not None)
     raise TypeError("%s: mixed dtypes: input is %s, %s; parameters must have the input's dtype, or be "
-                    "float32 for a bfloat16/float16 input" % (fn, input.dtype, names))
+                    "float32 for a bfloat16/float16 input" % (fn, dtype, names))
 
 
 def _as(t, dtype):
@@ -49,25 +55,29 @@ def _to(t, dtype):
 
 
 def _needs_grad(*tensors):
-    return torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors)
+    if not torch.is_grad_enabled():
+        return False
+    for t in tensors:
+        if t is not None and t.requires_grad:
+            return True
+    return False
 
 
 def _normalized_shape(fn, input, normalized_shape, **params):
     """(rows, cols) of the input for a trailing normalized shape, with PyTorch's shape checks."""
-    shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(int(s) for s in normalized_shape)
-    if len(shape) == 0:
+    shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(map(int, normalized_shape))
+    k = len(shape)
+    if k == 0:
         raise RuntimeError("%s: Expected normalized_shape to be at least 1-dimensional, i.e., containing at "
                            "least one element, but got normalized_shape = []" % fn)
     for name, p in params.items():
-        if p is not None and tuple(p.shape) != shape:
+        if p is not None and p.shape != shape:  # torch.Size is a tuple
             raise RuntimeError("%s: Expected %s to be of same shape as normalized_shape, but got %s of shape %s "
                                "and normalized_shape = %s" % (fn, name, name, list(p.shape), list(shape)))
-    if input.dim() < len(shape) or tuple(input.shape[input.dim() - len(shape):]) != shape:
+    if input.dim() < k or input.shape[-k:] != shape:
         raise RuntimeError("%s: Given normalized_shape=%s, expected input with shape [*, %s], but got input of "
                            "size%s" % (fn, list(shape), ", ".join(map(str, shape)), list(input.shape)))
-    cols = 1
-    for s in shape:
-        cols *= s
+    cols = math.prod(shape)
     return (input.numel() // cols if cols else 0), cols
 
 

@@ -5,7 +5,7 @@ import torch
 
 from . import _lib
 from ._common import (_DTYPES, _as, _channel_layout, _check_tensor, _compute_dtype, _empty_result, _like, _needs_grad,
-                      _ptr, _to)
+                      _ptr, _shaped, _to)
 from ._lib import call
 
 
@@ -44,11 +44,11 @@ def _stats_f32(t):
 def _write_back(dst, src):
     if dst is not None and src is not dst:
         with torch.no_grad():
-            dst.copy_(src.view(dst.shape))
+            dst.copy_(_shaped(src, dst.shape))
 
 
 def _grad(g, like):
-    return None if g is None else g.to(like.dtype).view(like.shape)
+    return None if g is None else _shaped(g.to(like.dtype), like.shape)
 
 
 # ----- BatchNorm and InstanceNorm --------------------------------------------------------------------
@@ -94,8 +94,8 @@ def _running_norm(fn, input, running_mean, running_var, weight, bias, batch_stat
         raise RuntimeError("%s: running_mean and running_var must be defined in evaluation mode" % fn)
     momentum = 0.0 if momentum is None else float(momentum)
     dtype = _compute_dtype(fn, input, weight=weight, bias=bias)
-    x, w, b = input.to(dtype), _as(weight, dtype), _as(bias, dtype)
-    w, b = (None if w is None else w.view(c)), (None if b is None else b.view(c))
+    x, w, b = _to(input, dtype), _as(weight, dtype), _as(bias, dtype)
+    w, b = _shaped(w, c), _shaped(b, c)
     rm, rv = _stats_f32(running_mean), _stats_f32(running_var)
     if input.numel() == 0:  # no statistics to take; PyTorch returns x·w + b and leaves the buffers alone
         return _empty_result(input, weight, bias)
@@ -226,8 +226,8 @@ def _group_norm(fn, input, num_groups, weight, bias, eps, silu):
     dtype = _channel_affine_dtype(fn, input, weight, bias)
     if input.numel() == 0:
         return _empty_result(input, weight, bias)
-    x, w, b = input.to(dtype), _as(weight, dtype), _as(bias, dtype)
-    w, b = (None if w is None else w.view(c)), (None if b is None else b.view(c))
+    x, w, b = _to(input, dtype), _as(weight, dtype), _as(bias, dtype)
+    w, b = _shaped(w, c), _shaped(b, c)
     if _needs_grad(input, weight, bias):
         y = _GroupNorm.apply(x, w, b, num_groups, float(eps), None, silu)
     else:
@@ -258,8 +258,8 @@ def ada_group_norm(input, num_groups, shift, scale, eps=1e-5):
     dtype = _compute_dtype(fn, input, shift=shift, scale=scale)
     if input.numel() == 0:
         return _empty_result(input, shift, scale)
-    x = input.to(dtype)
-    vs = [None if v is None else v.to(dtype) for v in (shift_v, scale_v)]
+    x = _to(input, dtype)
+    vs = [None if v is None else _to(v, dtype) for v in (shift_v, scale_v)]
     # one stride for both, read in place when they agree (e.g. the halves of one projection)
     strides = {v.stride(0) if v.shape[0] == n and n > 1 else 0 for v in vs if v is not None}
     if len(strides) > 1 or any(v is not None and v.stride(1) != 1 and c > 1 for v in vs):
@@ -327,7 +327,7 @@ def adaptive_instance_norm(content, style, eps=1e-5, unbiased=True):
     if style.numel() == 0:
         raise ValueError("%s: style has no spatial positions (shape %s)" % (fn, tuple(style.shape)))
     variance = _lib.VAR_UNBIASED if unbiased else _lib.VAR_BIASED
-    x, s = content.to(dtype), style.to(dtype)
+    x, s = _to(content, dtype), _to(style, dtype)
     if _needs_grad(content, style):
         y = _AdaIN.apply(x, s, float(eps), variance)
     else:
@@ -387,7 +387,7 @@ def _channel_rms_norm(fn, input, weight, bias, eps, silu):
     dtype = _channel_affine_dtype(fn, input, weight, bias)
     if input.numel() == 0:
         return _empty_result(input, weight, bias)
-    x = input.to(dtype)
+    x = _to(input, dtype)
     w = None if weight is None else weight.reshape(c)
     b = None if bias is None else bias.reshape(c)
     w, b = _as(w, dtype), _as(b, dtype)

@@ -49,6 +49,16 @@ def _as(t, dtype):
     return t.to(dtype).contiguous()
 
 
+def _shaped(t, shape):
+    """t viewed in shape (a tuple, or an int for 1-D), t itself where it already has it (None: None): a
+    view costs 1.5-6 us even as a no-op (torch 2.15, Zen 3), comparing the shapes 0.3 us."""
+    if t is None:
+        return None
+    if isinstance(shape, int):
+        shape = (shape,)
+    return t if t.shape == shape else t.view(shape)
+
+
 def _to(t, dtype):
     """t.to(dtype), skipping the call where it would return t itself."""
     return t if t.dtype == dtype else t.to(dtype)

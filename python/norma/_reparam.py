@@ -2,7 +2,7 @@
 
 import torch
 
-from ._common import _DTYPES, _as, _check_tensor, _compute_dtype, _empty_result, _needs_grad, _ptr
+from ._common import _DTYPES, _as, _check_tensor, _compute_dtype, _empty_result, _needs_grad, _ptr, _shaped
 from ._lib import call
 
 
@@ -106,7 +106,7 @@ def spectral_norm(weight, u, v, n_power_iterations=1, eps=1e-12, dim=0, training
     if weight.dim() <= 1:
         w = w.reshape(-1)
         y = _L2Normalize.apply(w, eps) if _needs_grad(weight) else _l2_fwd(w, eps)
-        return y.view(weight.shape)
+        return _shaped(y, weight.shape)
     view = _view(w, dim)
     u32 = _state_vector(fn, "u", u, view[1], "the size of weight along dim")
     v32 = _state_vector(fn, "v", v, view[0] * view[2], "the product of weight's other dimensions")
@@ -119,9 +119,9 @@ def spectral_norm(weight, u, v, n_power_iterations=1, eps=1e-12, dim=0, training
              steps, eps, y.data_ptr(), None)
     with torch.no_grad():
         if u32 is not u:
-            u.copy_(u32.view(u.shape))
+            u.copy_(_shaped(u32, u.shape))
         if v32 is not v:
-            v.copy_(v32.view(v.shape))
+            v.copy_(_shaped(v32, v.shape))
     return y
 
 
@@ -138,9 +138,9 @@ def spectral_norm_power_iteration(weight, u, v, n_power_iterations, eps=1e-12, d
          float(eps), u32.data_ptr(), v32.data_ptr())
     with torch.no_grad():
         if u32 is not u:
-            u.copy_(u32.view(u.shape))
+            u.copy_(_shaped(u32, u.shape))
         if v32 is not v:
-            v.copy_(v32.view(v.shape))
+            v.copy_(_shaped(v32, v.shape))
 
 
 # ----- weight normalization ----------------------------------------------------------------------

@@ -4,7 +4,7 @@ import torch
 
 from . import _lib
 from ._common import (_DTYPES, FLT_EPSILON, _as, _check_tensor, _compute_dtype, _empty_result, _needs_grad,
-                      _normalized_shape, _ptr, _to)
+                      _normalized_shape, _ptr, _shaped, _to)
 from ._lib import call
 
 # ----- LayerNorm ---------------------------------------------------------------------------------
@@ -38,9 +38,9 @@ class _LayerNorm(torch.autograd.Function):
         call("norma_layer_norm_bwd", _DTYPES[x.dtype], rows, cols, dy.data_ptr(), x.data_ptr(), _ptr(weight),
              mean.data_ptr(), eps, _ptr(dx), _ptr(dw), _ptr(db))
         if dw is not None:
-            dw = dw.to(weight.dtype).view(weight.shape)
+            dw = _shaped(dw.to(weight.dtype), weight.shape)
         if db is not None:
-            db = db.to(x.dtype).view(weight.shape if weight is not None else (cols,))
+            db = _shaped(db.to(x.dtype), weight.shape if weight is not None else cols)
         return dx, dw, db, None, None, None
 
 
@@ -90,7 +90,7 @@ class _RMSNorm(torch.autograd.Function):
         call("norma_rms_norm_bwd", _DTYPES[x.dtype], rows, cols, dy.data_ptr(), x.data_ptr(), _ptr(weight), eps,
              _ptr(dx), _ptr(dw))
         if dw is not None:
-            dw = dw.to(weight.dtype).view(weight.shape)
+            dw = _shaped(dw.to(weight.dtype), weight.shape)
         return dx, dw, None, None, None
 
 
@@ -144,7 +144,7 @@ def _dense(t, shape):
 def _modulation_in(x, dtype, *mods):
     """The modulation vectors in dtype and their (sample_stride, token_stride): read in place where
     their strides agree, else copied to one dense layout."""
-    mods = [None if v is None else v.to(dtype) for v in mods]
+    mods = [None if v is None else _to(v, dtype) for v in mods]
     strides = _modulation_strides(x, *mods)
     if strides is None:
         given = [v for v in mods if v is not None]
@@ -244,7 +244,7 @@ def ada_layer_norm(input, shift, scale, eps=1e-6, norm="layer"):
     dtype = _compute_dtype(fn, input, shift=shift, scale=scale)
     if input.numel() == 0:
         return _empty_result(input, shift, scale)
-    x = input.to(dtype).contiguous()
+    x = _as(input, dtype)
     (shift_v, scale_v), (sb, sl) = _modulation_in(x, dtype, shift_v, scale_v)
     kind = _NORMS[norm]
     if _needs_grad(input, shift, scale):
@@ -289,8 +289,8 @@ class _AddNorm(torch.autograd.Function):
         else:
             call("norma_add_layer_norm_bwd", _DTYPES[s.dtype], rows, cols, dy.data_ptr(), _ptr(dsum), s.data_ptr(),
                  _ptr(weight), mean.data_ptr(), eps, dx.data_ptr(), _ptr(dw), _ptr(db))
-        dw = None if dw is None else dw.to(weight.dtype).view(weight.shape)
-        db = None if db is None else db.to(weight.dtype if weight is not None else s.dtype).view(cols)
+        dw = None if dw is None else _shaped(dw.to(weight.dtype), weight.shape)
+        db = None if db is None else _shaped(db.to(weight.dtype if weight is not None else s.dtype), cols)
         return dx, dx, dw, db, None, None, None, None
 
 

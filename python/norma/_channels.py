@@ -53,17 +53,24 @@ def _grad(g, like):
 
 # ----- BatchNorm and InstanceNorm --------------------------------------------------------------------
 
+def _running_fwd(x, weight, bias, rm, rv, batch_stats, momentum, eps, instance, want_mean):
+    """y and (layout, x, n, c, spatial, the saved mean if wanted)."""
+    layout, x, n, c, spatial = _channel_layout(x)
+    y = torch.empty_like(x)
+    save_mean = torch.empty(n * c if instance else c, dtype=torch.float32) if batch_stats and want_mean else None
+    fn = "norma_instance_norm_fwd" if instance else "norma_batch_norm_fwd"
+    call(fn, _DTYPES[x.dtype], layout, n, c, spatial, x.data_ptr(), _ptr(weight), _ptr(bias), _ptr(rm), _ptr(rv),
+         int(batch_stats), momentum, eps, y.data_ptr(), _ptr(save_mean), None)
+    return y, (layout, x, n, c, spatial, save_mean)
+
+
 class _RunningNorm(torch.autograd.Function):
     """BatchNorm (instance=False) or InstanceNorm (instance=True)."""
 
     @staticmethod
     def forward(ctx, x, weight, bias, rm, rv, batch_stats, momentum, eps, instance):
-        layout, x, n, c, spatial = _channel_layout(x)
-        y = torch.empty_like(x)
-        save_mean = torch.empty(n * c if instance else c, dtype=torch.float32) if batch_stats else None
-        fn = "norma_instance_norm_fwd" if instance else "norma_batch_norm_fwd"
-        call(fn, _DTYPES[x.dtype], layout, n, c, spatial, x.data_ptr(), _ptr(weight), _ptr(bias), _ptr(rm), _ptr(rv),
-             int(batch_stats), momentum, eps, y.data_ptr(), _ptr(save_mean), None)
+        y, (layout, x, n, c, spatial, save_mean) = _running_fwd(x, weight, bias, rm, rv, batch_stats, momentum, eps,
+                                                                instance, True)
         # inference uses the running statistics as constants: keep the values the forward used
         keep = (None, None) if batch_stats else (rm.clone(), rv.clone())
         ctx.save_for_backward(x, weight, save_mean, *keep)
@@ -103,19 +110,10 @@ def _running_norm(fn, input, running_mean, running_var, weight, bias, batch_stat
     if _needs_grad(input, weight, bias):
         y = _RunningNorm.apply(x, *args)
     else:
-        with torch.no_grad():
-            y = _RunningNorm.forward(_NoCtx(), x, *args)
+        y = _running_fwd(x, *args, False)[0]
     _write_back(running_mean, rm)
     _write_back(running_var, rv)
     return _to(y, input.dtype)
-
-
-class _NoCtx:
-    """Stands in for an autograd context when no gradient is needed (no saved tensors)."""
-    needs_input_grad = ()
-
-    def save_for_backward(self, *tensors):
-        pass
 
 
 def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1, eps=1e-5):
@@ -134,24 +132,31 @@ def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=
 
 # ----- GroupNorm, plain and modulated ---------------------------------------------------------------
 
+def _group_norm_fwd(x, gain, bias, groups, eps, mod_stride, silu, want_stats):
+    """y and (layout, x, n, c, spatial, mean, rstd): the statistics the backward needs if wanted."""
+    layout, x, n, c, spatial = _channel_layout(x)
+    y = torch.empty_like(x)
+    mean = torch.empty(n * groups, dtype=torch.float32) if want_stats else None
+    rstd = torch.empty(n * groups, dtype=torch.float32) if want_stats and silu else None
+    if silu:
+        call("norma_group_norm_silu_fwd", _DTYPES[x.dtype], layout, n, c, spatial, groups, x.data_ptr(),
+             _ptr(gain), _ptr(bias), eps, y.data_ptr(), _ptr(mean), _ptr(rstd))
+    elif mod_stride is None:
+        call("norma_group_norm_fwd", _DTYPES[x.dtype], layout, n, c, spatial, groups, x.data_ptr(), _ptr(gain),
+             _ptr(bias), eps, y.data_ptr(), _ptr(mean), None)
+    else:
+        call("norma_ada_group_norm_fwd", _DTYPES[x.dtype], layout, n, c, spatial, groups, x.data_ptr(),
+             _ptr(bias), _ptr(gain), mod_stride, eps, y.data_ptr(), _ptr(mean), None)
+    return y, (layout, x, n, c, spatial, mean, rstd)
+
+
 class _GroupNorm(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, gain, bias, groups, eps, mod_stride, silu=False):
         """mod_stride None: gain/bias are weight/bias (C); else scale/shift, C per sample at n·mod_stride.
         silu: y = silu(group_norm(x)), fused (weights only)."""
-        layout, x, n, c, spatial = _channel_layout(x)
-        y = torch.empty_like(x)
-        mean = torch.empty(n * groups, dtype=torch.float32)
-        rstd = torch.empty(n * groups, dtype=torch.float32) if silu else None
-        if silu:
-            call("norma_group_norm_silu_fwd", _DTYPES[x.dtype], layout, n, c, spatial, groups, x.data_ptr(),
-                 _ptr(gain), _ptr(bias), eps, y.data_ptr(), mean.data_ptr(), rstd.data_ptr())
-        elif mod_stride is None:
-            call("norma_group_norm_fwd", _DTYPES[x.dtype], layout, n, c, spatial, groups, x.data_ptr(), _ptr(gain),
-                 _ptr(bias), eps, y.data_ptr(), mean.data_ptr(), None)
-        else:
-            call("norma_ada_group_norm_fwd", _DTYPES[x.dtype], layout, n, c, spatial, groups, x.data_ptr(),
-                 _ptr(bias), _ptr(gain), mod_stride, eps, y.data_ptr(), mean.data_ptr(), None)
+        y, (layout, x, n, c, spatial, mean, rstd) = _group_norm_fwd(x, gain, bias, groups, eps, mod_stride, silu,
+                                                                    True)
         if silu:
             ctx.save_for_backward(x, gain, mean, bias, rstd)
         else:
@@ -231,7 +236,7 @@ def _group_norm(fn, input, num_groups, weight, bias, eps, silu):
     if _needs_grad(input, weight, bias):
         y = _GroupNorm.apply(x, w, b, num_groups, float(eps), None, silu)
     else:
-        y = _GroupNorm.forward(_NoCtx(), x, w, b, num_groups, float(eps), None, silu)
+        y = _group_norm_fwd(x, w, b, num_groups, float(eps), None, silu, False)[0]
     return _to(y, input.dtype)
 
 
@@ -269,7 +274,7 @@ def ada_group_norm(input, num_groups, shift, scale, eps=1e-5):
     if _needs_grad(input, shift, scale):
         y = _GroupNorm.apply(x, vs[1], vs[0], num_groups, float(eps), stride)
     else:
-        y = _GroupNorm.forward(_NoCtx(), x, vs[1], vs[0], num_groups, float(eps), stride)
+        y = _group_norm_fwd(x, vs[1], vs[0], num_groups, float(eps), stride, False, False)[0]
     return _to(y, input.dtype)
 
 
@@ -283,16 +288,22 @@ def _to_layout(t, layout):
     return t.permute(perm).contiguous().permute(inverse)
 
 
+def _adain_fwd(content, style, eps, variance, want_mean):
+    """y and (layout, content, style, n, c, sc, ss, content's mean if wanted), the inputs as read."""
+    layout, content, n, c, sc = _channel_layout(content)
+    style = _to_layout(style, layout)
+    ss = style.numel() // max(1, n * c)
+    y = torch.empty_like(content)
+    mean = torch.empty(n * c, dtype=torch.float32) if want_mean else None
+    call("norma_adain_fwd", _DTYPES[content.dtype], layout, n, c, sc, ss, content.data_ptr(), style.data_ptr(),
+         variance, eps, y.data_ptr(), _ptr(mean), None)
+    return y, (layout, content, style, n, c, sc, ss, mean)
+
+
 class _AdaIN(torch.autograd.Function):
     @staticmethod
     def forward(ctx, content, style, eps, variance):
-        layout, content, n, c, sc = _channel_layout(content)
-        style = _to_layout(style, layout)
-        ss = style.numel() // max(1, n * c)
-        y = torch.empty_like(content)
-        mean = torch.empty(n * c, dtype=torch.float32)
-        call("norma_adain_fwd", _DTYPES[content.dtype], layout, n, c, sc, ss, content.data_ptr(), style.data_ptr(),
-             variance, eps, y.data_ptr(), mean.data_ptr(), None)
+        y, (layout, content, style, n, c, sc, ss, mean) = _adain_fwd(content, style, eps, variance, True)
         ctx.save_for_backward(content, style, mean)
         ctx.args = (layout, n, c, sc, ss, eps, variance)
         return y
@@ -331,21 +342,27 @@ def adaptive_instance_norm(content, style, eps=1e-5, unbiased=True):
     if _needs_grad(content, style):
         y = _AdaIN.apply(x, s, float(eps), variance)
     else:
-        y = _AdaIN.forward(_NoCtx(), x, s, float(eps), variance)
-    return y.to(content.dtype)
+        y = _adain_fwd(x, s, float(eps), variance, False)[0]
+    return _to(y, content.dtype)
 
 
 # ----- channel RMSNorm ----------------------------------------------------------------------------
+
+def _channel_rms_fwd(x, gamma, beta, eps, silu):
+    """y and (layout, x, n, c, spatial), x as read."""
+    layout, x, n, c, spatial = _channel_layout(x)
+    y = torch.empty_like(x)
+    call("norma_channel_rms_norm_silu_fwd" if silu else "norma_channel_rms_norm_fwd", _DTYPES[x.dtype], layout, n,
+         c, spatial, x.data_ptr(), _ptr(gamma), _ptr(beta), eps, y.data_ptr())
+    return y, (layout, x, n, c, spatial)
+
 
 class _ChannelRMSNorm(torch.autograd.Function):
     """Channel RMSNorm, followed by a SiLU when silu is set."""
 
     @staticmethod
     def forward(ctx, x, gamma, beta, eps, silu):
-        layout, x, n, c, spatial = _channel_layout(x)
-        y = torch.empty_like(x)
-        call("norma_channel_rms_norm_silu_fwd" if silu else "norma_channel_rms_norm_fwd", _DTYPES[x.dtype], layout, n,
-             c, spatial, x.data_ptr(), _ptr(gamma), _ptr(beta), eps, y.data_ptr())
+        y, (layout, x, n, c, spatial) = _channel_rms_fwd(x, gamma, beta, eps, silu)
         ctx.save_for_backward(x, gamma, beta)
         ctx.args = (layout, n, c, spatial, eps, silu)
         return y
@@ -394,5 +411,5 @@ def _channel_rms_norm(fn, input, weight, bias, eps, silu):
     if _needs_grad(input, weight, bias):
         y = _ChannelRMSNorm.apply(x, w, b, float(eps), silu)
     else:
-        y = _ChannelRMSNorm.forward(_NoCtx(), x, w, b, float(eps), silu)
+        y = _channel_rms_fwd(x, w, b, float(eps), silu)[0]
     return _to(y, input.dtype)

@@ -127,10 +127,11 @@ def _modulation_strides(x, *mods):
     for t in mods:
         if t is None:
             continue
-        if t.stride(2) != 1 and D > 1:
+        shape, stride = t.shape, t.stride()
+        if stride[2] != 1 and D > 1:
             return None
-        sb = t.stride(0) if t.shape[0] == B and B > 1 else 0
-        sl = t.stride(1) if t.shape[1] == L and L > 1 else 0
+        sb = stride[0] if shape[0] == B and B > 1 else 0
+        sl = stride[1] if shape[1] == L and L > 1 else 0
         if sb < 0 or sl < 0:
             return None
         strides.add((sb, sl))
@@ -215,12 +216,12 @@ def _as_modulation(fn, name, t, x):
         return None
     _check_tensor(fn, name, t)
     B, L, D = x.shape
-    v = t.unsqueeze(1) if t.dim() == 2 else t
-    ok = v.dim() == 3 and v.shape[0] in (1, B) and v.shape[1] in (1, L) and v.shape[2] == D
-    if not ok:
+    shape = t.shape
+    s = (shape[0], 1, shape[1]) if len(shape) == 2 else shape
+    if not (len(s) == 3 and s[0] in (1, B) and s[1] in (1, L) and s[2] == D):
         raise ValueError("%s: %s must have shape (B, D), (B, 1, D) or (B, L, D) for input (B, L, D) = %s "
-                         "(B may be 1 to broadcast), got %s" % (fn, name, tuple(x.shape), tuple(t.shape)))
-    return v
+                         "(B may be 1 to broadcast), got %s" % (fn, name, tuple(x.shape), tuple(shape)))
+    return t.unsqueeze(1) if len(shape) == 2 else t
 
 
 def ada_layer_norm(input, shift, scale, eps=1e-6, norm="layer"):
@@ -256,19 +257,24 @@ def ada_layer_norm(input, shift, scale, eps=1e-6, norm="layer"):
 
 # ----- residual add fused with LayerNorm / RMSNorm -----------------------------------------------
 
+def _add_norm_fwd(x, residual, weight, bias, rows, cols, eps, rms, want_mean):
+    s, y = torch.empty_like(x), torch.empty_like(x)
+    mean = torch.empty(rows, dtype=torch.float32) if want_mean and not rms else None
+    if rms:
+        call("norma_add_rms_norm_fwd", _DTYPES[x.dtype], rows, cols, x.data_ptr(), residual.data_ptr(),
+             s.data_ptr(), _ptr(weight), eps, y.data_ptr(), None)
+    else:
+        call("norma_add_layer_norm_fwd", _DTYPES[x.dtype], rows, cols, x.data_ptr(), residual.data_ptr(),
+             s.data_ptr(), _ptr(weight), _ptr(bias), eps, y.data_ptr(), _ptr(mean), None)
+    return y, s, mean
+
+
 class _AddNorm(torch.autograd.Function):
     """(y, sum) = (norm(residual + x), residual + x); the backward gets dy and dsum."""
 
     @staticmethod
     def forward(ctx, x, residual, weight, bias, rows, cols, eps, rms):
-        s, y = torch.empty_like(x), torch.empty_like(x)
-        mean = None if rms else torch.empty(rows, dtype=torch.float32)
-        if rms:
-            call("norma_add_rms_norm_fwd", _DTYPES[x.dtype], rows, cols, x.data_ptr(), residual.data_ptr(),
-                 s.data_ptr(), _ptr(weight), eps, y.data_ptr(), None)
-        else:
-            call("norma_add_layer_norm_fwd", _DTYPES[x.dtype], rows, cols, x.data_ptr(), residual.data_ptr(),
-                 s.data_ptr(), _ptr(weight), _ptr(bias), eps, y.data_ptr(), mean.data_ptr(), None)
+        y, s, mean = _add_norm_fwd(x, residual, weight, bias, rows, cols, eps, rms, True)
         ctx.save_for_backward(s, weight, mean)
         ctx.dims = (rows, cols, eps, rms, bias is not None)
         return y, s
@@ -308,7 +314,10 @@ def _add_norm(fn, input, residual, normalized_shape, weight, bias, eps, rms):
     if input.numel() == 0:
         return _empty_result(input, weight, bias), residual + input
     x, r, w, b = _as(input, dtype), _as(residual, dtype), _as(weight, dtype), _as(bias, dtype)
-    y, s = _AddNorm.apply(x, r, w, b, rows, cols, float(eps), rms)
+    if _needs_grad(input, residual, weight, bias):
+        y, s = _AddNorm.apply(x, r, w, b, rows, cols, float(eps), rms)
+    else:
+        y, s, _ = _add_norm_fwd(x, r, w, b, rows, cols, float(eps), rms, False)
     return _to(y, input.dtype), _to(s, input.dtype)
 
 
@@ -328,16 +337,21 @@ def add_rms_norm(input, residual, normalized_shape, weight=None, eps=None):
 
 # ----- gated residual fused with the next modulated norm ------------------------------------------
 
+def _gated_fwd(h, residual, gate, shift, scale, sb, sl, eps, kind, want_mean):
+    B, L, D = h.shape
+    s, y = torch.empty_like(h), torch.empty_like(h)
+    mean = torch.empty(B * L, dtype=torch.float32) if want_mean and kind == _lib.LAYER_NORM else None
+    call("norma_gated_ada_layer_norm_fwd", _DTYPES[h.dtype], kind, B, L, D, h.data_ptr(), _ptr(gate),
+         residual.data_ptr(), s.data_ptr(), _ptr(shift), _ptr(scale), sb, sl, eps, y.data_ptr(), _ptr(mean), None)
+    return y, s, mean
+
+
 class _GatedAdaNorm(torch.autograd.Function):
     """(y, sum) = (norm(sum)·(1 + scale) + shift, residual + gate·h); the backward gets dy and dsum."""
 
     @staticmethod
     def forward(ctx, h, residual, gate, shift, scale, sb, sl, eps, kind):
-        B, L, D = h.shape
-        s, y = torch.empty_like(h), torch.empty_like(h)
-        mean = torch.empty(B * L, dtype=torch.float32) if kind == _lib.LAYER_NORM else None
-        call("norma_gated_ada_layer_norm_fwd", _DTYPES[h.dtype], kind, B, L, D, h.data_ptr(), _ptr(gate),
-             residual.data_ptr(), s.data_ptr(), _ptr(shift), _ptr(scale), sb, sl, eps, y.data_ptr(), _ptr(mean), None)
+        y, s, mean = _gated_fwd(h, residual, gate, shift, scale, sb, sl, eps, kind, True)
         ctx.save_for_backward(s, h, gate, scale, mean)
         ctx.kind, ctx.eps = kind, eps
         ctx.shapes = tuple(None if t is None else t.shape for t in (gate, shift, scale))
@@ -396,5 +410,8 @@ def gated_ada_layer_norm(input, residual, gate, shift, scale, eps=1e-6, norm="la
         return _empty_result(input, gate, shift, scale), residual + input + (0 if gate is None else gate.sum() * 0)
     h, r = _as(input, dtype), _as(residual, dtype)
     (gate_v, shift_v, scale_v), (sb, sl) = _modulation_in(h, dtype, *mods)
-    y, s = _GatedAdaNorm.apply(h, r, gate_v, shift_v, scale_v, sb, sl, float(eps), _NORMS[norm])
+    if _needs_grad(input, residual, gate, shift, scale):
+        y, s = _GatedAdaNorm.apply(h, r, gate_v, shift_v, scale_v, sb, sl, float(eps), _NORMS[norm])
+    else:
+        y, s, _ = _gated_fwd(h, r, gate_v, shift_v, scale_v, sb, sl, float(eps), _NORMS[norm], False)
     return _to(y, input.dtype), _to(s, input.dtype)

@@ -245,6 +245,31 @@ def test_modules_are_drop_in():
             assert p.grad is not None and p.grad.shape == p.shape
 
 
+# ----- inference: the same values without autograd --------------------------------------------
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_no_grad_calls_match_autograd_calls(dtype):
+    """Without gradients the wrappers call the forward directly (no autograd node, no saved mean):
+    bitwise the outputs of the same call with gradients."""
+    B, L, D = 2, 3, 40
+    x, r, w, b = (torch.randn(B, L, D).to(dtype) for _ in range(4))
+    w, b = w[0, 0], b[0, 0]
+    mod = [torch.randn(B, D).to(dtype) for _ in range(3)]
+    calls = [lambda x, r: NF.layer_norm(x, (D,), w, b), lambda x, r: NF.rms_norm(x, (D,), w),
+             lambda x, r: NF.add_layer_norm(x, r, (D,), w, b), lambda x, r: NF.add_rms_norm(x, r, (D,), w),
+             lambda x, r: NF.ada_layer_norm(x, mod[1], mod[2]),
+             lambda x, r: NF.ada_layer_norm(x, mod[1], mod[2], norm="rms"),
+             lambda x, r: NF.gated_ada_layer_norm(x, r, *mod),
+             lambda x, r: NF.gated_ada_layer_norm(x, r, *mod, norm="rms")]
+    for i, call in enumerate(calls):
+        with torch.no_grad():
+            plain = call(x, r)
+        graded = call(x.clone().requires_grad_(), r.clone().requires_grad_())
+        plain, graded = (plain, graded) if isinstance(plain, tuple) else ((plain,), (graded,))
+        assert all(g.grad_fn is not None for g in graded), i
+        assert all(torch.equal(p, g.detach()) for p, g in zip(plain, graded)), i
+
+
 # ----- layouts, empty tensors, threads ----------------------------------------------------------
 
 def test_non_contiguous_input_is_read_correctly():

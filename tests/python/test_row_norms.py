@@ -358,6 +358,8 @@ def test_fused_residual_add(rms, shape):
 
     def theirs(x, r, w, b):
         s = r + x
+        if s.dtype == torch.float64:  # the oracle normalizes the sum both float32 results hold: rounded once
+            s = s.float().double()
         return (F.rms_norm(s, (d,), w, 1e-6) if rms else F.layer_norm(s, (d,), w, b, 1e-5)), s
 
     results = []

@@ -1,8 +1,10 @@
 """Weight reparametrizations: spectral normalization and weight normalization."""
 
+import math
+
 import torch
 
-from ._common import _DTYPES, _as, _check_tensor, _compute_dtype, _empty_result, _needs_grad, _ptr, _shaped
+from ._common import _DTYPES, _as, _check_tensor, _compute_dtype, _empty_result, _needs_grad, _ptr, _shaped, _to
 from ._lib import call
 
 
@@ -19,12 +21,8 @@ def _check_dim(fn, t, dim):
 
 def _view(t, dim):
     """(outer, rows, inner): the sizes before dim, along it, and after it."""
-    outer = inner = 1
-    for s in t.shape[:dim]:
-        outer *= s
-    for s in t.shape[dim + 1:]:
-        inner *= s
-    return outer, t.shape[dim], inner
+    shape = t.shape
+    return math.prod(shape[:dim]), shape[dim], math.prod(shape[dim + 1:])
 
 
 # ----- L2 normalization (a 1-D weight's spectral norm) -------------------------------------------
@@ -189,4 +187,4 @@ def weight_norm(v, g, dim=0):
     else:
         w = torch.empty_like(vc)
         call("norma_weight_norm_fwd", _DTYPES[dtype], *view, vc.data_ptr(), gc.data_ptr(), w.data_ptr())
-    return w.to(v.dtype)
+    return _to(w, v.dtype)

@@ -43,9 +43,9 @@ class _L2Normalize(torch.autograd.Function):
     @staticmethod
     def backward(ctx, dy):
         x, = ctx.saved_tensors
-        dx = torch.empty_like(x)
-        call("norma_l2_normalize_bwd", _DTYPES[x.dtype], 1, x.numel(), dy.to(x.dtype).contiguous().data_ptr(),
-             x.data_ptr(), ctx.eps, dx.data_ptr())
+        dx, dy = torch.empty_like(x), _as(dy, x.dtype)  # held: a temporary's memory is freed before the call
+        call("norma_l2_normalize_bwd", _DTYPES[x.dtype], 1, x.numel(), dy.data_ptr(), x.data_ptr(), ctx.eps,
+             dx.data_ptr())
         return dx, None
 
 
@@ -79,9 +79,9 @@ class _SpectralNorm(torch.autograd.Function):
     @staticmethod
     def backward(ctx, dy):
         w, u, v, sigma = ctx.saved_tensors
-        dw = torch.empty_like(w)
-        call("norma_spectral_norm_bwd", _DTYPES[w.dtype], *ctx.view, dy.to(w.dtype).contiguous().data_ptr(),
-             w.data_ptr(), u.data_ptr(), v.data_ptr(), float(sigma), dw.data_ptr())
+        dw, dy = torch.empty_like(w), _as(dy, w.dtype)  # held: a temporary's memory is freed before the call
+        call("norma_spectral_norm_bwd", _DTYPES[w.dtype], *ctx.view, dy.data_ptr(), w.data_ptr(), u.data_ptr(),
+             v.data_ptr(), float(sigma), dw.data_ptr())
         return dw, None, None, None, None
 
 
@@ -158,9 +158,10 @@ class _WeightNorm(torch.autograd.Function):
         need_dv, need_dg = ctx.needs_input_grad[:2]
         dv = torch.empty_like(v) if need_dv else None
         dg = torch.empty(g.shape, dtype=torch.float32) if need_dg else None
-        call("norma_weight_norm_bwd", _DTYPES[v.dtype], *ctx.view, dw.to(v.dtype).contiguous().data_ptr(),
-             v.data_ptr(), g.data_ptr(), _ptr(dv), _ptr(dg))
-        return dv, (dg.to(g.dtype) if dg is not None else None), None
+        dw = _as(dw, v.dtype)  # held: a temporary's memory would be freed before the call reads it
+        call("norma_weight_norm_bwd", _DTYPES[v.dtype], *ctx.view, dw.data_ptr(), v.data_ptr(), g.data_ptr(),
+             _ptr(dv), _ptr(dg))
+        return dv, (_to(dg, g.dtype) if dg is not None else None), None
 
 
 def weight_norm(v, g, dim=0):

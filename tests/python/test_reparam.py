@@ -258,6 +258,27 @@ def test_weight_norm_module_loads_old_keys():
     assert torch.allclose(ours.weight, old.weight)
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("shape", [(8, 4), (512, 256)])
+def test_backward_of_an_expanded_gradient(shape, dtype):
+    """y.sum().backward() hands the backward an expanded (stride 0) gradient, which the wrappers copy to
+    a dense one: the copy must live through the C call (it was a temporary, freed before the call read
+    it: gradients off by up to 1e36). The same gradients as from a dense gradient of ones."""
+    torch.manual_seed(1)
+    w0, u0, v0, g0 = (torch.randn(*s).to(dtype) for s in (shape, shape[:1], shape[1:], (shape[0], 1)))
+    calls = {"weight_norm": lambda w, g: NF.weight_norm(w, g, 0),
+             "spectral_norm": lambda w, g: NF.spectral_norm(w, u0.clone(), v0.clone()),
+             "spectral_norm 1-D": lambda w, g: NF.spectral_norm(w[0], u0[:1].clone(), v0[:1].clone())}
+    for name, call in calls.items():
+        grads = []
+        for dense in (False, True):
+            w, g = w0.clone().requires_grad_(), g0.clone().requires_grad_()
+            y = call(w, g)
+            (y * torch.ones_like(y) if dense else y).sum().backward()
+            grads.append([t.grad for t in (w, g) if t.grad is not None])
+        assert all(torch.equal(a, b) for a, b in zip(*grads)), name
+
+
 def test_errors():
     w = torch.randn(4, 6)
     u, v = torch.randn(4), torch.randn(6)

@@ -48,7 +48,7 @@ def _write_back(dst, src):
 
 
 def _grad(g, like):
-    return None if g is None else _shaped(g.to(like.dtype), like.shape)
+    return None if g is None else _shaped(_to(g, like.dtype), like.shape)
 
 
 # ----- BatchNorm and InstanceNorm --------------------------------------------------------------------
@@ -82,7 +82,7 @@ class _RunningNorm(torch.autograd.Function):
         x, weight, save_mean, rm, rv = ctx.saved_tensors
         layout, n, c, spatial, batch_stats, eps, instance, has_bias = ctx.args
         need_dx, need_dw, need_db = ctx.needs_input_grad[:3]
-        dy = _like(dy.to(x.dtype), x)
+        dy = _like(_to(dy, x.dtype), x)
         dx = torch.empty_like(x) if need_dx else None
         dw = torch.empty(c, dtype=torch.float32) if need_dw else None
         db = torch.empty(c, dtype=torch.float32) if need_db and has_bias else None
@@ -170,7 +170,7 @@ class _GroupNorm(torch.autograd.Function):
         x, gain, mean = ctx.saved_tensors[:3]
         layout, n, c, spatial, groups, eps, mod_stride, has_bias, bias_shape = ctx.args
         need_dx, need_dg, need_db = ctx.needs_input_grad[:3]
-        dy = _like(dy.to(x.dtype), x)
+        dy = _like(_to(dy, x.dtype), x)
         dx = torch.empty_like(x) if need_dx else None
         if mod_stride is None:
             dg = torch.empty(c, dtype=torch.float32) if need_dg else None
@@ -313,7 +313,7 @@ class _AdaIN(torch.autograd.Function):
         content, style, mean = ctx.saved_tensors
         layout, n, c, sc, ss, eps, variance = ctx.args
         need_dc, need_ds = ctx.needs_input_grad[:2]
-        dy = _like(dy.to(content.dtype), content)
+        dy = _like(_to(dy, content.dtype), content)
         dc = torch.empty_like(content) if need_dc else None
         ds = torch.empty_like(style) if need_ds else None
         call("norma_adain_bwd", _DTYPES[content.dtype], layout, n, c, sc, ss, dy.data_ptr(), content.data_ptr(),
@@ -372,7 +372,7 @@ class _ChannelRMSNorm(torch.autograd.Function):
         x, gamma, beta = ctx.saved_tensors
         layout, n, c, spatial, eps, silu = ctx.args
         need_dx, need_dg, need_db = ctx.needs_input_grad[:3]
-        dy = _like(dy.to(x.dtype), x)
+        dy = _like(_to(dy, x.dtype), x)
         dx = torch.empty_like(x) if need_dx else None
         dg = torch.empty(c, dtype=torch.float32) if need_dg else None
         db = torch.empty(c, dtype=torch.float32) if need_db and beta is not None else None
@@ -382,7 +382,7 @@ class _ChannelRMSNorm(torch.autograd.Function):
         else:
             call("norma_channel_rms_norm_bwd", _DTYPES[x.dtype], layout, n, c, spatial, dy.data_ptr(), x.data_ptr(),
                  _ptr(gamma), eps, _ptr(dx), _ptr(dg), _ptr(db))
-        return dx, None if dg is None else dg.to(x.dtype), None if db is None else db.to(x.dtype), None, None
+        return dx, None if dg is None else _to(dg, x.dtype), None if db is None else _to(db, x.dtype), None, None
 
 
 def channel_rms_norm(input, weight=None, bias=None, eps=1e-12):

@@ -31,16 +31,16 @@ class _LayerNorm(torch.autograd.Function):
         x, weight, mean = ctx.saved_tensors
         rows, cols, eps = ctx.dims
         need_dx, need_dw, need_db = ctx.needs_input_grad[:3]
-        dy = dy.to(x.dtype).contiguous()
+        dy = _as(dy, x.dtype)
         dx = torch.empty_like(x) if need_dx else None
         dw = torch.empty(cols, dtype=torch.float32) if need_dw else None
         db = torch.empty(cols, dtype=torch.float32) if need_db and ctx.has_bias else None
         call("norma_layer_norm_bwd", _DTYPES[x.dtype], rows, cols, dy.data_ptr(), x.data_ptr(), _ptr(weight),
              mean.data_ptr(), eps, _ptr(dx), _ptr(dw), _ptr(db))
         if dw is not None:
-            dw = _shaped(dw.to(weight.dtype), weight.shape)
+            dw = _shaped(_to(dw, weight.dtype), weight.shape)
         if db is not None:
-            db = _shaped(db.to(x.dtype), weight.shape if weight is not None else cols)
+            db = _shaped(_to(db, x.dtype), weight.shape if weight is not None else cols)
         return dx, dw, db, None, None, None
 
 
@@ -84,13 +84,13 @@ class _RMSNorm(torch.autograd.Function):
         x, weight = ctx.saved_tensors
         rows, cols, eps = ctx.dims
         need_dx, need_dw = ctx.needs_input_grad[:2]
-        dy = dy.to(x.dtype).contiguous()
+        dy = _as(dy, x.dtype)
         dx = torch.empty_like(x) if need_dx else None
         dw = torch.empty(cols, dtype=torch.float32) if need_dw else None
         call("norma_rms_norm_bwd", _DTYPES[x.dtype], rows, cols, dy.data_ptr(), x.data_ptr(), _ptr(weight), eps,
              _ptr(dx), _ptr(dw))
         if dw is not None:
-            dw = _shaped(dw.to(weight.dtype), weight.shape)
+            dw = _shaped(_to(dw, weight.dtype), weight.shape)
         return dx, dw, None, None, None
 
 
@@ -179,7 +179,7 @@ class _AdaLayerNorm(torch.autograd.Function):
         B, L, D = x.shape
         need_dx, need_dshift, need_dscale = ctx.needs_input_grad[:3]
         dense, sb, sl = _grad_layout(x, ctx.shapes)
-        dy = dy.to(x.dtype).contiguous()
+        dy = _as(dy, x.dtype)
         dx = torch.empty_like(x) if need_dx else None
         dshift = torch.empty(dense, dtype=x.dtype) if need_dshift else None
         dscale = torch.empty(dense, dtype=x.dtype) if need_dscale else None
@@ -284,8 +284,8 @@ class _AddNorm(torch.autograd.Function):
         s, weight, mean = ctx.saved_tensors
         rows, cols, eps, rms, has_bias = ctx.dims
         need_dw, need_db = ctx.needs_input_grad[2:4]
-        dy = (torch.zeros_like(s) if dy is None else dy.to(s.dtype)).contiguous()
-        dsum = None if dsum is None else dsum.to(s.dtype).contiguous()
+        dy = torch.zeros_like(s) if dy is None else _as(dy, s.dtype)
+        dsum = None if dsum is None else _as(dsum, s.dtype)
         dx = torch.empty_like(s)
         dw = torch.empty(cols, dtype=torch.float32) if need_dw else None
         db = torch.empty(cols, dtype=torch.float32) if need_db and has_bias else None
@@ -295,8 +295,8 @@ class _AddNorm(torch.autograd.Function):
         else:
             call("norma_add_layer_norm_bwd", _DTYPES[s.dtype], rows, cols, dy.data_ptr(), _ptr(dsum), s.data_ptr(),
                  _ptr(weight), mean.data_ptr(), eps, dx.data_ptr(), _ptr(dw), _ptr(db))
-        dw = None if dw is None else _shaped(dw.to(weight.dtype), weight.shape)
-        db = None if db is None else _shaped(db.to(weight.dtype if weight is not None else s.dtype), cols)
+        dw = None if dw is None else _shaped(_to(dw, weight.dtype), weight.shape)
+        db = None if db is None else _shaped(_to(db, weight.dtype if weight is not None else s.dtype), cols)
         return dx, dx, dw, db, None, None, None, None
 
 
@@ -363,8 +363,8 @@ class _GatedAdaNorm(torch.autograd.Function):
         B, L, D = s.shape
         need_dh, _, need_dgate, need_dshift, need_dscale = ctx.needs_input_grad[:5]
         dense, sb, sl = _grad_layout(s, ctx.shapes)
-        dy = (torch.zeros_like(s) if dy is None else dy.to(s.dtype)).contiguous()
-        dsum = None if dsum is None else dsum.to(s.dtype).contiguous()
+        dy = torch.zeros_like(s) if dy is None else _as(dy, s.dtype)
+        dsum = None if dsum is None else _as(dsum, s.dtype)
         dres = torch.empty_like(s)
         dh = torch.empty_like(s) if need_dh else None
         dgate, dshift, dscale = (torch.empty(dense, dtype=s.dtype) if need and shape is not None else None

@@ -81,7 +81,7 @@ class _SyncBatchNorm(torch.autograd.Function):
         x, weight, save_mean = ctx.saved_tensors
         layout, n, c, spatial, eps, comm, mode, has_bias = ctx.args
         need_dw, need_db = ctx.needs_input_grad[1:3]
-        dy = _like(dy.to(x.dtype), x)
+        dy = _like(_to(dy, x.dtype), x)
         dx = torch.empty_like(x)  # always computed: every process must take part in the exchange
         dw = torch.empty(c, dtype=torch.float32) if need_dw else None
         db = torch.empty(c, dtype=torch.float32) if need_db and has_bias else None

@@ -4,8 +4,8 @@ on (N, C, *) tensors in channels-first or channels-last memory."""
 import torch
 
 from . import _lib
-from ._common import (_DTYPES, _as, _channel_layout, _check_tensor, _compute_dtype, _empty_result, _like, _needs_grad,
-                      _ptr, _shaped, _to)
+from ._common import (_DTYPES, _channel_layout, _check_tensor, _compute_dtype, _empty_result, _like, _needs_grad,
+                      _per_channel, _ptr, _shaped, _to)
 from ._lib import call
 
 
@@ -101,8 +101,7 @@ def _running_norm(fn, input, running_mean, running_var, weight, bias, batch_stat
         raise RuntimeError("%s: running_mean and running_var must be defined in evaluation mode" % fn)
     momentum = 0.0 if momentum is None else float(momentum)
     dtype = _compute_dtype(fn, input, weight=weight, bias=bias)
-    x, w, b = _to(input, dtype), _as(weight, dtype), _as(bias, dtype)
-    w, b = _shaped(w, c), _shaped(b, c)
+    x, w, b = _to(input, dtype), _per_channel(weight, dtype, c), _per_channel(bias, dtype, c)
     rm, rv = _stats_f32(running_mean), _stats_f32(running_var)
     if input.numel() == 0:  # no statistics to take; PyTorch returns x·w + b and leaves the buffers alone
         return _empty_result(input, weight, bias)
@@ -231,8 +230,7 @@ def _group_norm(fn, input, num_groups, weight, bias, eps, silu):
     dtype = _channel_affine_dtype(fn, input, weight, bias)
     if input.numel() == 0:
         return _empty_result(input, weight, bias)
-    x, w, b = _to(input, dtype), _as(weight, dtype), _as(bias, dtype)
-    w, b = _shaped(w, c), _shaped(b, c)
+    x, w, b = _to(input, dtype), _per_channel(weight, dtype, c), _per_channel(bias, dtype, c)
     if _needs_grad(input, weight, bias):
         y = _GroupNorm.apply(x, w, b, num_groups, float(eps), None, silu)
     else:
@@ -404,10 +402,7 @@ def _channel_rms_norm(fn, input, weight, bias, eps, silu):
     dtype = _channel_affine_dtype(fn, input, weight, bias)
     if input.numel() == 0:
         return _empty_result(input, weight, bias)
-    x = _to(input, dtype)
-    w = None if weight is None else weight.reshape(c)
-    b = None if bias is None else bias.reshape(c)
-    w, b = _as(w, dtype), _as(b, dtype)
+    x, w, b = _to(input, dtype), _per_channel(weight, dtype, c), _per_channel(bias, dtype, c)
     if _needs_grad(input, weight, bias):
         y = _ChannelRMSNorm.apply(x, w, b, float(eps), silu)
     else:

@@ -59,6 +59,12 @@ def _shaped(t, shape):
     return t if t.shape == shape else t.view(shape)
 
 
+def _per_channel(t, dtype, c):
+    """A per-channel vector (C elements in any shape, e.g. (C, 1, 1)) as a dense (C,) tensor of dtype,
+    or None."""
+    return _shaped(_as(t, dtype), c)
+
+
 def _to(t, dtype):
     """t.to(dtype), skipping the call where it would return t itself."""
     return t if t.dtype == dtype else t.to(dtype)

@@ -6,9 +6,8 @@ import ctypes
 import torch
 import torch.distributed as dist
 
-from . import _lib
 from ._channels import _check_input, _check_vector, _grad, _stats_f32, _write_back
-from ._common import _DTYPES, _as, _channel_layout, _compute_dtype, _like, _ptr, _shaped, _to
+from ._common import _DTYPES, _channel_layout, _compute_dtype, _like, _per_channel, _ptr, _to
 from ._lib import call
 
 EXACT, FAST = 0, 1
@@ -105,8 +104,7 @@ def sync_batch_norm(input, running_mean, running_var, weight=None, bias=None, mo
     for name, t in (("running_mean", running_mean), ("running_var", running_var), ("weight", weight), ("bias", bias)):
         _check_vector(fn, name, t, c)
     dtype = _compute_dtype(fn, input, weight=weight, bias=bias)
-    x, w, b = _to(input, dtype), _as(weight, dtype), _as(bias, dtype)
-    w, b = _shaped(w, c), _shaped(b, c)
+    x, w, b = _to(input, dtype), _per_channel(weight, dtype, c), _per_channel(bias, dtype, c)
     rm, rv = _stats_f32(running_mean), _stats_f32(running_var)
     # a comm per call (the autograd graph keeps it for the backward): none outlives its process group
     args = (w, b, rm, rv, 0.0 if momentum is None else float(momentum), float(eps), TorchComm(process_group),

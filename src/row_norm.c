@@ -427,10 +427,10 @@ static void backward_apply_pair(const row_bwd *p, int64_t r, bool next, bwd_row 
                          fetch ? next_rows : NULL);
 }
 
-/* Stores one vector of gradient sums as the gradient's dtype. */
-static void store_grad(norma_dtype dtype, void *out, int64_t offset, const double *sums, int64_t n) {
-    if (!out) return;
-    for (int64_t j = 0; j < n; j++) store_elem(dtype, out, offset + j, (float)sums[j]);
+/* Stores n sums of `blocks` partials each (ld apart) as the gradient's dtype at out[offset...], if out. */
+static void store_grad(const row_bwd *p, void *out, int64_t offset, const double *parts, int64_t blocks, int64_t ld,
+                       int64_t n) {
+    if (out) p->k->sum_store(p->G.dtype, n, blocks, ld, parts, (char *)out + (size_t)offset * norma_dtype_size(p->G.dtype));
 }
 
 /* The parameter-gradient terms of each row are added to the task's double partials: directly for f32
@@ -494,7 +494,7 @@ static void backward_task(void *ctx, int64_t task) {
                     if (G->out[w]) p->k->acc_flush(cols, rows_acc + w * n, part + w * n);
             if (G->per_row && wants_grads(G)) { /* each row's own gradient: store it and start again */
                 int64_t off = vector_offset(&p->L, r);
-                for (int w = 0; w < NGRADS; w++) store_grad(G->dtype, G->out[w], off, part + w * n, cols);
+                for (int w = 0; w < NGRADS; w++) store_grad(p, G->out[w], off, part + w * n, 1, 0, cols);
                 zero_wanted(G, n, part, NULL);
             }
         }
@@ -509,17 +509,9 @@ static void reduce_task(void *ctx, int64_t task) {
     const row_grads *G = &p->G;
     int64_t cols = p->L.cols, col_blocks = ceil_div(cols, REDUCE_COLS);
     int64_t seg = task / col_blocks, j0 = (task % col_blocks) * REDUCE_COLS, j1 = min_i64(cols, j0 + REDUCE_COLS);
-    double sum[REDUCE_COLS];
-    int64_t offset = seg * p->L.stride_b + j0;
-    for (int which = 0; which < NGRADS; which++) {
-        void *out = G->out[which];
-        if (!out) continue;
-        for (int64_t j = j0; j < j1; j++) sum[j - j0] = 0.0;
-        for (int64_t b = 0; b < G->blocks_per_seg; b++) {
-            const double *part = G->partials + ((size_t)(seg * G->blocks_per_seg + b) * NGRADS + (size_t)which) * (size_t)cols;
-            for (int64_t j = j0; j < j1; j++) sum[j - j0] += part[j];
-        }
-        store_grad(G->dtype, out, offset, sum, j1 - j0);
+    for (int which = 0; which < NGRADS; which++) { /* block b's partials of `which`: b·NGRADS·cols further */
+        const double *parts = G->partials + ((size_t)(seg * G->blocks_per_seg) * NGRADS + (size_t)which) * (size_t)cols;
+        store_grad(p, G->out[which], seg * p->L.stride_b + j0, parts + j0, G->blocks_per_seg, NGRADS * cols, j1 - j0);
     }
 }
 

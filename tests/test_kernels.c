@@ -421,6 +421,30 @@ static void compare_rstds(const norma_kernel_table *K) {
             }
 }
 
+/* sum_store against its scalar expression, bit for bit: every length up to 40 (the tails of a step), 1 to
+ * 3 blocks, values that round in the narrowing, zeros of both signs (a sum of -0s stores +0), inf, NaN. */
+static void compare_sum_store(const norma_kernel_table *K) {
+    enum { MAXN = 40, BLOCKS = 3, LD = 43 };
+    double parts[BLOCKS * LD];
+    float got[MAXN + 1], want[MAXN + 1]; /* room for every dtype */
+    for (int ti = 0; ti < 3; ti++)
+        for (int blocks = 1; blocks <= BLOCKS; blocks++)
+            for (int n = 1; n <= MAXN; n++) {
+                for (int i = 0; i < BLOCKS * LD; i++)
+                    parts[i] = i % 9 == 4 ? -0.0 : i % 23 == 7 ? INFINITY : i % 29 == 11 ? NAN : rng_normal() * 1e3;
+                if (n > 5) parts[5] = parts[LD + 5] = parts[2 * LD + 5] = -0.0; /* column 5: every block -0 */
+                memset(got, 0x5a, sizeof got), memset(want, 0x5a, sizeof want); /* past n: untouched */
+                K->sum_store(dtypes[ti], n, blocks, LD, parts, got);
+                for (int j = 0; j < n; j++) {
+                    double sum = 0.0;
+                    for (int b = 0; b < blocks; b++) sum += parts[b * LD + j];
+                    store_elem(dtypes[ti], want, j, (float)sum);
+                }
+                CHECK(!memcmp(got, want, sizeof got),
+                      "%s sum_store dtype %d, %d blocks, n=%d", K->name, dtypes[ti], blocks, n);
+            }
+}
+
 /* Σx² of 16-bit data as kernels.h documents the float path: two accumulators taking the 16-element
  * steps in turn (pairs, a leftover full step to the first, the tail to the second), each of 16 float
  * lanes that add at most 16 terms (x·x + lane, rounded once) before a double lane takes them, the
@@ -513,6 +537,7 @@ int main(void) {
     rng_seed(4242);
     test_sum_order();
     test_apply_pairs(&norma_kernels_reference);
+    compare_sum_store(&norma_kernels_reference);
     const char *names[] = {"avx2", "avx512", "avx512bf16"};
     int tested = 0;
     for (int v = 0; v < 3; v++) {
@@ -537,6 +562,7 @@ int main(void) {
         }
         compare_conversions(K);
         compare_rstds(K);
+        compare_sum_store(K);
         test_apply_pairs(K);
     }
     printf("variants compared with the reference: %d\n", tested);

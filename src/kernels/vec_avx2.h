@@ -24,7 +24,8 @@
 /* A vd is four of the 16 ymm registers: the constants of two rows of bwd_apply_pair (a dozen vd) and
  * its values spill to the stack, which cost more than the pair saves (Zen 3, bench/ab.py, 9 rounds: the
  * gated residual's backward 1.5x (f32) and 1.7x (bf16), RMSNorm bf16 backward 1.55x as two single
- * rows, the other row backwards level). core.inc runs the pair as two rows. */
+ * rows, the other row backwards level). core.inc runs the pair as two rows, and gives the single row
+ * the pair's specialized forms (core_prec.inc, PAIR_FORMS). */
 #define VEC_PAIR_ROWS 0
 /* Two streamed outputs in one loop, each written a half line (16-bit data) or a line (f32) per step,
  * ran the gated residual's backward at 0.45x (bf16) and 0.83x (f32) of storing the second through

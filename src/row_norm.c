@@ -26,7 +26,6 @@
 #include <string.h>
 
 #include "internal.h"
-#include "kernels/convert.h"
 #include "kernels/kernels.h"
 #include "row_norm.h"
 
@@ -430,7 +429,8 @@ static void backward_apply_pair(const row_bwd *p, int64_t r, bool next, bwd_row 
 /* Stores n sums of `blocks` partials each (ld apart) as the gradient's dtype at out[offset...], if out. */
 static void store_grad(const row_bwd *p, void *out, int64_t offset, const double *parts, int64_t blocks, int64_t ld,
                        int64_t n) {
-    if (out) p->k->sum_store(p->G.dtype, n, blocks, ld, parts, (char *)out + (size_t)offset * norma_dtype_size(p->G.dtype));
+    if (!out) return;
+    p->k->sum_store(p->G.dtype, n, blocks, ld, parts, (char *)out + (size_t)offset * norma_dtype_size(p->G.dtype));
 }
 
 /* The parameter-gradient terms of each row are added to the task's double partials: directly for f32
@@ -521,15 +521,12 @@ static void reduce_task(void *ctx, int64_t task) {
  * partials cost 17% of a LayerNorm backward of 512 x 3072 f32). */
 #define MIN_BLOCK_ROWS 32
 
-/* No rows: the gradient of every shared vector is zero, and nothing is read. */
-static void zero_grads(const row_grads *G, const row_layout *L) {
-    if (G->per_row) return;
-    for (int64_t s = 0; s < G->segments; s++)
-        for (int which = 0; which < NGRADS; which++) {
-            void *out = G->out[which];
-            if (out)
-                for (int64_t j = 0; j < L->cols; j++) store_elem(G->dtype, out, s * L->stride_b + j, 0.0f);
-        }
+/* No rows: the gradient of every shared vector is zero (a sum of no partials), and nothing is read. */
+static void zero_grads(const row_bwd *p) {
+    if (p->G.per_row) return;
+    for (int64_t s = 0; s < p->G.segments; s++)
+        for (int which = 0; which < NGRADS; which++)
+            store_grad(p, p->G.out[which], s * p->L.stride_b, NULL, 0, 0, p->L.cols);
 }
 
 static norma_status row_backward(row_bwd *p, const char *fn) {
@@ -537,7 +534,7 @@ static norma_status row_backward(row_bwd *p, const char *fn) {
     row_grads *G = &p->G;
     p->k = norma_kernel_for(p->L.dtype);
     p->stream = norma_streams_output(tensor_bytes(L), false);
-    if (L->rows == 0) return zero_grads(G, L), NORMA_OK;
+    if (L->rows == 0) return zero_grads(p), NORMA_OK;
     if (!p->dx && !wants_grads(G)) return NORMA_OK;
     int64_t tasks;
     if (sums_grads(G)) {

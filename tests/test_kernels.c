@@ -421,20 +421,20 @@ static void compare_rstds(const norma_kernel_table *K) {
             }
 }
 
-/* sum_store against its scalar expression, bit for bit: every length up to 40 (the tails of a step), 1 to
- * 3 blocks, values that round in the narrowing, zeros of both signs (a sum of -0s stores +0), inf, NaN. */
+/* sum_store against its scalar expression, bit for bit: every length up to 40 (the tails of a step), 0 to
+ * 3 blocks (0: zeros), values that round in the narrowing, zeros of both signs (a sum of -0s stores +0), inf, NaN. */
 static void compare_sum_store(const norma_kernel_table *K) {
     enum { MAXN = 40, BLOCKS = 3, LD = 43 };
     double parts[BLOCKS * LD];
     float got[MAXN + 1], want[MAXN + 1]; /* room for every dtype */
     for (int ti = 0; ti < 3; ti++)
-        for (int blocks = 1; blocks <= BLOCKS; blocks++)
+        for (int blocks = 0; blocks <= BLOCKS; blocks++)
             for (int n = 1; n <= MAXN; n++) {
                 for (int i = 0; i < BLOCKS * LD; i++)
                     parts[i] = i % 9 == 4 ? -0.0 : i % 23 == 7 ? INFINITY : i % 29 == 11 ? NAN : rng_normal() * 1e3;
                 if (n > 5) parts[5] = parts[LD + 5] = parts[2 * LD + 5] = -0.0; /* column 5: every block -0 */
                 memset(got, 0x5a, sizeof got), memset(want, 0x5a, sizeof want); /* past n: untouched */
-                K->sum_store(dtypes[ti], n, blocks, LD, parts, got);
+                K->sum_store(dtypes[ti], n, blocks, LD, blocks ? parts : NULL, got);
                 for (int j = 0; j < n; j++) {
                     double sum = 0.0;
                     for (int b = 0; b < blocks; b++) sum += parts[b * LD + j];

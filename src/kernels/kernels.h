@@ -199,7 +199,8 @@ typedef struct norma_kernel_table {
     /* sum[j] += acc[j], then acc[j] = 0: the float accumulators of bwd_apply flushed into double. */
     void (*acc_flush)(int64_t n, float *acc, double *sum);
     /* out[j] = 0 + parts[j] + parts[ld + j] + ... + parts[(blocks - 1)·ld + j], added in that order in
-     * double, stored as the dtype through float (the parameter gradients from their block partials). */
+     * double, stored as the dtype through float (the parameter gradients from their block partials);
+     * blocks 0 stores zeros and reads nothing. */
     void (*sum_store)(norma_dtype dtype, int64_t n, int64_t blocks, int64_t ld, const double *parts, void *out);
     /* dst[j] = offset + (src ? src[j] : 0), n elements of the compute type (for gain_c, bias_c). */
     void (*prepare)(norma_dtype dtype, int64_t n, double offset, const void *src, void *dst);

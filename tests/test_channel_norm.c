@@ -614,7 +614,7 @@ static void test_layouts_agree(void) {
 /* GroupNorm + SiLU across the whole range of the SiLU's input: x a ramp, weight 100, so z runs over
  * [-173, 173] (σ saturating at both ends, e^-z overflowing float below -88.7, where the SiLU is -0 as
  * PyTorch's float SiLU, |silu| < 1e-36 exactly). Elsewhere within 2 ulps of the long-double silu(z),
- * plus the effect of rounding z to float before σ (as PyTorch's composition does): a relative
+ * plus the effect of rounding z to float before the SiLU (as PyTorch's composition does): a relative
  * |z|·2^-24·(1 - σ), up to 80 float ulps of the tiny values near z = -80. */
 static void test_silu_range(void) {
     int64_t S = 4001;

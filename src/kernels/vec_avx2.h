@@ -29,8 +29,7 @@
 #define VEC_PAIR_ROWS 0
 /* Two streamed outputs in one loop, each written a half line (16-bit data) or a line (f32) per step,
  * ran the gated residual's backward at 0.45x (bf16) and 0.83x (f32) of storing the second through
- * the caches on Zen 3 (bench/ab.py, 5 rounds; the AVX-512 hosts, whose bf16 streams are the same
- * half lines, ran it at 54-86% of the limit with both streamed). */
+ * the caches on Zen 3 (bench/ab.py, 5 rounds; AVX-512 streams f32's second output alone: core.inc). */
 #define VEC_STREAM_TWO_OUTPUTS 0
 
 typedef struct { __m256d q0, q1, q2, q3; } vd;

@@ -12,8 +12,8 @@
  * Per case: median time of N warm repetitions, GB/s of the minimal traffic (one read of every input,
  * one write of every output, plus one more read of x where the statistics must be complete before any
  * output and the statistic set does not fit in cache), and norma's speed as a fraction of the
- * baseline's over the same bytes ("of limit"); norma and the baseline run alternately, so both medians
- * come from the same stretch of time on a shared machine. See bench/README.md. */
+ * baseline's over the same bytes ("of limit"). norma and the baselines are each timed back to back on
+ * warm data, as oneDNN and PyTorch are, one right after the other. See bench/README.md. */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
 #include <stdio.h>
@@ -143,25 +143,41 @@ static double median(double *t, int n) {
     return t[n / 2];
 }
 
-/* One timed call of `run` (a baseline or norma) right after an untimed one: the call finds its own
- * data as warm as back-to-back calls leave it, as oneDNN's and PyTorch's loops do. Timed right after
- * another contestant instead, a tensor that fits the last-level cache would come partly from memory
- * for norma and from the cache for the peers: on the Intel host of 2026-12-08 (480 MiB L3) LayerNorm
- * 512 x 3072 f32 forward took 0.52 ms after the baselines, 0.39-0.45 ms after itself. */
-#define TIMED_WARM(seconds, call) (call, (seconds) = now(), call, (seconds) = now() - (seconds))
+/* What median_times times: norma's call of the case, or a baseline over its bytes (`streaming`: with
+ * streaming stores or not; -1 for norma). */
+typedef struct {
+    bench_case *c;
+    int streaming;
+} contestant;
 
-/* norma and the baselines, alternated run by run so that both see the same machine (other tenants
- * come and go): the medians of each; the limit is the faster baseline's. */
-static void median_times(bench_case *c, double *t_norma, double *t_base) {
-    double tn[MAX_REPS], tb[MAX_REPS], ts[MAX_REPS];
-    int n = reps;
-    for (int i = 0; i < n; i++) {
-        TIMED_WARM(tb[i], stream(c->bytes, c->reads, c->writes, 0));
-        TIMED_WARM(ts[i], stream(c->bytes, c->reads, c->writes, 1));
-        TIMED_WARM(tn[i], c->run(c));
+static void run_contestant(const contestant *k) {
+    if (k->streaming < 0) k->c->run(k->c);
+    else stream(k->c->bytes, k->c->reads, k->c->writes, k->streaming);
+}
+
+/* The median time of `reps` calls back to back, after an untimed one: each call finds its own data as
+ * warm as back-to-back calls leave it, as in oneDNN's loop (bench_onednn.c) and PyTorch's. */
+static double median_back_to_back(contestant k) {
+    double t[MAX_REPS];
+    run_contestant(&k);
+    for (int i = 0; i < reps; i++) {
+        double t0 = now();
+        run_contestant(&k);
+        t[i] = now() - t0;
     }
-    double plain = median(tb, n), streamed = median(ts, n);
-    *t_norma = median(tn, n), *t_base = plain < streamed ? plain : streamed;
+    return median(t, reps);
+}
+
+/* The two baselines and norma, one after the other within a fraction of a second, so that all three
+ * see the same machine (other tenants come and go); the limit is the faster baseline's. (Until
+ * 2026-12-08 the three alternated call by call: norma then ran right after the baselines, and a tensor
+ * that fits the last-level cache came partly from memory for norma and from the cache for oneDNN and
+ * PyTorch. On the Intel host of 2026-12-08, 480 MiB L3, LayerNorm 512 x 3072 f32 forward took 0.52 ms
+ * so, 0.39-0.45 ms after one untimed call, 0.31-0.32 ms back to back.) */
+static void median_times(bench_case *c, double *t_norma, double *t_base) {
+    double plain = median_back_to_back((contestant){c, 0}), streamed = median_back_to_back((contestant){c, 1});
+    *t_norma = median_back_to_back((contestant){c, -1});
+    *t_base = plain < streamed ? plain : streamed;
 }
 
 /* Latency of one call on one thread: the median over batches of 1000 calls. */

@@ -1,6 +1,7 @@
 /* channel_norm.c: BatchNorm, InstanceNorm, GroupNorm, modulated GroupNorm and AdaIN, each a plan over
  * the channel engine (channel_engine.h): statistics per set, coefficients per (sample, channel), one
  * apply pass. The math of each backward is in docs/channel_norms.md. */
+#include <limits.h>
 #include <math.h>
 #include <string.h>
 
@@ -367,6 +368,11 @@ void sets_bwd_finish(const chan_shape *sh, const set_bwd *p, const set_bwd_work 
     }
 }
 
+/* Per set: planes claimed and summed, and whether its sums are combined. */
+typedef struct {
+    atomic_int claimed, summed, combined;
+} shared_set;
+
 /* ----- the backward set by set (see by_set) ---------------------------------------------------------
  * All three steps on each of a task's sets in turn: its sums, its coefficients, its apply, which then
  * reads dy and x from cache rather than from memory: the traffic of the minimum, 2 reads and 1 write,
@@ -395,6 +401,8 @@ typedef struct {
     void *dx;
     float *dz;          /* a set's dz per slot, or NULL */
     int64_t dz_per_slot; /* floats */
+    shared_set *shared; /* sets shared by the threads (see shares_sets): per set, or NULL */
+    int *owner;         /* ... and the slot that summed each (n, c) */
 } set_job;
 
 /* Whether the backward by set keeps dy·silu'(z) of 16-bit data in the slots' scratch (see above). */
@@ -430,8 +438,95 @@ static void bwd_run_task(void *ctx, int64_t t, int64_t next, int slot) {
     }
 }
 
+/* ----- the backward set by set, each set shared by the threads -------------------------------------
+ * Where a set's dy and x together do not fit one core's L2 (GroupNorm (1,256,256,256) f32: 2 MiB an
+ * array a group), one thread's apply would read them back from L3 or memory. Instead the threads share each
+ * set in turn: each claims planes of the set (a counter per set) and sums them; whoever sums the set's
+ * last plane combines the set's sums and raises its flag; then each thread that summed planes of the
+ * set computes their coefficients and applies them, finding them in its own L2. No thread waits for
+ * one that has not started (a thread taken off its core while it holds no plane delays nobody), and a
+ * plane's sums and the set's combine are the same operations in the same order as set by set, whoever
+ * does them: the same bits. bench/ab.py on the Intel host of 2026-12-08 (2 MiB L2), against set by set:
+ * BatchNorm (32,64,112,112) f32 backward 1.22-1.23x, GroupNorm (1,256,256,256) f32 1.11-1.12x, the rest
+ * 0.99-1.01x; where sets of 1-2 MiB (dy and x) were shared too, GroupNorm + SiLU f32 and BatchNorm bf16
+ * lost 3-9%. (A first version with fixed shares and two barriers per set gained 1.25x on a quiet host
+ * but lost up to 0.3x beside other work: every barrier waited for a thread taken off its core.) */
+static bool shares_sets(const chan_shape *sh, chan_sets sets, int slots) {
+    int64_t planes = sets.per_channel ? sh->N : sets.cpg;
+    return slots > 1 && planes >= slots && planes < INT_MAX / 2 && 2 * set_bytes(sh, sets) > norma_l2_bytes();
+}
+
+/* Plane q of set rectangle r, counted n-major. */
+static void plane_of(chan_rect r, int64_t q, int64_t *n, int64_t *c) {
+    int64_t width = r.c1 - r.c0;
+    *n = r.n0 + q / width, *c = r.c0 + q % width;
+}
+
+/* Whether plane q of set rectangle r was summed by slot. */
+static bool owns(const set_job *j, chan_rect r, int64_t q, int slot) {
+    int64_t n, c;
+    plane_of(r, q, &n, &c);
+    return j->owner[n * j->sh->C + c] == slot;
+}
+
+/* The sums of the set's planes that this thread claims, each fetching the next one it claimed. Returns
+ * whether it claimed any; marks them in owner (by (n, c)). */
+static bool shared_sums(const set_job *j, const chan_act *act, int64_t s, shared_set *ss, int slot) {
+    const chan_shape *sh = j->sh;
+    chan_rect r = chan_set_rect(sh, j->p->sets, s);
+    int planes = (int)((r.n1 - r.n0) * (r.c1 - r.c0));
+    bool any = false;
+    for (int q = atomic_fetch_add(&ss->claimed, 1), next; q < planes; q = next) {
+        next = atomic_fetch_add(&ss->claimed, 1);
+        int64_t n, c, nn = 0, nc = 0;
+        plane_of(r, q, &n, &c);
+        if (next < planes) plane_of(r, next, &nn, &nc);
+        chan_fetch fetch = {.on = next < planes, .dn = nn - n, .dc = nc - c, .both = true};
+        chan_bwd_sums_planes(sh, j->dy, j->x, j->w->centre, sh->C, act, n, c, c + 1, fetch, j->w->t);
+        j->owner[n * sh->C + c] = slot, any = true;
+        if (atomic_fetch_add_explicit(&ss->summed, 1, memory_order_acq_rel) == planes - 1) {
+            combine_set(sh, j->p->sets, j->w->gain, j->w->t, s, j->sums + 4 * s);
+            atomic_store_explicit(&ss->combined, 1, memory_order_release);
+        }
+    }
+    return any;
+}
+
+/* Member `member` of the threads sharing the sets (one task each: the member's index, a slot of the
+ * scratch that no other running member has). */
+static void bwd_shared_sets(void *ctx, int64_t member) {
+    const int slot = (int)member;
+    const set_job *j = ctx;
+    const chan_shape *sh = j->sh;
+    const set_bwd_work *w = j->w;
+    chan_act act_set = w->act;
+    const chan_act *act = j->p->silu ? &act_set : NULL;
+    for (int64_t s = 0; s < chan_num_sets(sh, j->p->sets); s++) {
+        chan_rect r = chan_set_rect(sh, j->p->sets, s);
+        if (j->dz) /* a sample's groups: plane q's dz at q·S of the slot's set of scratch */
+            act_set.dz = j->dz + slot * j->dz_per_slot, act_set.dz_origin = (r.n0 * sh->C + r.c0) * sh->S;
+        if (!shared_sums(j, act, s, &j->shared[s], slot)) continue;
+        norma_wait_flag(&j->shared[s].combined); /* coefs_of overwrites t[0] and t[1], which the combine reads */
+        int64_t planes = (r.n1 - r.n0) * (r.c1 - r.c0), q = 0, next;
+        while (q < planes && !owns(j, r, q, slot)) q++;
+        for (; q < planes; q = next) { /* its planes, each fetching its next one */
+            for (next = q + 1; next < planes && !owns(j, r, next, slot);) next++;
+            int64_t n, c, nn = 0, nc = 0;
+            plane_of(r, q, &n, &c);
+            if (next < planes) plane_of(r, next, &nn, &nc);
+            coefs_of(sh, j->p, w, j->sums, 0, n, c);
+            if (j->dx)
+                chan_apply_bwd_planes(sh, j->dy, j->x, j->dx, w->centre, w->rs, w->kg, w->kx, w->k0, sh->C, act, n,
+                                      c, c + 1, (chan_fetch){.on = next < planes, .dn = nn - n, .dc = nc - c, .both = true});
+        }
+    }
+}
+
 static void sets_backward_by_set(set_job *j, int slots) {
-    norma_parallel_for_ahead(num_runs(j->sh, j->p->sets), serial_sets(j->sh, 3), slots, bwd_run_task, j);
+    if (j->shared)
+        norma_parallel_for(slots, serial_sets(j->sh, 3), bwd_shared_sets, j);
+    else
+        norma_parallel_for_ahead(num_runs(j->sh, j->p->sets), serial_sets(j->sh, 3), slots, bwd_run_task, j);
     weight_grads(j->sh, j->p, j->w);
 }
 
@@ -443,11 +538,23 @@ static norma_status sets_backward(const char *fn, const chan_shape *sh, const se
         int slots = set_slots(sh, p->sets);
         int64_t dz_per_slot = keeps_set_dz(sh, p, dx) ? set_bytes(sh, p->sets) / (int64_t)sh->es : 0;
         int64_t dz_doubles = ceil_div(slots * dz_per_slot, 2); /* the arena hands out doubles */
-        TRY(norma_arena_init(&a, fn, sets_bwd_scratch(sh, p->sets) + dz_doubles));
+        int64_t sets = chan_num_sets(sh, p->sets);
+        bool share = shares_sets(sh, p->sets, slots);
+        int64_t shared_doubles = ceil_div(sets * (int64_t)sizeof(shared_set), 8);
+        int64_t owner_doubles = ceil_div(sh->N * sh->C * (int64_t)sizeof(int), 8);
+        TRY(norma_arena_init(&a, fn, sets_bwd_scratch(sh, p->sets) + dz_doubles +
+                                         (share ? shared_doubles + owner_doubles : 0)));
         sets_bwd_prepare(sh, p, &a, &w);
-        set_job j = {.sh = sh, .p = p, .w = &w, .sums = norma_alloc(&a, 4 * chan_num_sets(sh, p->sets)), .dy = dy,
-                     .x = x, .dx = dx, .dz = dz_per_slot ? (float *)norma_alloc(&a, dz_doubles) : NULL,
-                     .dz_per_slot = dz_per_slot};
+        set_job j = {.sh = sh, .p = p, .w = &w, .sums = norma_alloc(&a, 4 * sets), .dy = dy, .x = x, .dx = dx,
+                     .dz = dz_per_slot ? (float *)norma_alloc(&a, dz_doubles) : NULL, .dz_per_slot = dz_per_slot};
+        if (share) {
+            j.shared = (shared_set *)(void *)norma_alloc(&a, shared_doubles);
+            j.owner = (int *)(void *)norma_alloc(&a, owner_doubles);
+            for (int64_t s = 0; s < sets; s++) {
+                atomic_init(&j.shared[s].claimed, 0), atomic_init(&j.shared[s].summed, 0);
+                atomic_init(&j.shared[s].combined, 0);
+            }
+        }
         sets_backward_by_set(&j, slots);
         return NORMA_OK;
     }

@@ -3,6 +3,7 @@
 #ifndef NORMA_INTERNAL_H
 #define NORMA_INTERNAL_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -59,6 +60,10 @@ void norma_parallel_for(int64_t ntasks, bool serial, norma_task_fn fn, void *ctx
  * more threads take part). */
 typedef void (*norma_task_ahead_fn)(void *ctx, int64_t task, int64_t next, int slot);
 void norma_parallel_for_ahead(int64_t ntasks, bool serial, int slots, norma_task_ahead_fn fn, void *ctx);
+
+/* Returns once *flag is nonzero, set by another thread that is running (an acquire: what that thread
+ * stored before setting it is seen). */
+void norma_wait_flag(const atomic_int *flag);
 
 /* Bytes of one core's L2 cache (sysconf; 1 MiB where unknown), read once. */
 int64_t norma_l2_bytes(void);

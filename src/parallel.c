@@ -238,3 +238,12 @@ void norma_parallel_for(int64_t ntasks, bool serial, norma_task_fn fn, void *ctx
 void norma_parallel_for_ahead(int64_t ntasks, bool serial, int slots, norma_task_ahead_fn fn, void *ctx) {
     parallel_for(ntasks, serial, slots, NULL, fn, ctx);
 }
+
+/* Spins briefly (the flag is usually set soon by a thread that is running), then yields, in case the
+ * thread that will set it is waiting for this one's core. */
+void norma_wait_flag(const atomic_int *flag) {
+    for (int spins = 0; !atomic_load_explicit(flag, memory_order_acquire); spins++) {
+        if (spins < SPIN_ROUNDS) cpu_relax();
+        else sched_yield();
+    }
+}

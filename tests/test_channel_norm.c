@@ -756,6 +756,78 @@ static void test_silu_aliasing(void) {
         }
 }
 
+int64_t norma_l2_bytes(void); /* src/parallel.c: the L2 size the plans are made for */
+
+/* A backward whose sets do not fit half of L2 (dy and x together more than L2) goes set by set with
+ * every set shared by the threads, which claim its planes (channel_norm.c, shares_sets), on 2 and 3
+ * threads; on 1 thread set by set alone. Shapes sized from this machine's L2 so that the sets are
+ * shared, with plane counts that do not divide evenly: GroupNorm (2 samples x 4 groups of 3 channels,
+ * plain and with SiLU, whose 16-bit data keep dz per member) against each sample alone (4 sets: the
+ * whole-tensor passes), and on 1, 2, 3 threads bit for bit, dweight and dbias too; BatchNorm (5 samples
+ * x 8 channels) against the three-step API. */
+static void test_shared_sets(void) {
+    static const int threads[] = {1, 2, 3};
+    int64_t l2 = norma_l2_bytes();
+    for (size_t d = 0; d < 2; d++)
+        for (int kind = 0; kind < 3; kind++) { /* GroupNorm, GroupNorm + SiLU, BatchNorm */
+            norma_dtype t = dtypes[d];
+            size_t es = norma_dtype_size(t);
+            int64_t N = kind == 2 ? 5 : 2, C = kind == 2 ? 8 : 12, G = 4, planes = kind == 2 ? N : C / G;
+            /* a set of max(3/4 L2, 1 MiB) and more: shared, and a task each (set by set needs 8 tasks) */
+            int64_t set = l2 / 4 * 3 > ((int64_t)1 << 20) ? l2 / 4 * 3 : (int64_t)1 << 20;
+            int64_t S = set / (int64_t)es / planes + 37, per = C * S, n_el = N * per;
+            size_t bytes = (size_t)n_el * es;
+            tensor x = t_new(t, n_el), dy = t_new(t, n_el), w = t_new(t, C), b = t_new(t, C);
+            t_fill_normal(&x, 1.0, 2.0), t_fill_normal(&dy, 0.0, 1.0), t_fill_normal(&w, 1.0, 0.5);
+            t_fill_normal(&b, 0.0, 0.5);
+            float mean[40], rstd[40], dw[4][12], db[4][12];
+            char *y = xmalloc(bytes), *want = xmalloc(bytes), *got = xmalloc(bytes);
+            if (kind == 2) {
+                double sums[4 * 8];
+                CHECK_OK(norma_batch_norm_fwd(t, NORMA_CHANNELS_FIRST, N, C, S, x.p, w.p, b.p, NULL, NULL, 1, 0.1, 1e-5,
+                                              y, mean, rstd));
+                CHECK_OK(norma_batch_norm_bwd_sums(t, NORMA_CHANNELS_FIRST, N, C, S, dy.p, x.p, mean, sums));
+                CHECK_OK(norma_batch_norm_bwd_apply(t, NORMA_CHANNELS_FIRST, N, C, S, dy.p, x.p, w.p, mean, sums,
+                                                    (double)(N * S), 1e-5, want, dw[3], db[3]));
+            } else {
+                CHECK_OK((kind ? norma_group_norm_silu_fwd : norma_group_norm_fwd)(
+                    t, NORMA_CHANNELS_FIRST, N, C, S, G, x.p, w.p, b.p, 1e-5, y, mean, rstd));
+                for (int64_t n = 0; n < N; n++) {
+                    size_t o = (size_t)(n * per) * es;
+                    if (kind)
+                        CHECK_OK(norma_group_norm_silu_bwd(t, NORMA_CHANNELS_FIRST, 1, C, S, G, (char *)dy.p + o,
+                                                           (char *)x.p + o, w.p, b.p, mean + n * G, rstd + n * G, 1e-5,
+                                                           want + o, dw[3], db[3]));
+                    else
+                        CHECK_OK(norma_group_norm_bwd(t, NORMA_CHANNELS_FIRST, 1, C, S, G, (char *)dy.p + o,
+                                                      (char *)x.p + o, w.p, mean + n * G, 1e-5, want + o, dw[3],
+                                                      db[3]));
+                }
+            }
+            for (size_t k = 0; k < sizeof threads / sizeof threads[0]; k++) {
+                CHECK_OK(norma_set_num_threads(threads[k]));
+                memset(got, 0, bytes);
+                if (kind == 2)
+                    CHECK_OK(norma_batch_norm_bwd(t, NORMA_CHANNELS_FIRST, N, C, S, dy.p, x.p, w.p, mean, NULL, NULL, 1,
+                                                  1e-5, got, dw[k], db[k]));
+                else if (kind == 1)
+                    CHECK_OK(norma_group_norm_silu_bwd(t, NORMA_CHANNELS_FIRST, N, C, S, G, dy.p, x.p, w.p, b.p, mean,
+                                                       rstd, 1e-5, got, dw[k], db[k]));
+                else
+                    CHECK_OK(norma_group_norm_bwd(t, NORMA_CHANNELS_FIRST, N, C, S, G, dy.p, x.p, w.p, mean, 1e-5, got,
+                                                  dw[k], db[k]));
+                int same_params = kind == 2 ? !memcmp(dw[k], dw[3], 8 * sizeof(float)) && !memcmp(db[k], db[3], 8 * sizeof(float))
+                                             : !memcmp(dw[k], dw[0], sizeof dw[0]) && !memcmp(db[k], db[0], sizeof db[0]);
+                CHECK(!memcmp(got, want, bytes) && same_params, "%s %s backward, sets shared by %d threads: dx or "
+                      "the parameter gradients differ", dtype_name(t), kind == 2 ? "BatchNorm" : kind ? "GroupNorm+SiLU"
+                      : "GroupNorm", threads[k]);
+            }
+            CHECK_OK(norma_set_num_threads(2));
+            free(y), free(want), free(got);
+            t_free(&x), t_free(&dy), t_free(&w), t_free(&b);
+        }
+}
+
 /* GroupNorm + SiLU backward on 16-bit data set by set (here 2 samples x 4 groups of 540 KB: a task each,
  * 8) keeps dy·silu'(z) in per-thread scratch instead of computing it again; each sample alone (4 tasks:
  * the whole-tensor passes) computes it twice. The same dx bit for bit, in place too, on 1, 2 or 3 threads
@@ -1135,6 +1207,7 @@ int main(void) {
     test_silu_range();
     test_silu_aliasing();
     test_silu_kept_dz();
+    test_shared_sets();
     test_invariants();
     test_extreme_channel_rms_adain();
     test_degenerate_sets();

@@ -440,8 +440,8 @@ static void bwd_run_task(void *ctx, int64_t t, int64_t next, int slot) {
 
 /* ----- the backward set by set, each set shared by the threads -------------------------------------
  * Where a set's dy and x together do not fit one core's L2 (GroupNorm (1,256,256,256) f32: 2 MiB an
- * array a group), one thread's apply would read them back from L3 or memory. Instead the threads share each
- * set in turn: each claims planes of the set (a counter per set) and sums them; whoever sums the set's
+ * array a group), one thread's apply would read them back from L3 or memory. Instead the threads share
+ * each set in turn: each claims planes of the set (a counter per set) and sums them; whoever sums the set's
  * last plane combines the set's sums and raises its flag; then each thread that summed planes of the
  * set computes their coefficients and applies them, finding them in its own L2. No thread waits for
  * one that has not started (a thread taken off its core while it holds no plane delays nobody), and a
@@ -457,9 +457,18 @@ static bool shares_sets(const chan_shape *sh, chan_sets sets, int slots) {
 }
 
 /* Plane q of set rectangle r, counted n-major. */
+static int64_t set_planes(chan_rect r) { return (r.n1 - r.n0) * (r.c1 - r.c0); }
 static void plane_of(chan_rect r, int64_t q, int64_t *n, int64_t *c) {
     int64_t width = r.c1 - r.c0;
     *n = r.n0 + q / width, *c = r.c0 + q % width;
+}
+
+/* Plane q as (n, c), and what its pass fetches: plane `next` of the set (nothing if next >= its planes). */
+static chan_fetch plane_and_next(chan_rect r, int64_t q, int64_t next, int64_t *n, int64_t *c) {
+    int64_t nn = 0, nc = 0;
+    plane_of(r, q, n, c);
+    if (next < set_planes(r)) plane_of(r, next, &nn, &nc);
+    return (chan_fetch){.on = next < set_planes(r), .dn = nn - *n, .dc = nc - *c, .both = true};
 }
 
 /* Whether plane q of set rectangle r was summed by slot. */
@@ -474,14 +483,12 @@ static bool owns(const set_job *j, chan_rect r, int64_t q, int slot) {
 static bool shared_sums(const set_job *j, const chan_act *act, int64_t s, shared_set *ss, int slot) {
     const chan_shape *sh = j->sh;
     chan_rect r = chan_set_rect(sh, j->p->sets, s);
-    int planes = (int)((r.n1 - r.n0) * (r.c1 - r.c0));
+    int planes = (int)set_planes(r);
     bool any = false;
     for (int q = atomic_fetch_add(&ss->claimed, 1), next; q < planes; q = next) {
         next = atomic_fetch_add(&ss->claimed, 1);
-        int64_t n, c, nn = 0, nc = 0;
-        plane_of(r, q, &n, &c);
-        if (next < planes) plane_of(r, next, &nn, &nc);
-        chan_fetch fetch = {.on = next < planes, .dn = nn - n, .dc = nc - c, .both = true};
+        int64_t n, c;
+        chan_fetch fetch = plane_and_next(r, q, next, &n, &c);
         chan_bwd_sums_planes(sh, j->dy, j->x, j->w->centre, sh->C, act, n, c, c + 1, fetch, j->w->t);
         j->owner[n * sh->C + c] = slot, any = true;
         if (atomic_fetch_add_explicit(&ss->summed, 1, memory_order_acq_rel) == planes - 1) {
@@ -507,17 +514,16 @@ static void bwd_shared_sets(void *ctx, int64_t member) {
             act_set.dz = j->dz + slot * j->dz_per_slot, act_set.dz_origin = (r.n0 * sh->C + r.c0) * sh->S;
         if (!shared_sums(j, act, s, &j->shared[s], slot)) continue;
         norma_wait_flag(&j->shared[s].combined); /* coefs_of overwrites t[0] and t[1], which the combine reads */
-        int64_t planes = (r.n1 - r.n0) * (r.c1 - r.c0), q = 0, next;
+        int64_t planes = set_planes(r), q = 0, next;
         while (q < planes && !owns(j, r, q, slot)) q++;
         for (; q < planes; q = next) { /* its planes, each fetching its next one */
             for (next = q + 1; next < planes && !owns(j, r, next, slot);) next++;
-            int64_t n, c, nn = 0, nc = 0;
-            plane_of(r, q, &n, &c);
-            if (next < planes) plane_of(r, next, &nn, &nc);
+            int64_t n, c;
+            chan_fetch fetch = plane_and_next(r, q, next, &n, &c);
             coefs_of(sh, j->p, w, j->sums, 0, n, c);
             if (j->dx)
                 chan_apply_bwd_planes(sh, j->dy, j->x, j->dx, w->centre, w->rs, w->kg, w->kx, w->k0, sh->C, act, n,
-                                      c, c + 1, (chan_fetch){.on = next < planes, .dn = nn - n, .dc = nc - c, .both = true});
+                                      c, c + 1, fetch);
         }
     }
 }

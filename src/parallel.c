@@ -87,6 +87,13 @@ static void init_once(void) {
     pthread_atfork(NULL, NULL, reset_after_fork);
 }
 
+/* One step of waiting for another thread: spin a while (it is usually running and soon done), then
+ * yield, in case it waits for this thread's core. */
+static void wait_step(int spins) {
+    if (spins < SPIN_ROUNDS) cpu_relax();
+    else sched_yield();
+}
+
 static int64_t claim(void) { return atomic_fetch_add_explicit(&pool.next_task, 1, memory_order_relaxed); }
 
 static void run_tasks(int slot) {
@@ -224,10 +231,7 @@ static void parallel_for(int64_t ntasks, bool serial, int slots, norma_task_fn f
     atomic_fetch_add_explicit(&pool.generation, 1, memory_order_release);
     wake_workers();
     run_tasks(0);
-    for (int spins = 0; atomic_load_explicit(&pool.pending, memory_order_acquire) > 0; spins++) {
-        if (spins < SPIN_ROUNDS) cpu_relax();
-        else sched_yield();
-    }
+    for (int spins = 0; atomic_load_explicit(&pool.pending, memory_order_acquire) > 0; spins++) wait_step(spins);
     pthread_mutex_unlock(&pool.busy);
 }
 
@@ -239,11 +243,7 @@ void norma_parallel_for_ahead(int64_t ntasks, bool serial, int slots, norma_task
     parallel_for(ntasks, serial, slots, NULL, fn, ctx);
 }
 
-/* Spins briefly (the flag is usually set soon by a thread that is running), then yields, in case the
- * thread that will set it is waiting for this one's core. */
+/* The flag is usually set soon by a thread that is running: see wait_step. */
 void norma_wait_flag(const atomic_int *flag) {
-    for (int spins = 0; !atomic_load_explicit(flag, memory_order_acquire); spins++) {
-        if (spins < SPIN_ROUNDS) cpu_relax();
-        else sched_yield();
-    }
+    for (int spins = 0; !atomic_load_explicit(flag, memory_order_acquire); spins++) wait_step(spins);
 }
